@@ -1,0 +1,116 @@
+//! Where a leaf listens, which shard it serves, and how it drains.
+
+use std::net::SocketAddr;
+
+use scatter_management::{Error, Flags, ServeOptions};
+
+/// A leaf's settings, from flags and environment variables.
+#[derive(Clone, Debug)]
+pub struct LeafOptions {
+    /// The gRPC (and admin HTTP) address. Port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// The shard this leaf serves, 0-based.
+    pub shard: u32,
+    /// How many shards make the whole.
+    pub shard_count: u32,
+    /// Drain behaviour on SIGTERM.
+    pub serve: ServeOptions,
+}
+
+impl Default for LeafOptions {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            shard: 0,
+            shard_count: 1,
+            serve: ServeOptions::default(),
+        }
+    }
+}
+
+impl LeafOptions {
+    /// Reads this process's flags and environment.
+    pub fn from_env() -> Result<Self, Error> {
+        Self::from_flags(&Flags::from_env())
+    }
+
+    /// Reads the given flags (and the environment for flags not given).
+    pub fn from_flags(flags: &Flags) -> Result<Self, Error> {
+        let defaults = Self::default();
+        let shard_count = flags.parse("shard-count", "SCATTER_SHARD_COUNT", defaults.shard_count)?;
+        let shard = match flags.get("shard", "SCATTER_SHARD").as_deref() {
+            Some("ordinal") => ordinal_shard(shard_count)?,
+            _ => flags.parse("shard", "SCATTER_SHARD", defaults.shard)?,
+        };
+        let options = Self {
+            listen: flags.parse("listen", "SCATTER_LISTEN", defaults.listen)?,
+            shard,
+            shard_count,
+            serve: flags.serve_options()?,
+        };
+        options.validate()
+    }
+
+    fn validate(self) -> Result<Self, Error> {
+        if self.shard_count == 0 || self.shard >= self.shard_count {
+            return Err(Error::Flag {
+                flag: "--shard / --shard-count".into(),
+                value: format!("{} of {}", self.shard, self.shard_count),
+                reason: "the shard must be below the shard count, and the count above 0".into(),
+            });
+        }
+        Ok(self)
+    }
+}
+
+/// The shard of a StatefulSet pod: its ordinal (`leaf-7` → 7) modulo the
+/// shard count, so ordinals `s, s + N, s + 2N...` are replicas of shard `s`.
+fn ordinal_shard(shard_count: u32) -> Result<u32, Error> {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .unwrap_or_default();
+    let host = host.trim();
+    let digits: String = host
+        .chars()
+        .rev()
+        .take_while(char::is_ascii_digit)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    let bad = |reason: &str| Error::Flag {
+        flag: "--shard ordinal".into(),
+        value: host.to_owned(),
+        reason: reason.into(),
+    };
+    let ordinal: u32 = digits
+        .parse()
+        .map_err(|_| bad("the host name does not end in a number"))?;
+    if shard_count == 0 {
+        return Err(bad("the shard count must be above 0"));
+    }
+    Ok(ordinal % shard_count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<LeafOptions, Error> {
+        LeafOptions::from_flags(&Flags::from_args(args.iter().map(|s| (*s).to_owned())))
+    }
+
+    #[test]
+    fn reads_listen_shard_and_count() {
+        let o = parse(&["--listen", "127.0.0.1:7000", "--shard", "2", "--shard-count", "4"]).unwrap();
+        assert_eq!(o.listen.port(), 7000);
+        assert_eq!((o.shard, o.shard_count), (2, 4));
+    }
+
+    #[test]
+    fn shard_outside_count_is_refused_with_reason() {
+        let err = parse(&["--shard", "4", "--shard-count", "4"]).unwrap_err().to_string();
+        assert!(err.contains("below the shard count"), "{err}");
+    }
+}

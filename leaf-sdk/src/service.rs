@@ -1,0 +1,190 @@
+//! The `scatter.v1.Leaf` gRPC service around a user's [`Leaf`], and `serve`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use scatter_management::metrics::{Counter, Gauge, Latency};
+use scatter_management::{Error, Process};
+use scatter_proto::v1::leaf_server::{self, LeafServer};
+use scatter_proto::v1::{LeafInfo, LeafInfoRequest, LeafRequest, LeafResponse};
+use tokio::net::TcpListener;
+use tonic::service::Routes;
+use tonic::{Request, Response, Status};
+
+use crate::{Leaf, LeafOptions, ShardRequest};
+
+/// Serves `leaf` as configured by `options` until SIGTERM or ctrl-c, then
+/// drains and returns `Ok(())`.
+pub async fn serve<L: Leaf>(leaf: L, options: LeafOptions) -> Result<(), Error> {
+    let listener = scatter_management::bind(options.listen).await?;
+    serve_on(leaf, options, listener, Process::new("leaf", &[SERVICE])).await
+}
+
+/// Like [`serve`], on a listener already bound and with a [`Process`] the
+/// caller keeps (to read metrics or to stop it with `process.shutdown`).
+pub async fn serve_on<L: Leaf>(
+    leaf: L,
+    options: LeafOptions,
+    listener: TcpListener,
+    process: Process,
+) -> Result<(), Error> {
+    let service = LeafService::new(leaf, &options, &process);
+    let (shard, shard_count) = (options.shard, options.shard_count);
+    let process = process.with_status(move || {
+        serde_json::json!({ "shard": shard, "shard_count": shard_count })
+    });
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, shard, shard_count, "leaf serving");
+    }
+    let routes = Routes::new(LeafServer::new(service).max_decoding_message_size(MAX_MESSAGE));
+    scatter_management::serve(process, routes, listener, options.serve).await
+}
+
+const SERVICE: &str = "scatter.v1.Leaf";
+/// Requests up to 64 MiB are accepted; the root enforces its own lower limit.
+const MAX_MESSAGE: usize = 64 << 20;
+
+/// The gRPC service for one leaf. Public so a leaf can be mounted into a
+/// server the user builds; most users call [`serve`].
+pub struct LeafService<L> {
+    leaf: Arc<L>,
+    shard: u32,
+    shard_count: u32,
+    metrics: LeafMetrics,
+}
+
+#[derive(Clone)]
+struct LeafMetrics {
+    answered: Counter,
+    failed: Counter,
+    cancelled: Counter,
+    in_flight: Gauge,
+    latency: Latency,
+}
+
+impl<L: Leaf> LeafService<L> {
+    /// Wraps `leaf`, counting its calls in `process`'s metrics.
+    pub fn new(leaf: L, options: &LeafOptions, process: &Process) -> Self {
+        let m = &process.metrics;
+        let calls = "scatter_leaf_calls_total";
+        let calls_help = "Leaf calls by how they ended.";
+        Self {
+            leaf: Arc::new(leaf),
+            shard: options.shard,
+            shard_count: options.shard_count,
+            metrics: LeafMetrics {
+                answered: m.counter(calls, calls_help, &[("outcome", "ok")]),
+                failed: m.counter(calls, calls_help, &[("outcome", "error")]),
+                cancelled: m.counter(calls, calls_help, &[("outcome", "cancelled")]),
+                in_flight: m.gauge("scatter_leaf_in_flight", "Leaf calls running now.", &[]),
+                latency: m.latency("scatter_leaf_call_seconds", "Leaf call latency.", &[]),
+            },
+        }
+    }
+}
+
+/// Counts a call that is dropped before it finishes (cancelled by the
+/// caller, or past its deadline) as cancelled.
+struct CallGuard {
+    metrics: LeafMetrics,
+    started: Instant,
+    finished: bool,
+}
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        self.metrics.in_flight.add(-1);
+        if !self.finished {
+            self.metrics.cancelled.inc();
+            tracing::debug!("leaf call cancelled before it finished");
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl<L: Leaf> leaf_server::Leaf for LeafService<L> {
+    async fn answer(&self, request: Request<LeafRequest>) -> Result<Response<LeafResponse>, Status> {
+        let deadline = grpc_timeout(request.metadata()).map(|t| Instant::now() + t);
+        let call = request.into_inner();
+        if call.shard != self.shard || call.shard_count != self.shard_count {
+            return Err(Status::failed_precondition(format!(
+                "this leaf serves shard {} of {}, but was called for shard {} of {}",
+                self.shard, self.shard_count, call.shard, call.shard_count
+            )));
+        }
+        self.metrics.in_flight.add(1);
+        let mut guard = CallGuard {
+            metrics: self.metrics.clone(),
+            started: Instant::now(),
+            finished: false,
+        };
+        let shard_request = ShardRequest {
+            payload: call.payload.unwrap_or_default(),
+            shard: call.shard,
+            shard_count: call.shard_count,
+            request_id: call.request_id,
+            attempt: call.attempt,
+            deadline,
+        };
+        let result = self.leaf.answer(shard_request).await;
+        guard.finished = true;
+        self.metrics.latency.record(guard.started.elapsed());
+        match result {
+            Ok(partial) => {
+                self.metrics.answered.inc();
+                Ok(Response::new(LeafResponse {
+                    partial: Some(partial),
+                }))
+            }
+            Err(status) => {
+                self.metrics.failed.inc();
+                Err(status)
+            }
+        }
+    }
+
+    async fn info(&self, _: Request<LeafInfoRequest>) -> Result<Response<LeafInfo>, Status> {
+        Ok(Response::new(LeafInfo {
+            shard: self.shard,
+            shard_count: self.shard_count,
+        }))
+    }
+}
+
+/// Parses the `grpc-timeout` header (`<digits><unit>`, unit one of
+/// `H M S m u n`), as the gRPC HTTP/2 protocol defines it.
+fn grpc_timeout(metadata: &tonic::metadata::MetadataMap) -> Option<Duration> {
+    let value = metadata.get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n.saturating_mul(3600)),
+        "M" => Duration::from_secs(n.saturating_mul(60)),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeout_units() {
+        let mut md = tonic::metadata::MetadataMap::new();
+        for (text, expected) in [
+            ("250m", Duration::from_millis(250)),
+            ("3S", Duration::from_secs(3)),
+            ("1H", Duration::from_secs(3600)),
+            ("90u", Duration::from_micros(90)),
+        ] {
+            md.insert("grpc-timeout", text.parse().unwrap());
+            assert_eq!(grpc_timeout(&md), Some(expected), "{text}");
+        }
+        md.insert("grpc-timeout", "12x".parse().unwrap());
+        assert_eq!(grpc_timeout(&md), None);
+    }
+}

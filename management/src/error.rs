@@ -1,0 +1,30 @@
+//! The one error type of this crate.
+
+/// Why a process could not be served.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: String,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The gRPC server stopped with an error.
+    #[error("gRPC server failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// A flag or environment variable has a value that cannot be used.
+    #[error("bad value {value:?} for {flag}: {reason}")]
+    Flag {
+        /// The flag and its environment variable.
+        flag: String,
+        /// The value given.
+        value: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
+    /// A signal handler could not be installed.
+    #[error("cannot install signal handler: {0}")]
+    Signal(std::io::Error),
+}

@@ -1,0 +1,150 @@
+//! `grpc.health.v1` for every Scatter process.
+//!
+//! tonic-health's own service keeps `Watch` streams open until its reporter is
+//! dropped, which would hold a graceful drain open until the grace period
+//! runs out. This one ends every `Watch` stream (after sending NOT_SERVING)
+//! when the process stops, so a drain finishes as soon as real work does.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::Stream;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+use tonic_health::pb::health_check_response::ServingStatus as PbStatus;
+use tonic_health::pb::health_server::{self, HealthServer};
+use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
+
+/// Whether a process takes new work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServingStatus {
+    /// Ready for new work.
+    Serving,
+    /// Starting, draining, or without what it needs to answer.
+    NotServing,
+}
+
+impl ServingStatus {
+    fn to_pb(self) -> PbStatus {
+        match self {
+            Self::Serving => PbStatus::Serving,
+            Self::NotServing => PbStatus::NotServing,
+        }
+    }
+}
+
+/// The health state of one process: one status shared by the overall service
+/// name `""` and every gRPC service the process registers.
+#[derive(Clone)]
+pub struct Health {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    services: Vec<String>,
+    status: watch::Sender<ServingStatus>,
+    stopped: CancellationToken,
+}
+
+impl Health {
+    /// Health for a process serving the named gRPC services (fully qualified,
+    /// e.g. `scatter.v1.Leaf`). Starts NOT_SERVING: a process says SERVING
+    /// once it can answer.
+    pub fn new(services: &[&str]) -> Self {
+        let mut names: Vec<String> = vec![String::new()];
+        names.extend(services.iter().map(|s| (*s).to_owned()));
+        let (status, _) = watch::channel(ServingStatus::NotServing);
+        Self {
+            inner: Arc::new(Inner {
+                services: names,
+                status,
+                stopped: CancellationToken::new(),
+            }),
+        }
+    }
+
+    /// Sets the status of the process and all its services.
+    pub fn set(&self, status: ServingStatus) {
+        self.inner.status.send_replace(status);
+    }
+
+    /// The current status.
+    pub fn status(&self) -> ServingStatus {
+        *self.inner.status.borrow()
+    }
+
+    /// Ends every `Watch` stream; called once the process stops serving.
+    pub(crate) fn close_watches(&self) {
+        self.set(ServingStatus::NotServing);
+        self.inner.stopped.cancel();
+    }
+
+    /// The tonic service to add to a server.
+    pub fn service(&self) -> HealthServer<Self> {
+        HealthServer::new(self.clone())
+    }
+
+    fn check_known(&self, service: &str) -> Result<(), Status> {
+        if self.inner.services.iter().any(|s| s == service) {
+            Ok(())
+        } else {
+            Err(Status::not_found(format!("unknown service {service:?}")))
+        }
+    }
+}
+
+fn response(status: ServingStatus) -> HealthCheckResponse {
+    HealthCheckResponse {
+        status: status.to_pb() as i32,
+    }
+}
+
+type WatchStream = Pin<Box<dyn Stream<Item = Result<HealthCheckResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl health_server::Health for Health {
+    async fn check(
+        &self,
+        request: Request<HealthCheckRequest>,
+    ) -> Result<Response<HealthCheckResponse>, Status> {
+        self.check_known(&request.get_ref().service)?;
+        Ok(Response::new(response(self.status())))
+    }
+
+    type WatchStream = WatchStream;
+
+    async fn watch(
+        &self,
+        request: Request<HealthCheckRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        self.check_known(&request.get_ref().service)?;
+        let mut rx = self.inner.status.subscribe();
+        let stopped = self.inner.stopped.clone();
+        // The first item is the current status; then one item per change,
+        // until the process stops.
+        let first = *rx.borrow_and_update();
+        let stream = futures::stream::unfold(
+            (Some(first), rx, stopped),
+            |(pending, mut rx, stopped)| async move {
+                if let Some(status) = pending {
+                    return Some((Ok(response(status)), (None, rx, stopped)));
+                }
+                if stopped.is_cancelled() {
+                    return None;
+                }
+                tokio::select! {
+                    changed = rx.changed() => {
+                        changed.ok()?;
+                        let status = *rx.borrow_and_update();
+                        Some((Ok(response(status)), (None, rx, stopped)))
+                    }
+                    () = stopped.cancelled() => {
+                        Some((Ok(response(ServingStatus::NotServing)), (None, rx, stopped)))
+                    }
+                }
+            },
+        );
+        Ok(Response::new(Box::pin(stream)))
+    }
+}

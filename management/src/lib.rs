@@ -1,0 +1,23 @@
+//! The management interface every Scatter process shares — root, leaves and
+//! merges alike (the paper's single-container pattern):
+//!
+//! - gRPC `grpc.health.v1` ([`Health`]) and HTTP `/healthz`, `/readyz`,
+//!   `/metrics`, `/status` on the same port as the process's gRPC services;
+//! - a Prometheus [`metrics::Registry`];
+//! - a lifecycle ([`serve`]): on SIGTERM or ctrl-c the process reports
+//!   NOT_SERVING, stops taking new work, lets in-flight calls finish within a
+//!   grace period, and returns so `main` can exit 0.
+
+mod admin;
+mod error;
+mod flags;
+mod health;
+pub mod metrics;
+mod serve;
+mod signal;
+
+pub use error::Error;
+pub use flags::Flags;
+pub use health::{Health, ServingStatus};
+pub use serve::{Process, ServeOptions, bind, serve};
+pub use signal::shutdown_signal;

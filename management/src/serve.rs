@@ -1,0 +1,166 @@
+//! The lifecycle of a Scatter process: serve gRPC plus the admin endpoints
+//! until told to stop, then drain.
+//!
+//! The drain, in order: health NOT_SERVING (gRPC and `/readyz`); keep
+//! answering for `drain_delay` so callers that watch health move away; stop
+//! accepting connections and streams; let in-flight calls finish, at most
+//! `grace`; return.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpListener;
+use tokio_stream::StreamExt as _;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::service::Routes;
+
+use crate::metrics::Registry;
+use crate::{Error, Health, ServingStatus, shutdown_signal};
+
+/// How a process drains.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// How long in-flight calls may run after the drain starts. Longer keeps
+    /// slow calls alive; shorter stops a stuck process sooner. Default 10 s.
+    pub grace: Duration,
+    /// How long to keep answering after reporting NOT_SERVING, so that
+    /// callers which watch health (or a Kubernetes endpoint controller) stop
+    /// sending first. Default 0: callers that watch health react at once.
+    pub drain_delay: Duration,
+    /// Also stop on SIGTERM and ctrl-c (on by default; off for processes
+    /// embedded in tests, which use [`Process::shutdown`]).
+    pub handle_signals: bool,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            grace: Duration::from_secs(10),
+            drain_delay: Duration::ZERO,
+            handle_signals: true,
+        }
+    }
+}
+
+type StatusFn = dyn Fn() -> serde_json::Value + Send + Sync;
+
+/// One Scatter process: its health, metrics and `/status` view, and the
+/// token that stops it.
+#[derive(Clone)]
+pub struct Process {
+    /// "root", "leaf" or "merge".
+    pub role: &'static str,
+    /// gRPC health, also behind `/readyz`.
+    pub health: Health,
+    /// Everything behind `/metrics`.
+    pub metrics: Registry,
+    /// Cancel to start the drain, as SIGTERM does.
+    pub shutdown: CancellationToken,
+    started: Instant,
+    status: Arc<StatusFn>,
+}
+
+impl Process {
+    /// A process of `role` serving the named gRPC services.
+    pub fn new(role: &'static str, services: &[&str]) -> Self {
+        Self {
+            role,
+            health: Health::new(services),
+            metrics: Registry::default(),
+            shutdown: CancellationToken::new(),
+            started: Instant::now(),
+            status: Arc::new(|| serde_json::Value::Null),
+        }
+    }
+
+    /// Adds role-specific fields (shard, tree shape...) to `/status`.
+    pub fn with_status(
+        mut self,
+        status: impl Fn() -> serde_json::Value + Send + Sync + 'static,
+    ) -> Self {
+        self.status = Arc::new(status);
+        self
+    }
+
+    pub(crate) fn status_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "role": self.role,
+            "serving": self.health.status() == ServingStatus::Serving,
+            "draining": self.shutdown.is_cancelled(),
+            "uptime_seconds": self.started.elapsed().as_secs_f64(),
+            "details": (self.status)(),
+        })
+    }
+}
+
+/// Binds `addr`, with a clear error naming it when that fails.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
+    TcpListener::bind(addr).await.map_err(|source| Error::Bind {
+        addr: addr.to_string(),
+        source,
+    })
+}
+
+/// Serves `routes` (the process's own gRPC services) with health and the
+/// admin endpoints on `listener`, reports SERVING, and returns once drained.
+pub async fn serve(
+    process: Process,
+    routes: Routes,
+    listener: TcpListener,
+    options: ServeOptions,
+) -> Result<(), Error> {
+    let axum = routes
+        .add_service(process.health.service())
+        .prepare()
+        .into_axum_router()
+        .merge(crate::admin::router(process.clone()));
+
+    let incoming = TcpListenerStream::new(listener).map(|conn| {
+        conn.inspect(|stream| {
+            // Small RPCs on loopback: Nagle only adds latency.
+            let _ = stream.set_nodelay(true);
+        })
+    });
+
+    let drained = CancellationToken::new();
+    let drain = drain_sequence(process.clone(), options.clone(), drained.clone());
+    process.health.set(ServingStatus::Serving);
+    let server = tonic::transport::Server::builder()
+        .accept_http1(true)
+        .add_routes(Routes::from(axum))
+        .serve_with_incoming_shutdown(incoming, drain);
+
+    tokio::pin!(server);
+    tokio::select! {
+        result = &mut server => result?,
+        () = async { drained.cancelled().await; tokio::time::sleep(options.grace).await } => {
+            tracing::warn!(grace = ?options.grace, "grace period over: abandoning in-flight calls");
+        }
+    }
+    Ok(())
+}
+
+async fn drain_sequence(process: Process, options: ServeOptions, drained: CancellationToken) {
+    if options.handle_signals {
+        tokio::select! {
+            result = shutdown_signal() => {
+                if let Err(error) = result {
+                    tracing::error!(%error, "no signal handler; stop with the shutdown token");
+                    process.shutdown.cancelled().await;
+                }
+            }
+            () = process.shutdown.cancelled() => {}
+        }
+    } else {
+        process.shutdown.cancelled().await;
+    }
+    process.shutdown.cancel();
+    process.health.set(ServingStatus::NotServing);
+    if !options.drain_delay.is_zero() {
+        tokio::time::sleep(options.drain_delay).await;
+    }
+    process.health.close_watches();
+    drained.cancel();
+}

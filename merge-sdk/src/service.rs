@@ -1,0 +1,119 @@
+//! The `scatter.v1.Merge` gRPC service around a user's [`Merge`], and `serve`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use scatter_management::metrics::{Counter, Latency};
+use scatter_management::{Error, Process};
+use scatter_proto::v1::merge_message::Kind;
+use scatter_proto::v1::merge_server::{self, MergeServer};
+use scatter_proto::v1::{MergeMessage, MergeResponse};
+use tokio::net::TcpListener;
+use tonic::service::Routes;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::{Fold, Merge, MergeOptions};
+
+const SERVICE: &str = "scatter.v1.Merge";
+/// Partials up to 64 MiB each are accepted.
+const MAX_MESSAGE: usize = 64 << 20;
+
+/// Serves `merge` as configured by `options` until SIGTERM or ctrl-c, then
+/// drains and returns `Ok(())`.
+pub async fn serve<M: Merge>(merge: M, options: MergeOptions) -> Result<(), Error> {
+    let listener = scatter_management::bind(options.listen).await?;
+    serve_on(merge, options, listener, Process::new("merge", &[SERVICE])).await
+}
+
+/// Like [`serve`], on a listener already bound and with a [`Process`] the
+/// caller keeps.
+pub async fn serve_on<M: Merge>(
+    merge: M,
+    options: MergeOptions,
+    listener: TcpListener,
+    process: Process,
+) -> Result<(), Error> {
+    let service = MergeService::new(merge, &process);
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "merge serving");
+    }
+    let routes = Routes::new(MergeServer::new(service).max_decoding_message_size(MAX_MESSAGE));
+    scatter_management::serve(process, routes, listener, options.serve).await
+}
+
+/// The gRPC service for one merge. Public so it can be mounted into a server
+/// the user builds; most users call [`serve`].
+pub struct MergeService<M> {
+    merge: Arc<M>,
+    merged: Counter,
+    failed: Counter,
+    partials: Counter,
+    latency: Latency,
+}
+
+impl<M: Merge> MergeService<M> {
+    /// Wraps `merge`, counting its work in `process`'s metrics.
+    pub fn new(merge: M, process: &Process) -> Self {
+        let m = &process.metrics;
+        let merges = "scatter_merge_requests_total";
+        let help = "Merged requests by how they ended.";
+        Self {
+            merge: Arc::new(merge),
+            merged: m.counter(merges, help, &[("outcome", "ok")]),
+            failed: m.counter(merges, help, &[("outcome", "error")]),
+            partials: m.counter("scatter_merge_partials_total", "Partials folded.", &[]),
+            latency: m.latency("scatter_merge_stream_seconds", "Time from begin to result.", &[]),
+        }
+    }
+
+    async fn fold(&self, mut stream: Streaming<MergeMessage>) -> Result<MergeResponse, Status> {
+        let begin = match stream.message().await?.and_then(|m| m.kind) {
+            Some(Kind::Begin(begin)) => begin,
+            Some(Kind::Partial(_)) => {
+                return Err(Status::invalid_argument(
+                    "the first message of a merge stream must be `begin`, got a partial",
+                ));
+            }
+            None => {
+                return Err(Status::invalid_argument(
+                    "the merge stream ended before its `begin` message",
+                ));
+            }
+        };
+        let mut fold = self.merge.begin(&begin)?;
+        while let Some(message) = stream.message().await? {
+            match message.kind {
+                Some(Kind::Partial(partial)) => {
+                    self.partials.inc();
+                    fold.accept(partial.shard, partial.partial.unwrap_or_default())?;
+                }
+                Some(Kind::Begin(_)) => {
+                    return Err(Status::invalid_argument(
+                        "a merge stream carries one `begin` message, and it came again",
+                    ));
+                }
+                None => return Err(Status::invalid_argument("a merge message with no content")),
+            }
+        }
+        Ok(MergeResponse {
+            result: Some(fold.finish()?),
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl<M: Merge> merge_server::Merge for MergeService<M> {
+    async fn merge(
+        &self,
+        request: Request<Streaming<MergeMessage>>,
+    ) -> Result<Response<MergeResponse>, Status> {
+        let started = Instant::now();
+        let result = self.fold(request.into_inner()).await;
+        self.latency.record(started.elapsed());
+        match &result {
+            Ok(_) => self.merged.inc(),
+            Err(_) => self.failed.inc(),
+        }
+        result.map(Response::new)
+    }
+}
