@@ -58,8 +58,6 @@ pub use tonic::{Code, Status};
 /// retry another replica).
 pub trait Leaf: Send + Sync + 'static {
     /// Computes this shard's partial answer.
-    fn answer(
-        &self,
-        request: ShardRequest,
-    ) -> impl Future<Output = Result<Payload, Status>> + Send;
+    fn answer(&self, request: ShardRequest)
+    -> impl Future<Output = Result<Payload, Status>> + Send;
 }

@@ -37,7 +37,8 @@ impl LeafOptions {
     /// Reads the given flags (and the environment for flags not given).
     pub fn from_flags(flags: &Flags) -> Result<Self, Error> {
         let defaults = Self::default();
-        let shard_count = flags.parse("shard-count", "SCATTER_SHARD_COUNT", defaults.shard_count)?;
+        let shard_count =
+            flags.parse("shard-count", "SCATTER_SHARD_COUNT", defaults.shard_count)?;
         let shard = match flags.get("shard", "SCATTER_SHARD").as_deref() {
             Some("ordinal") => ordinal_shard(shard_count)?,
             _ => flags.parse("shard", "SCATTER_SHARD", defaults.shard)?,
@@ -103,14 +104,24 @@ mod tests {
 
     #[test]
     fn reads_listen_shard_and_count() {
-        let o = parse(&["--listen", "127.0.0.1:7000", "--shard", "2", "--shard-count", "4"]).unwrap();
+        let o = parse(&[
+            "--listen",
+            "127.0.0.1:7000",
+            "--shard",
+            "2",
+            "--shard-count",
+            "4",
+        ])
+        .unwrap();
         assert_eq!(o.listen.port(), 7000);
         assert_eq!((o.shard, o.shard_count), (2, 4));
     }
 
     #[test]
     fn shard_outside_count_is_refused_with_reason() {
-        let err = parse(&["--shard", "4", "--shard-count", "4"]).unwrap_err().to_string();
+        let err = parse(&["--shard", "4", "--shard-count", "4"])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("below the shard count"), "{err}");
     }
 }

@@ -1,10 +1,10 @@
 //! The `scatter.v1.Leaf` gRPC service around a user's [`Leaf`], and `serve`.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use scatter_management::metrics::{Counter, Gauge, Latency};
-use scatter_management::{Error, Process};
+use scatter_management::{Error, Process, grpc_timeout};
 use scatter_proto::v1::leaf_server::{self, LeafServer};
 use scatter_proto::v1::{LeafInfo, LeafInfoRequest, LeafRequest, LeafResponse};
 use tokio::net::TcpListener;
@@ -30,9 +30,8 @@ pub async fn serve_on<L: Leaf>(
 ) -> Result<(), Error> {
     let service = LeafService::new(leaf, &options, &process);
     let (shard, shard_count) = (options.shard, options.shard_count);
-    let process = process.with_status(move || {
-        serde_json::json!({ "shard": shard, "shard_count": shard_count })
-    });
+    let process = process
+        .with_status(move || serde_json::json!({ "shard": shard, "shard_count": shard_count }));
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, shard, shard_count, "leaf serving");
     }
@@ -103,7 +102,10 @@ impl Drop for CallGuard {
 
 #[tonic::async_trait]
 impl<L: Leaf> leaf_server::Leaf for LeafService<L> {
-    async fn answer(&self, request: Request<LeafRequest>) -> Result<Response<LeafResponse>, Status> {
+    async fn answer(
+        &self,
+        request: Request<LeafRequest>,
+    ) -> Result<Response<LeafResponse>, Status> {
         let deadline = grpc_timeout(request.metadata()).map(|t| Instant::now() + t);
         let call = request.into_inner();
         if call.shard != self.shard || call.shard_count != self.shard_count {
@@ -148,43 +150,5 @@ impl<L: Leaf> leaf_server::Leaf for LeafService<L> {
             shard: self.shard,
             shard_count: self.shard_count,
         }))
-    }
-}
-
-/// Parses the `grpc-timeout` header (`<digits><unit>`, unit one of
-/// `H M S m u n`), as the gRPC HTTP/2 protocol defines it.
-fn grpc_timeout(metadata: &tonic::metadata::MetadataMap) -> Option<Duration> {
-    let value = metadata.get("grpc-timeout")?.to_str().ok()?;
-    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
-    let n: u64 = digits.parse().ok()?;
-    Some(match unit {
-        "H" => Duration::from_secs(n.saturating_mul(3600)),
-        "M" => Duration::from_secs(n.saturating_mul(60)),
-        "S" => Duration::from_secs(n),
-        "m" => Duration::from_millis(n),
-        "u" => Duration::from_micros(n),
-        "n" => Duration::from_nanos(n),
-        _ => return None,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn grpc_timeout_units() {
-        let mut md = tonic::metadata::MetadataMap::new();
-        for (text, expected) in [
-            ("250m", Duration::from_millis(250)),
-            ("3S", Duration::from_secs(3)),
-            ("1H", Duration::from_secs(3600)),
-            ("90u", Duration::from_micros(90)),
-        ] {
-            md.insert("grpc-timeout", text.parse().unwrap());
-            assert_eq!(grpc_timeout(&md), Some(expected), "{text}");
-        }
-        md.insert("grpc-timeout", "12x".parse().unwrap());
-        assert_eq!(grpc_timeout(&md), None);
     }
 }

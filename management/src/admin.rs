@@ -26,7 +26,9 @@ async fn readyz(axum::extract::State(process): axum::extract::State<Process>) ->
     }
 }
 
-async fn metrics(axum::extract::State(process): axum::extract::State<Process>) -> impl IntoResponse {
+async fn metrics(
+    axum::extract::State(process): axum::extract::State<Process>,
+) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         process.metrics.render(),

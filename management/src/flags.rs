@@ -60,7 +60,11 @@ impl Flags {
 
     /// A duration given in milliseconds.
     pub fn millis(&self, flag: &str, env: &str, default: Duration) -> Result<Duration, Error> {
-        let ms = self.parse(flag, env, u64::try_from(default.as_millis()).unwrap_or(u64::MAX))?;
+        let ms = self.parse(
+            flag,
+            env,
+            u64::try_from(default.as_millis()).unwrap_or(u64::MAX),
+        )?;
         Ok(Duration::from_millis(ms))
     }
 
@@ -70,7 +74,11 @@ impl Flags {
         let defaults = ServeOptions::default();
         Ok(ServeOptions {
             grace: self.millis("grace-ms", "SCATTER_GRACE_MS", defaults.grace)?,
-            drain_delay: self.millis("drain-delay-ms", "SCATTER_DRAIN_DELAY_MS", defaults.drain_delay)?,
+            drain_delay: self.millis(
+                "drain-delay-ms",
+                "SCATTER_DRAIN_DELAY_MS",
+                defaults.drain_delay,
+            )?,
             ..defaults
         })
     }
@@ -88,7 +96,10 @@ mod tests {
     fn flag_forms_and_unknown_flags() {
         let f = flags(&["--k", "3", "--shard=2", "--listen", "127.0.0.1:1"]);
         assert_eq!(f.get("shard", "SCATTER_TEST_UNSET_A").as_deref(), Some("2"));
-        assert_eq!(f.get("listen", "SCATTER_TEST_UNSET_A").as_deref(), Some("127.0.0.1:1"));
+        assert_eq!(
+            f.get("listen", "SCATTER_TEST_UNSET_A").as_deref(),
+            Some("127.0.0.1:1")
+        );
         assert_eq!(f.get("absent", "SCATTER_TEST_UNSET_A"), None);
     }
 

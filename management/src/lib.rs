@@ -9,6 +9,7 @@
 //!   grace period, and returns so `main` can exit 0.
 
 mod admin;
+mod deadline;
 mod error;
 mod flags;
 mod health;
@@ -16,6 +17,7 @@ pub mod metrics;
 mod serve;
 mod signal;
 
+pub use deadline::grpc_timeout;
 pub use error::Error;
 pub use flags::Flags;
 pub use health::{Health, ServingStatus};

@@ -120,7 +120,9 @@ impl Registry {
 
     /// A gauge; the same name and labels give the same gauge.
     pub fn gauge(&self, name: &str, help: &str, labels: Labels<'_>) -> Gauge {
-        match self.series(name, help, "gauge", labels, || Series::Gauge(Gauge::default())) {
+        match self.series(name, help, "gauge", labels, || {
+            Series::Gauge(Gauge::default())
+        }) {
             Series::Gauge(g) => g,
             _ => panic!("metric {name} registered with another type"),
         }
@@ -197,7 +199,11 @@ fn render_series(out: &mut String, name: &str, labels: &str, series: &Series) {
             let histogram = l.0.lock().unwrap_or_else(PoisonError::into_inner);
             for q in [0.5, 0.9, 0.99, 0.999] {
                 let seconds = histogram.value_at_quantile(q) as f64 / 1e6;
-                let _ = writeln!(out, "{name}{} {seconds}", braced(&format!("quantile=\"{q}\"")));
+                let _ = writeln!(
+                    out,
+                    "{name}{} {seconds}",
+                    braced(&format!("quantile=\"{q}\""))
+                );
             }
             let sum: f64 = histogram
                 .iter_recorded()
@@ -225,9 +231,15 @@ mod tests {
     #[test]
     fn same_name_and_labels_share_one_counter() {
         let registry = Registry::default();
-        registry.counter("calls_total", "calls", &[("shard", "1")]).inc();
-        registry.counter("calls_total", "calls", &[("shard", "1")]).add(2);
-        registry.counter("calls_total", "calls", &[("shard", "2")]).inc();
+        registry
+            .counter("calls_total", "calls", &[("shard", "1")])
+            .inc();
+        registry
+            .counter("calls_total", "calls", &[("shard", "1")])
+            .add(2);
+        registry
+            .counter("calls_total", "calls", &[("shard", "2")])
+            .inc();
         let text = registry.render();
         assert!(text.contains("calls_total{shard=\"1\"} 3"), "{text}");
         assert!(text.contains("calls_total{shard=\"2\"} 1"), "{text}");
@@ -242,7 +254,10 @@ mod tests {
             latency.record(Duration::from_millis(ms));
         }
         let text = registry.render();
-        assert!(text.contains("call_seconds{quantile=\"0.5\"} 0.05"), "{text}");
+        assert!(
+            text.contains("call_seconds{quantile=\"0.5\"} 0.05"),
+            "{text}"
+        );
         assert!(text.contains("call_seconds_count 100"), "{text}");
         assert_eq!(latency.quantile(0.99).map(|d| d.as_millis()), Some(99));
     }

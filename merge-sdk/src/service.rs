@@ -62,7 +62,11 @@ impl<M: Merge> MergeService<M> {
             merged: m.counter(merges, help, &[("outcome", "ok")]),
             failed: m.counter(merges, help, &[("outcome", "error")]),
             partials: m.counter("scatter_merge_partials_total", "Partials folded.", &[]),
-            latency: m.latency("scatter_merge_stream_seconds", "Time from begin to result.", &[]),
+            latency: m.latency(
+                "scatter_merge_stream_seconds",
+                "Time from begin to result.",
+                &[],
+            ),
         }
     }
 

@@ -4,14 +4,21 @@
 //! The `.proto` files under `proto/` are the documentation a leaf or merge
 //! author in any language reads; this crate only compiles them for Rust.
 
-#![allow(missing_docs)] // Generated code carries the .proto comments, not Rust docs on every item.
+// Generated code carries the .proto comments as docs, formatted for protobuf
+// readers rather than rustdoc, and not on every item.
+#![allow(
+    missing_docs,
+    clippy::doc_lazy_continuation,
+    clippy::doc_overindented_list_items
+)]
 
 /// `scatter.v1`: the versioned contract.
 pub mod v1 {
     tonic::include_proto!("scatter.v1");
 
     /// The encoded `FileDescriptorSet` of `scatter.v1`, for gRPC server reflection.
-    pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("scatter_descriptor");
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        tonic::include_file_descriptor_set!("scatter_descriptor");
 }
 
 impl v1::Payload {

@@ -1,0 +1,121 @@
+//! `scatter query`: one query to a root; prints the merged result and the
+//! coverage, and exits non-zero when the root answers with an error.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+use prost::Message as _;
+use scatter_proto::v1::root_client::RootClient;
+use scatter_proto::v1::{ConcatResult, Coverage, HedgePolicy, Payload, Policy, QueryRequest};
+use scatter_root::fanout::coverage::describe;
+
+/// Flags of `scatter query`.
+#[derive(Args, Debug)]
+pub struct QueryArgs {
+    /// The root's address, e.g. `http://127.0.0.1:50000`.
+    #[arg(long)]
+    addr: String,
+    /// The request's deadline (sent as `grpc-timeout`); the root's default when absent.
+    #[arg(long)]
+    deadline_ms: Option<u64>,
+    /// Fail unless every shard answers.
+    #[arg(long)]
+    require_all: bool,
+    /// Fail unless at least this fraction of shards answers.
+    #[arg(long)]
+    min_coverage: Option<f64>,
+    /// Send no hedges for this request.
+    #[arg(long)]
+    no_hedge: bool,
+    /// The payload's content type.
+    #[arg(long, default_value = "text/plain")]
+    content_type: String,
+    /// The payload: the words of the query.
+    #[arg(required = true)]
+    text: Vec<String>,
+}
+
+/// Runs `scatter query`.
+pub async fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
+    let mut client = RootClient::connect(args.addr.clone())
+        .await
+        .with_context(|| format!("cannot connect to the root at {}", args.addr))?
+        .max_decoding_message_size(usize::MAX);
+    let mut request = tonic::Request::new(QueryRequest {
+        payload: Some(Payload::new(args.content_type.clone(), args.text.join(" "))),
+        policy: Some(Policy {
+            require_all_shards: args.require_all,
+            min_coverage: args.min_coverage.unwrap_or(0.0),
+            hedge: args.no_hedge.then_some(HedgePolicy {
+                disabled: true,
+                percentile: 0.0,
+            }),
+        }),
+    });
+    if let Some(ms) = args.deadline_ms {
+        request.set_timeout(Duration::from_millis(ms));
+    }
+    match client.query(request).await {
+        Ok(response) => {
+            let response = response.into_inner();
+            print_result(&response.result.unwrap_or_default());
+            print_coverage(&response.coverage.unwrap_or_default());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(status) => {
+            eprintln!("error: {:?}: {}", status.code(), status.message());
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn print_result(result: &Payload) {
+    let body = &result.body;
+    if result.content_type.starts_with("application/json") {
+        match serde_json::from_slice::<serde_json::Value>(body) {
+            Ok(value) => println!(
+                "{}",
+                serde_json::to_string_pretty(&value).unwrap_or_default()
+            ),
+            Err(_) => println!("{}", String::from_utf8_lossy(body)),
+        }
+    } else if result.content_type == scatter_merge::CONCAT_CONTENT_TYPE {
+        match ConcatResult::decode(body.clone()) {
+            Ok(concat) => {
+                for p in concat.partials {
+                    let partial = p.partial.unwrap_or_default();
+                    println!("shard {}: {}", p.shard, readable(&partial));
+                }
+            }
+            Err(error) => println!("<undecodable concat result: {error}>"),
+        }
+    } else {
+        println!("{}", readable(result));
+    }
+}
+
+fn readable(payload: &Payload) -> String {
+    match std::str::from_utf8(&payload.body) {
+        Ok(text) => text.to_owned(),
+        Err(_) => format!("<{} bytes of {}>", payload.body.len(), payload.content_type),
+    }
+}
+
+fn print_coverage(coverage: &Coverage) {
+    let mut line = format!(
+        "coverage: {}/{} answered",
+        coverage.answered, coverage.total
+    );
+    if coverage.answered < coverage.total {
+        line.push_str(&format!(
+            ", {} failed, {} timed out, {} skipped",
+            coverage.failed, coverage.timed_out, coverage.skipped
+        ));
+    }
+    println!("{line}");
+    if !coverage.missing.is_empty() {
+        println!("{}", describe(coverage));
+    }
+}

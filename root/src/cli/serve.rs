@@ -1,0 +1,153 @@
+//! `scatter serve`: a root against leaves and a merge you run yourself.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use scatter_management::ServeOptions;
+use scatter_root::Root;
+use scatter_root::config::RootConfig;
+
+/// Flags of `scatter serve`; each overrides the same setting of `--config`.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// A TOML file with the root's configuration (see `scatter_root::config`).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    root: RootFlags,
+}
+
+/// Root settings shared by `serve` and `demo`.
+#[derive(Args, Debug, Default)]
+pub struct RootFlags {
+    /// Where clients connect (port 0 picks a free one).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// The replicas of one shard, comma-separated; repeat once per shard, in shard order.
+    #[arg(long = "shard", value_name = "ADDR[,ADDR...]")]
+    pub shards: Vec<String>,
+    /// `builtin:concat`, or the address of a merge process.
+    #[arg(long)]
+    pub merge: Option<String>,
+    /// Deadline for requests that carry none.
+    #[arg(long)]
+    pub default_deadline_ms: Option<u64>,
+    /// Longest deadline a client may ask for.
+    #[arg(long)]
+    pub max_deadline_ms: Option<u64>,
+    /// Time kept back from the leaves for the merge (at most a tenth of the deadline).
+    #[arg(long)]
+    pub merge_reserve_ms: Option<u64>,
+    /// Largest request payload accepted.
+    #[arg(long)]
+    pub max_request_bytes: Option<usize>,
+    /// Requests in progress at once; more are refused with RESOURCE_EXHAUSTED.
+    #[arg(long)]
+    pub max_concurrent: Option<usize>,
+    /// Hedge slow shards to another replica: `on` or `off`.
+    #[arg(long, value_parser = ["on", "off"])]
+    pub hedge: Option<String>,
+    /// Hedge after this percentile of a shard's recent latencies.
+    #[arg(long)]
+    pub hedge_percentile: Option<f64>,
+    /// Hedge after this fixed delay instead of a percentile.
+    #[arg(long)]
+    pub hedge_delay_ms: Option<f64>,
+    /// Extra attempts allowed per first attempt (0.05 = 5 %).
+    #[arg(long)]
+    pub hedge_budget: Option<f64>,
+    /// Attempts per shard at most, counting the first.
+    #[arg(long)]
+    pub max_attempts: Option<u32>,
+    /// Take replicas that stand out from their siblings out of rotation: `on` or `off`.
+    #[arg(long, value_parser = ["on", "off"])]
+    pub probation: Option<String>,
+    /// How long in-flight requests may finish after SIGTERM.
+    #[arg(long, default_value_t = 10_000)]
+    pub grace_ms: u64,
+}
+
+impl RootFlags {
+    /// Applies the flags given over `config`.
+    pub fn apply(&self, config: &mut RootConfig) {
+        let ms = Duration::from_millis;
+        if let Some(listen) = self.listen {
+            config.listen = listen;
+        }
+        if !self.shards.is_empty() {
+            config.shards = self
+                .shards
+                .iter()
+                .map(|s| {
+                    s.split(',')
+                        .map(str::trim)
+                        .filter(|a| !a.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
+                .collect();
+        }
+        if let Some(merge) = &self.merge {
+            config.merge.clone_from(merge);
+        }
+        if let Some(v) = self.default_deadline_ms {
+            config.deadline.default = ms(v);
+        }
+        if let Some(v) = self.max_deadline_ms {
+            config.deadline.max = ms(v);
+        }
+        if let Some(v) = self.merge_reserve_ms {
+            config.deadline.merge_reserve = ms(v);
+        }
+        if let Some(v) = self.max_request_bytes {
+            config.limits.max_request_bytes = v;
+        }
+        if let Some(v) = self.max_concurrent {
+            config.limits.max_concurrent_requests = v;
+        }
+        if let Some(v) = &self.hedge {
+            config.hedge.enabled = v == "on";
+        }
+        if let Some(v) = self.hedge_percentile {
+            config.hedge.percentile = v;
+        }
+        if let Some(v) = self.hedge_delay_ms {
+            config.hedge.fixed_delay = Some(Duration::from_secs_f64(v.max(0.0) / 1e3));
+        }
+        if let Some(v) = self.hedge_budget {
+            config.hedge.budget_ratio = v;
+        }
+        if let Some(v) = self.max_attempts {
+            config.hedge.max_attempts = v;
+        }
+        if let Some(v) = &self.probation {
+            config.probation.enabled = v == "on";
+        }
+    }
+
+    /// The drain settings.
+    pub fn serve_options(&self) -> ServeOptions {
+        ServeOptions {
+            grace: Duration::from_millis(self.grace_ms),
+            ..ServeOptions::default()
+        }
+    }
+}
+
+/// Runs `scatter serve`.
+pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let mut config = match &args.config {
+        Some(path) => RootConfig::from_toml_file(path)?,
+        None => RootConfig::default(),
+    };
+    args.root.apply(&mut config);
+    let root = Root::connect(config).await?;
+    let listener = scatter_management::bind(root.config().listen).await?;
+    let addr = listener.local_addr()?;
+    println!("scatter root ready on http://{addr}");
+    root.serve(listener, args.root.serve_options()).await?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,101 @@
+//! One attempt: one call to one replica for one shard, carrying the shared
+//! payload (a cheap `Bytes` clone, not a copy) and the time left as
+//! `grpc-timeout`. Dropping the future cancels the call: tonic resets the
+//! HTTP/2 stream and the leaf sees its work cancelled.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use scatter_proto::v1::{LeafRequest, Payload};
+use tokio::time::Instant;
+use tonic::Status;
+
+use crate::discovery::Replica;
+
+/// Why an attempt was sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttemptKind {
+    /// The shard's first call.
+    First,
+    /// A second call because the first was slow.
+    Hedge,
+    /// A call after a fast failure.
+    Retry,
+}
+
+/// How one attempt ended.
+pub struct AttemptOutcome {
+    /// Index of the shard in the topology.
+    pub shard: usize,
+    /// Index of the replica in the shard.
+    pub replica: usize,
+    /// Why it was sent.
+    pub kind: AttemptKind,
+    /// The partial, or the leaf's (or transport's) status.
+    pub result: Result<Payload, Status>,
+    /// From send to answer.
+    pub latency: Duration,
+}
+
+/// Marks the replica busy while the call runs; counts it cancelled when
+/// the call is dropped before it ends.
+struct InFlight<'a> {
+    replica: &'a Replica,
+    finished: bool,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.replica.stats.ended();
+        if !self.finished {
+            self.replica.stats.counters.cancellations.inc();
+        }
+    }
+}
+
+/// Calls `replica` with `request`, allowing it `timeout`.
+pub async fn call(
+    replica: Arc<Replica>,
+    request: LeafRequest,
+    timeout: Duration,
+    shard: usize,
+    replica_index: usize,
+    kind: AttemptKind,
+) -> AttemptOutcome {
+    let counters = &replica.stats.counters;
+    match kind {
+        AttemptKind::First => counters.first_attempts.inc(),
+        AttemptKind::Hedge => counters.hedges.inc(),
+        AttemptKind::Retry => counters.retries.inc(),
+    }
+    replica.stats.started();
+    let mut in_flight = InFlight {
+        replica: &replica,
+        finished: false,
+    };
+    let started = Instant::now();
+    let mut grpc_request = tonic::Request::new(request);
+    grpc_request.set_timeout(timeout);
+    let mut client = replica.client.clone();
+    let result = match client.answer(grpc_request).await {
+        Ok(response) => response
+            .into_inner()
+            .partial
+            .ok_or_else(|| Status::internal("the leaf answered without a partial")),
+        Err(status) => Err(status),
+    };
+    in_flight.finished = true;
+    let latency = started.elapsed();
+    if result.is_err() {
+        counters.failures.inc();
+    }
+    replica.stats.observe(result.as_ref().ok().map(|_| latency));
+    drop(in_flight);
+    AttemptOutcome {
+        shard,
+        replica: replica_index,
+        kind,
+        result,
+        latency,
+    }
+}
