@@ -45,7 +45,7 @@ use std::future::Future;
 pub use bytes::Bytes;
 pub use options::LeafOptions;
 pub use request::ShardRequest;
-pub use scatter_management::{Error, Process, ServeOptions};
+pub use scatter_management::{Error, Flags, Process, ServeOptions, init_logging};
 pub use scatter_proto::v1::Payload;
 pub use service::{LeafService, serve, serve_on};
 pub use tonic::{Code, Status};

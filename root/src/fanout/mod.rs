@@ -11,6 +11,8 @@ mod gather;
 mod hedge;
 pub mod probation;
 mod select;
+#[cfg(test)]
+mod tests;
 mod window;
 
 use std::sync::Arc;

@@ -1,0 +1,82 @@
+//! The search leaf: the top k of one shard.
+
+use scatter_leaf::{Leaf, Payload, ShardRequest, Status};
+
+use crate::{Corpus, Index, Query};
+
+/// A leaf holding the index of its shard, built once at start.
+#[derive(Debug)]
+pub struct SearchLeaf {
+    index: Index,
+}
+
+impl SearchLeaf {
+    /// Indexes shard `shard` of `shard_count` of `corpus`.
+    pub fn new(corpus: &Corpus, shard: u32, shard_count: u32) -> Self {
+        Self {
+            index: Index::new(shard, corpus.shard(shard, shard_count)),
+        }
+    }
+
+    /// The index this leaf searches.
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+}
+
+impl Leaf for SearchLeaf {
+    /// Answers a `text/plain` or `application/json` query with this shard's
+    /// top k as an `application/json` partial; an unreadable query is
+    /// `INVALID_ARGUMENT`.
+    async fn answer(&self, request: ShardRequest) -> Result<Payload, Status> {
+        let query = Query::from_payload(&request.payload)?;
+        // An in-memory search of one shard takes well under a millisecond,
+        // too little to be worth moving off the runtime's thread.
+        Ok(self.index.results(&query.query, query.k).to_payload())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Results;
+    use scatter_leaf::Code;
+
+    fn request(payload: Payload) -> ShardRequest {
+        ShardRequest {
+            payload,
+            shard: 1,
+            shard_count: 3,
+            request_id: 7,
+            attempt: 0,
+            deadline: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_leaf_answers_with_its_shard_top_k() {
+        let corpus = Corpus::generate(42, 300);
+        let leaf = SearchLeaf::new(&corpus, 1, 3);
+        let query = Query::new("hello world", 5);
+        let partial = leaf.answer(request(query.to_payload())).await.unwrap();
+        let results = Results::from_payload(&partial).unwrap();
+        assert_eq!(results.hits, leaf.index().search("hello world", 5));
+        assert_eq!(results.hits.len(), 5);
+        assert!(results.hits.iter().all(|h| h.shard == 1));
+        assert!(results.total_hits >= 5);
+    }
+
+    #[tokio::test]
+    async fn a_leaf_refuses_a_bad_query_as_invalid_argument() {
+        let leaf = SearchLeaf::new(&Corpus::generate(42, 10), 0, 1);
+        let status = leaf
+            .answer(request(Payload::new("image/png", "x")))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert!(
+            status.message().starts_with("unsupported content type"),
+            "{status:?}"
+        );
+    }
+}

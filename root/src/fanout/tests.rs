@@ -1,0 +1,120 @@
+//! Replica choice and probation, on replicas whose statistics the tests set.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use scatter_management::metrics::Registry;
+use scatter_proto::v1::leaf_client::LeafClient;
+use tokio::time::Instant;
+use tonic::transport::Endpoint;
+
+use super::probation::{ProbationConfig, evaluate};
+use super::{ReplicaStats, choose};
+use crate::discovery::Replica;
+
+fn replicas(n: usize) -> Vec<Arc<Replica>> {
+    let registry = Registry::default();
+    (0..n)
+        .map(|i| {
+            let addr = format!("http://127.0.0.1:{}", 9 + i);
+            let channel = Endpoint::from_shared(addr.clone()).unwrap().connect_lazy();
+            Arc::new(Replica {
+                client: LeafClient::new(channel),
+                stats: Arc::new(ReplicaStats::new(&registry, 0, &addr)),
+                addr,
+            })
+        })
+        .collect()
+}
+
+fn answered(replica: &Replica, latency_ms: u64, times: usize) {
+    for _ in 0..times {
+        replica.stats.observe(Some(Duration::from_millis(latency_ms)));
+    }
+}
+
+#[tokio::test]
+async fn choice_prefers_the_faster_replica_and_never_repeats_one_already_tried() {
+    let replicas = replicas(2);
+    answered(&replicas[0], 50, 20);
+    answered(&replicas[1], 5, 20);
+    let now = Instant::now();
+    for _ in 0..20 {
+        assert_eq!(choose(&replicas, &[], now), Some(1));
+    }
+    assert_eq!(choose(&replicas, &[1], now), Some(0), "a hedge goes to the other replica");
+    assert_eq!(choose(&replicas, &[0, 1], now), None, "both tried");
+}
+
+#[tokio::test]
+async fn choice_weighs_calls_in_flight() {
+    let replicas = replicas(2);
+    answered(&replicas[0], 10, 20);
+    answered(&replicas[1], 10, 20);
+    for _ in 0..3 {
+        replicas[0].stats.started();
+    }
+    assert_eq!(choose(&replicas, &[], Instant::now()), Some(1));
+}
+
+#[tokio::test]
+async fn slow_replica_goes_on_probation_gets_only_probes_and_returns_when_healthy() {
+    let config = ProbationConfig {
+        min_duration: Duration::from_secs(2),
+        probe_interval: Duration::from_millis(200),
+        ..ProbationConfig::default()
+    };
+    let replicas = replicas(3);
+    answered(&replicas[0], 5, 20);
+    answered(&replicas[1], 5, 20);
+    answered(&replicas[2], 60, 20);
+    let start = Instant::now();
+    assert!(evaluate(&replicas, 2, &config, start), "12x slower than its siblings");
+    assert!(replicas[2].stats.on_probation());
+    assert_eq!(replicas[2].stats.counters.probations.get(), 1);
+
+    // Before a probe is due, regular traffic avoids it even when its
+    // siblings are both tried.
+    for _ in 0..50 {
+        assert_ne!(choose(&replicas, &[], start), Some(2));
+    }
+    // Once due, one probe goes to it, then none until the next interval.
+    let due = start + config.probe_interval;
+    assert_eq!(choose(&replicas, &[], due), Some(2));
+    assert_ne!(choose(&replicas, &[], due), Some(2));
+
+    // Healthy probes, but the minimum stay is not over: still out.
+    answered(&replicas[2], 5, 30);
+    assert!(!evaluate(&replicas, 2, &config, start + Duration::from_secs(1)));
+    assert!(replicas[2].stats.on_probation());
+    // After it, healthy probes bring it back.
+    evaluate(&replicas, 2, &config, start + Duration::from_secs(3));
+    assert!(!replicas[2].stats.on_probation());
+}
+
+#[tokio::test]
+async fn failing_replica_goes_on_probation() {
+    let replicas = replicas(2);
+    answered(&replicas[0], 5, 20);
+    for _ in 0..10 {
+        replicas[1].stats.observe(None);
+    }
+    assert!(evaluate(&replicas, 1, &ProbationConfig::default(), Instant::now()));
+}
+
+#[tokio::test]
+async fn last_active_replica_is_never_ejected() {
+    let config = ProbationConfig::default();
+    let replicas = replicas(2);
+    answered(&replicas[0], 5, 20);
+    answered(&replicas[1], 100, 20);
+    let now = Instant::now();
+    assert!(evaluate(&replicas, 1, &config, now));
+    // Replica 0 now turns slow too; it is the last one in rotation.
+    answered(&replicas[0], 500, 40);
+    assert!(!evaluate(&replicas, 0, &config, now));
+    assert!(!replicas[0].stats.on_probation());
+    // And a shard with everything on probation still gets an answer.
+    let single = self::replicas(1);
+    assert_eq!(choose(&single, &[], now), Some(0));
+}
