@@ -41,6 +41,7 @@ pub struct AttemptOutcome {
 /// the call is dropped before it ends.
 struct InFlight<'a> {
     replica: &'a Replica,
+    started: Instant,
     finished: bool,
 }
 
@@ -49,6 +50,10 @@ impl Drop for InFlight<'_> {
         self.replica.stats.ended();
         if !self.finished {
             self.replica.stats.counters.cancellations.inc();
+            // A call that lost to a hedge still says the replica is at least
+            // this slow; without it a replica whose calls are always
+            // cancelled would never look slow, and would keep being chosen.
+            self.replica.stats.observe_at_least(self.started.elapsed());
         }
     }
 }
@@ -69,11 +74,12 @@ pub async fn call(
         AttemptKind::Retry => counters.retries.inc(),
     }
     replica.stats.started();
+    let started = Instant::now();
     let mut in_flight = InFlight {
         replica: &replica,
+        started,
         finished: false,
     };
-    let started = Instant::now();
     let mut grpc_request = tonic::Request::new(request);
     grpc_request.set_timeout(timeout);
     let mut client = replica.client.clone();

@@ -325,10 +325,22 @@ fn failed(request: &GatherRequest<'_>, progress: &ShardProgress, shard: usize) -
             String::new(),
         ),
     };
+    let attempts = u32::try_from(progress.tried.len()).unwrap_or(u32::MAX);
+    // The leaf enforces the same deadline (it got it as `grpc-timeout`) and
+    // may say so a moment before the root's own timer fires: that is a
+    // timeout, not a failure of the leaf.
+    if matches!(code, Code::DeadlineExceeded | Code::Cancelled) {
+        return ShardEnd::TimedOut(Missing {
+            code: Code::DeadlineExceeded,
+            message: format!("no answer before the request deadline (the leaf said: {message})"),
+            replica,
+            attempts,
+        });
+    }
     ShardEnd::Failed(Missing {
         code,
         message,
         replica,
-        attempts: u32::try_from(progress.tried.len()).unwrap_or(u32::MAX),
+        attempts,
     })
 }

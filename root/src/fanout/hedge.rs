@@ -202,7 +202,11 @@ mod tests {
         // Ten seconds on, the 1 s samples have left the window.
         for step in [6, 12] {
             for _ in 0..100 {
-                stats.record(Duration::from_micros(100), &config, now + Duration::from_secs(step));
+                stats.record(
+                    Duration::from_micros(100),
+                    &config,
+                    now + Duration::from_secs(step),
+                );
             }
         }
         assert_eq!(

@@ -134,6 +134,21 @@ impl ReplicaStats {
         }
     }
 
+    /// Folds a lower bound on latency (a call cancelled after `elapsed`):
+    /// it raises the EWMA when above it, and never lowers it.
+    pub(crate) fn observe_at_least(&self, elapsed: Duration) {
+        let sample = elapsed.as_secs_f64() * 1e6;
+        let old = f64::from_bits(self.ewma_us.load(Ordering::Relaxed));
+        if sample > old {
+            let new = if old == 0.0 {
+                sample
+            } else {
+                old + EWMA_WEIGHT * (sample - old)
+            };
+            self.ewma_us.store(new.to_bits(), Ordering::Relaxed);
+        }
+    }
+
     /// Expected cost of one more call here: latency × queue, C3 style.
     fn score(&self) -> f64 {
         let ewma = f64::from_bits(self.ewma_us.load(Ordering::Relaxed));

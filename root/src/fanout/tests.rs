@@ -29,7 +29,9 @@ fn replicas(n: usize) -> Vec<Arc<Replica>> {
 
 fn answered(replica: &Replica, latency_ms: u64, times: usize) {
     for _ in 0..times {
-        replica.stats.observe(Some(Duration::from_millis(latency_ms)));
+        replica
+            .stats
+            .observe(Some(Duration::from_millis(latency_ms)));
     }
 }
 
@@ -42,7 +44,11 @@ async fn choice_prefers_the_faster_replica_and_never_repeats_one_already_tried()
     for _ in 0..20 {
         assert_eq!(choose(&replicas, &[], now), Some(1));
     }
-    assert_eq!(choose(&replicas, &[1], now), Some(0), "a hedge goes to the other replica");
+    assert_eq!(
+        choose(&replicas, &[1], now),
+        Some(0),
+        "a hedge goes to the other replica"
+    );
     assert_eq!(choose(&replicas, &[0, 1], now), None, "both tried");
 }
 
@@ -69,7 +75,10 @@ async fn slow_replica_goes_on_probation_gets_only_probes_and_returns_when_health
     answered(&replicas[1], 5, 20);
     answered(&replicas[2], 60, 20);
     let start = Instant::now();
-    assert!(evaluate(&replicas, 2, &config, start), "12x slower than its siblings");
+    assert!(
+        evaluate(&replicas, 2, &config, start),
+        "12x slower than its siblings"
+    );
     assert!(replicas[2].stats.on_probation());
     assert_eq!(replicas[2].stats.counters.probations.get(), 1);
 
@@ -85,7 +94,12 @@ async fn slow_replica_goes_on_probation_gets_only_probes_and_returns_when_health
 
     // Healthy probes, but the minimum stay is not over: still out.
     answered(&replicas[2], 5, 30);
-    assert!(!evaluate(&replicas, 2, &config, start + Duration::from_secs(1)));
+    assert!(!evaluate(
+        &replicas,
+        2,
+        &config,
+        start + Duration::from_secs(1)
+    ));
     assert!(replicas[2].stats.on_probation());
     // After it, healthy probes bring it back.
     evaluate(&replicas, 2, &config, start + Duration::from_secs(3));
@@ -99,7 +113,12 @@ async fn failing_replica_goes_on_probation() {
     for _ in 0..10 {
         replicas[1].stats.observe(None);
     }
-    assert!(evaluate(&replicas, 1, &ProbationConfig::default(), Instant::now()));
+    assert!(evaluate(
+        &replicas,
+        1,
+        &ProbationConfig::default(),
+        Instant::now()
+    ));
 }
 
 #[tokio::test]
@@ -117,4 +136,17 @@ async fn last_active_replica_is_never_ejected() {
     // And a shard with everything on probation still gets an answer.
     let single = self::replicas(1);
     assert_eq!(choose(&single, &[], now), Some(0));
+}
+
+#[tokio::test]
+async fn a_replica_whose_calls_are_cancelled_stops_looking_fast() {
+    let replicas = replicas(2);
+    answered(&replicas[1], 5, 20);
+    // Replica 0 never answers: its calls lose to hedges after 50 ms.
+    for _ in 0..5 {
+        replicas[0]
+            .stats
+            .observe_at_least(Duration::from_millis(50));
+    }
+    assert_eq!(choose(&replicas, &[], Instant::now()), Some(1));
 }
