@@ -84,12 +84,16 @@ pub async fn gather(
         }
     }
 
+    // One timer for the whole loop, not one per iteration.
+    let deadline = tokio::time::sleep_until(request.gather_deadline);
+    tokio::pin!(deadline);
     while pending > 0 {
         tokio::select! {
             biased;
             Some(done) = attempts.next() => {
                 let Ok(outcome) = done else { continue }; // cancelled loser
                 let shard = outcome.shard;
+                let was_pending = progress[shard].end.is_none();
                 let retry = settle(engine, &request, &mut progress[shard], outcome, merge)?;
                 if retry {
                     let now = Instant::now();
@@ -100,8 +104,8 @@ pub async fn gather(
                 if progress[shard].end.is_none() && progress[shard].outstanding.is_empty() {
                     progress[shard].end = Some(failed(&request, &progress[shard], shard));
                 }
-                if progress[shard].end.is_some() {
-                    pending = progress.iter().filter(|p| p.end.is_none()).count();
+                if was_pending && progress[shard].end.is_some() {
+                    pending -= 1;
                 }
             }
             Some(shard) = hedge_timers.next() => {
@@ -119,7 +123,7 @@ pub async fn gather(
                     message: "the merge answered before the root finished sending partials".into(),
                 });
             }
-            () = tokio::time::sleep_until(request.gather_deadline) => break,
+            () = &mut deadline => break,
         }
     }
 
