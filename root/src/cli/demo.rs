@@ -107,7 +107,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     if !args.builtin_merge {
         config.merge = format!("http://{}", addrs[addrs.len() - 1]);
     }
-    let flags = RootFlags::default();
+    let flags = RootFlags {
+        grace_ms: 10_000,
+        ..RootFlags::default()
+    };
     flags.apply(&mut config);
 
     let served = serve(config, &flags).await;

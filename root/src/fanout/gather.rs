@@ -330,13 +330,13 @@ fn failed(request: &GatherRequest<'_>, progress: &ShardProgress, shard: usize) -
         ),
     };
     let attempts = u32::try_from(progress.tried.len()).unwrap_or(u32::MAX);
-    // The leaf enforces the same deadline (it got it as `grpc-timeout`) and
-    // may say so a moment before the root's own timer fires: that is a
-    // timeout, not a failure of the leaf.
-    if matches!(code, Code::DeadlineExceeded | Code::Cancelled) {
+    // The call's own timeout (the same deadline, sent as `grpc-timeout`) may
+    // expire a moment before the root's timer: that is a timeout, not a
+    // failure of the leaf.
+    if code == Code::DeadlineExceeded {
         return ShardEnd::TimedOut(Missing {
-            code: Code::DeadlineExceeded,
-            message: format!("no answer before the request deadline (the leaf said: {message})"),
+            code,
+            message,
             replica,
             attempts,
         });

@@ -1,0 +1,120 @@
+//! The leaf of the end-to-end tests. What it does for a call — wait, fail or
+//! answer — is chosen by the request payload, a [`Script`], per shard and
+//! replica; its partial says who answered. With `--garbage` it answers every
+//! call with a well-framed gRPC message that is not a `LeafResponse`.
+//!
+//! `test-leaf --listen ADDR --shard S --shard-count N [--replica R] [--garbage]`
+
+use scatter_leaf::{Leaf, LeafOptions, Payload, ShardRequest, Status};
+use scatter_management::Flags;
+use scatter_tests::{LeafPartial, Script};
+
+/// Answers as the request's script says.
+struct ScriptedLeaf {
+    shard: u32,
+    replica: u32,
+}
+
+impl Leaf for ScriptedLeaf {
+    async fn answer(&self, request: ShardRequest) -> Result<Payload, Status> {
+        let script = Script::from_payload(&request.payload);
+        let call = script.call(self.shard, self.replica);
+        if let Some(delay) = call.delay {
+            // Dropped here when the root cancels the call.
+            tokio::time::sleep(delay).await;
+        }
+        if let Some(status) = call.failure {
+            return Err(status);
+        }
+        Ok(LeafPartial {
+            shard: request.shard,
+            replica: self.replica,
+            attempt: request.attempt,
+            text: script.partial,
+        }
+        .payload())
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), scatter_leaf::Error> {
+    scatter_management::init_logging();
+    let options = LeafOptions::from_env()?;
+    let flags = Flags::from_env();
+    if std::env::args().any(|arg| arg == "--garbage") {
+        return garbage::serve(options).await;
+    }
+    let replica = flags.parse("replica", "SCATTER_REPLICA", 0)?;
+    let leaf = ScriptedLeaf {
+        shard: options.shard,
+        replica,
+    };
+    scatter_leaf::serve(leaf, options).await
+}
+
+/// A `scatter.v1.Leaf` that answers every method with the bytes of a
+/// `LeafInfo`: field 1 is a varint there where a `LeafResponse` has a
+/// message, so the caller cannot decode it.
+mod garbage {
+    use std::convert::Infallible;
+    use std::future::{Ready, ready};
+    use std::task::{Context, Poll};
+
+    use scatter_leaf::{LeafOptions, Process, Status};
+    use scatter_proto::v1::{LeafInfo, LeafRequest};
+    use tonic::body::Body as TonicBody;
+    use tonic::codegen::{Body, BoxFuture, Service, StdError, http};
+    use tonic::server::{Grpc, NamedService, UnaryService};
+    use tonic::service::Routes;
+    use tonic_prost::ProstCodec;
+
+    const SERVICE: &str = "scatter.v1.Leaf";
+
+    pub(crate) async fn serve(options: LeafOptions) -> Result<(), scatter_leaf::Error> {
+        let listener = scatter_management::bind(options.listen).await?;
+        let process = Process::new("leaf", &[SERVICE]);
+        scatter_management::serve(process, Routes::new(Garbage), listener, options.serve).await
+    }
+
+    #[derive(Clone)]
+    struct Garbage;
+
+    impl NamedService for Garbage {
+        const NAME: &'static str = SERVICE;
+    }
+
+    impl<B> Service<http::Request<B>> for Garbage
+    where
+        B: Body + Send + 'static,
+        B::Error: Into<StdError> + Send + 'static,
+    {
+        type Response = http::Response<TonicBody>;
+        type Error = Infallible;
+        type Future = BoxFuture<Self::Response, Self::Error>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, request: http::Request<B>) -> Self::Future {
+            Box::pin(async move {
+                let mut grpc = Grpc::new(ProstCodec::<LeafInfo, LeafRequest>::default());
+                Ok(grpc.unary(NotALeafResponse, request).await)
+            })
+        }
+    }
+
+    struct NotALeafResponse;
+
+    impl UnaryService<LeafRequest> for NotALeafResponse {
+        type Response = LeafInfo;
+        type Future = Ready<Result<tonic::Response<LeafInfo>, Status>>;
+
+        fn call(&mut self, _: tonic::Request<LeafRequest>) -> Self::Future {
+            ready(Ok(tonic::Response::new(LeafInfo {
+                shard: 7,
+                shard_count: 7,
+            })))
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! The harness of Scatter's end-to-end tests: real `scatter`, leaf and merge
+//! processes on loopback ports, driven over gRPC and HTTP, with conditions
+//! polled against a deadline instead of sleeps.
+//!
+//! Read in this order:
+//! - [`binary`]: where the executables under test are;
+//! - [`process`]: a child process owned by one test, killed when the test
+//!   ends (pass or fail), its output printed when the test fails;
+//! - [`server`]: a child serving gRPC, health and `/metrics` on one port;
+//! - [`script`]: what the test leaf and the test merge do, chosen per request;
+//! - [`tree`]: starting leaves, merges and roots;
+//! - [`root`]: a running root and the queries sent to it;
+//! - [`poll`]: waiting for a condition, with a deadline.
+
+pub mod admin;
+pub mod binary;
+pub mod poll;
+pub mod process;
+pub mod root;
+pub mod script;
+pub mod server;
+pub mod tree;
+
+pub use binary::binary;
+pub use poll::eventually;
+pub use process::ChildProcess;
+pub use root::{Query, Root};
+pub use script::{LeafPartial, MergedPartial, MergedResult, Script};
+pub use server::{Server, free_port};
+pub use tree::{LeafFlags, Tree};

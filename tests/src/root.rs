@@ -1,0 +1,166 @@
+//! A running root (`scatter serve`), the queries tests send it, and reading
+//! the coverage of its answers.
+
+use std::time::Duration;
+
+use scatter_proto::v1::root_client::RootClient;
+use scatter_proto::v1::{
+    Coverage, MissingShard, Payload, Policy, QueryRequest, QueryResponse, ShardOutcome,
+};
+use tonic::Status;
+use tonic::transport::Channel;
+
+use crate::binary;
+use crate::process::ChildProcess;
+use crate::script::Script;
+use crate::server::{START_TIMEOUT, Server};
+
+/// What `scatter serve` prints once it serves.
+const READY: &str = "scatter root ready on http://";
+
+/// A `scatter serve` process.
+pub struct Root {
+    /// The root's process, address and admin endpoints.
+    pub server: Server,
+}
+
+impl Root {
+    /// Starts `scatter serve` on a free port over `shards` (one entry per
+    /// shard: its replica addresses, comma-separated) merging with `merge`
+    /// (`builtin:concat` or a merge's URI), plus `flags`; returns once it
+    /// serves.
+    pub async fn start(shards: &[String], merge: &str, flags: &[&str]) -> Self {
+        let mut args: Vec<String> = ["serve", "--listen", "127.0.0.1:0", "--merge", merge]
+            .map(str::to_owned)
+            .to_vec();
+        for shard in shards {
+            args.extend(["--shard".to_owned(), shard.clone()]);
+        }
+        args.extend(flags.iter().map(|f| (*f).to_owned()));
+        let mut process = ChildProcess::spawn("root", &binary("scatter"), &args);
+        let line = process.stdout_line(READY, START_TIMEOUT).await;
+        let addr = line
+            .rsplit(READY)
+            .next()
+            .and_then(|a| a.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no address in the root's line {line:?}"));
+        Self {
+            server: Server::adopt(process, addr).await,
+        }
+    }
+
+    /// A client of the root's `Root` service.
+    pub async fn client(&self) -> RootClient<Channel> {
+        RootClient::new(self.server.channel().await)
+    }
+
+    /// Sends `query` on a new connection.
+    pub async fn query(&self, query: Query) -> Result<QueryResponse, Status> {
+        self.client()
+            .await
+            .query(query.request())
+            .await
+            .map(tonic::Response::into_inner)
+    }
+}
+
+/// One request to a root: payload, policy and deadline.
+#[derive(Clone, Debug, Default)]
+pub struct Query {
+    payload: Option<Payload>,
+    policy: Policy,
+    deadline: Option<Duration>,
+}
+
+impl Query {
+    /// A query carrying `payload`, with the root's default deadline and policy.
+    pub fn new(payload: Payload) -> Self {
+        Self {
+            payload: Some(payload),
+            ..Self::default()
+        }
+    }
+
+    /// A query carrying `script` for the test leaves and merge.
+    pub fn script(script: &Script) -> Self {
+        Self::new(script.payload())
+    }
+
+    /// A malformed query: no payload at all.
+    pub fn without_payload() -> Self {
+        Self::default()
+    }
+
+    /// Sends `deadline` as the request's `grpc-timeout`.
+    #[must_use]
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// Fails the request unless every shard answers.
+    #[must_use]
+    pub fn require_all_shards(mut self) -> Self {
+        self.policy.require_all_shards = true;
+        self
+    }
+
+    /// Fails the request unless this fraction of shards answers.
+    #[must_use]
+    pub fn min_coverage(mut self, fraction: f64) -> Self {
+        self.policy.min_coverage = fraction;
+        self
+    }
+
+    /// The gRPC request.
+    pub fn request(&self) -> tonic::Request<QueryRequest> {
+        let mut request = tonic::Request::new(QueryRequest {
+            payload: self.payload.clone(),
+            policy: Some(self.policy),
+        });
+        if let Some(deadline) = self.deadline {
+            request.set_timeout(deadline);
+        }
+        request
+    }
+}
+
+/// The coverage of `response`.
+///
+/// # Panics
+/// When the root sent none.
+pub fn coverage(response: &QueryResponse) -> &Coverage {
+    response
+        .coverage
+        .as_ref()
+        .expect("every root response carries coverage")
+}
+
+/// Asserts that all `total` shards answered.
+///
+/// # Panics
+/// When they did not, showing the coverage.
+pub fn assert_full_coverage(response: &QueryResponse, total: u32) {
+    let c = coverage(response);
+    assert!(
+        c.total == total && c.answered == total && c.missing.is_empty(),
+        "wanted {total}/{total} shards answered, got {c:?}"
+    );
+}
+
+/// The report of `shard`, which did not answer.
+///
+/// # Panics
+/// When the shard is not reported missing.
+pub fn missing(coverage: &Coverage, shard: u32) -> &MissingShard {
+    coverage
+        .missing
+        .iter()
+        .find(|m| m.shard == shard)
+        .unwrap_or_else(|| panic!("shard {shard} is not reported missing in {coverage:?}"))
+}
+
+/// How a missing shard ended.
+pub fn outcome(missing: &MissingShard) -> ShardOutcome {
+    ShardOutcome::try_from(missing.outcome).unwrap_or(ShardOutcome::Unspecified)
+}

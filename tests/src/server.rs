@@ -1,0 +1,150 @@
+//! A child that serves gRPC with health and the admin endpoints on one port,
+//! as every Scatter leaf, merge and root does.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+use crate::admin;
+use crate::poll::POLL_INTERVAL;
+use crate::process::ChildProcess;
+
+/// How long a process may take to report SERVING.
+pub const START_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A loopback address with a port nothing listens on: bound by the OS,
+/// then released (for a child to take, or to stand for a process that is down).
+pub fn free_port() -> SocketAddr {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("a free loopback port");
+    listener
+        .local_addr()
+        .expect("a bound listener has an address")
+}
+
+/// A serving child process and its address.
+pub struct Server {
+    /// The process; dropping the server kills it.
+    pub process: ChildProcess,
+    addr: SocketAddr,
+}
+
+impl Server {
+    /// Starts `program` with `args` and `--listen addr`, and returns once it
+    /// reports SERVING on gRPC health.
+    pub async fn start(name: &str, program: &Path, args: &[String], addr: SocketAddr) -> Self {
+        let mut args = args.to_vec();
+        args.extend(["--listen".to_owned(), addr.to_string()]);
+        let process = ChildProcess::spawn(name, program, &args);
+        Self::adopt(process, addr).await
+    }
+
+    /// Takes over a process known to listen on `addr`, and returns once it
+    /// reports SERVING.
+    pub async fn adopt(process: ChildProcess, addr: SocketAddr) -> Self {
+        let mut server = Self { process, addr };
+        server.wait_serving().await;
+        server
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn uri(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A new gRPC channel to it.
+    ///
+    /// # Panics
+    /// When it cannot be reached.
+    pub async fn channel(&self) -> Channel {
+        Endpoint::from_shared(self.uri())
+            .expect("a loopback URI is valid")
+            .connect()
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", self.process.name()))
+    }
+
+    async fn wait_serving(&mut self) {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Some(status) = self.process.exited() {
+                panic!("{} exited before serving: {status}", self.process.name());
+            }
+            if is_serving(&self.uri()).await {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not report SERVING on {} within {START_TIMEOUT:?}",
+                self.process.name(),
+                self.addr
+            );
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
+
+    /// The text of its `/metrics`.
+    ///
+    /// # Panics
+    /// When `/metrics` cannot be read.
+    pub async fn metrics(&self) -> String {
+        match admin::get(self.addr, "/metrics").await {
+            Ok((200, body)) => body,
+            other => panic!("GET /metrics of {}: {other:?}", self.process.name()),
+        }
+    }
+
+    /// The value of one series of its `/metrics`, e.g.
+    /// `scatter_leaf_calls_total{outcome="cancelled"}`.
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        admin::series_value(&self.metrics().await, series)
+    }
+
+    /// Returns once `series` reads `value`.
+    ///
+    /// # Panics
+    /// When it does not within `timeout`, with the last value read.
+    pub async fn wait_metric(&self, series: &str, value: f64, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let last = self.metric(series).await;
+            if last == Some(value) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} {series}: wanted {value}, still {last:?} after {timeout:?}",
+                self.process.name()
+            );
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
+}
+
+/// Whether the process at `uri` answers gRPC health with SERVING.
+pub async fn is_serving(uri: &str) -> bool {
+    let Ok(endpoint) = Endpoint::from_shared(uri.to_owned()) else {
+        return false;
+    };
+    let Ok(channel) = endpoint
+        .connect_timeout(Duration::from_millis(500))
+        .connect()
+        .await
+    else {
+        return false;
+    };
+    HealthClient::new(channel)
+        .check(HealthCheckRequest::default())
+        .await
+        .is_ok_and(|r| r.into_inner().status == ServingStatus::Serving as i32)
+}

@@ -1,0 +1,59 @@
+//! `scatter demo` runs a whole local tree that `scatter query` can ask, and
+//! SIGTERM takes all of it down cleanly.
+
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use scatter_tests::process::{children_of, is_running};
+use scatter_tests::{ChildProcess, binary, eventually};
+
+#[tokio::test]
+async fn demo_answers_with_full_coverage_and_sigterm_stops_it_and_every_child() {
+    let args = [
+        "demo",
+        "--listen",
+        "127.0.0.1:0",
+        "--shards",
+        "2",
+        "--replicas",
+        "1",
+        "--docs",
+        "2000",
+    ]
+    .map(str::to_owned);
+    let mut demo = ChildProcess::spawn("scatter demo", &binary("scatter"), &args);
+    let ready = demo.stdout_line("ready", Duration::from_secs(30)).await;
+    let addr = ready
+        .split_whitespace()
+        .find(|word| word.starts_with("http://127.0.0.1:"))
+        .unwrap_or_else(|| panic!("no address in {ready:?}"))
+        .to_owned();
+    let children = children_of(demo.pid());
+    assert_eq!(children.len(), 3, "two leaves and a merge: {children:?}");
+
+    let query = tokio::process::Command::new(binary("scatter"))
+        .args(["query", "--addr", &addr, "hello", "world"])
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(10), query)
+        .await
+        .expect("scatter query finishes")
+        .expect("scatter query runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "scatter query failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("coverage: 2/2 answered"), "{stdout}");
+
+    demo.signal(Signal::SIGTERM);
+    let status = demo.wait_exit(Duration::from_secs(15)).await;
+    assert!(status.success(), "the demo exited with {status}");
+    eventually(
+        "every child of the demo has exited",
+        Duration::from_secs(5),
+        async || !children.iter().any(|&pid| is_running(pid)),
+    )
+    .await;
+}
