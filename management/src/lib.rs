@@ -15,6 +15,7 @@ mod flags;
 mod health;
 mod logging;
 pub mod metrics;
+mod probe;
 mod serve;
 mod signal;
 
@@ -23,5 +24,6 @@ pub use error::Error;
 pub use flags::Flags;
 pub use health::{Health, ServingStatus};
 pub use logging::init_logging;
+pub use probe::is_serving;
 pub use serve::{Process, ServeOptions, bind, serve};
 pub use signal::shutdown_signal;

@@ -7,9 +7,6 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 use tonic::transport::{Channel, Endpoint};
-use tonic_health::pb::HealthCheckRequest;
-use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
 
 use crate::admin;
 use crate::poll::POLL_INTERVAL;
@@ -131,20 +128,4 @@ impl Server {
     }
 }
 
-/// Whether the process at `uri` answers gRPC health with SERVING.
-pub async fn is_serving(uri: &str) -> bool {
-    let Ok(endpoint) = Endpoint::from_shared(uri.to_owned()) else {
-        return false;
-    };
-    let Ok(channel) = endpoint
-        .connect_timeout(Duration::from_millis(500))
-        .connect()
-        .await
-    else {
-        return false;
-    };
-    HealthClient::new(channel)
-        .check(HealthCheckRequest::default())
-        .await
-        .is_ok_and(|r| r.into_inner().status == ServingStatus::Serving as i32)
-}
+pub use scatter_management::is_serving;

@@ -16,9 +16,6 @@ use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tonic_health::pb::HealthCheckRequest;
-use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
 
 use crate::RootError;
 
@@ -220,24 +217,7 @@ async fn wait_ready(
     }
 }
 
-/// Whether the process at `uri` answers gRPC health with SERVING.
-pub async fn is_serving(uri: &str) -> bool {
-    let Ok(endpoint) = tonic::transport::Endpoint::from_shared(uri.to_owned()) else {
-        return false;
-    };
-    let Ok(channel) = endpoint
-        .connect_timeout(Duration::from_millis(500))
-        .connect()
-        .await
-    else {
-        return false;
-    };
-    let mut client = HealthClient::new(channel);
-    client
-        .check(HealthCheckRequest::default())
-        .await
-        .is_ok_and(|r| r.into_inner().status == ServingStatus::Serving as i32)
-}
+pub use scatter_management::is_serving;
 
 /// Watches one child: restarts it when it dies, stops it when told.
 async fn supervise(
