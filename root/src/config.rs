@@ -9,7 +9,7 @@
 //! [deadline]
 //! default = "1s"
 //! max = "30s"
-//! merge_reserve = "20ms"
+//! merge_reserve = "50ms"
 //!
 //! [limits]
 //! max_request_bytes = 4194304
@@ -82,8 +82,9 @@ pub struct DeadlineConfig {
     /// The most a client may ask for; longer asks are cut to it. Default 30 s.
     #[serde(with = "duration_text")]
     pub max: Duration,
-    /// Time kept back from the leaves for the merge to fold and answer. It
-    /// is at most a tenth of the request's deadline. Default 20 ms.
+    /// Time kept back from the leaves for the merge to fold and answer and
+    /// for the answer to reach the client. It is at most a tenth of the
+    /// request's deadline. Default 50 ms.
     #[serde(with = "duration_text")]
     pub merge_reserve: Duration,
 }
@@ -93,7 +94,7 @@ impl Default for DeadlineConfig {
         Self {
             default: Duration::from_secs(1),
             max: Duration::from_secs(30),
-            merge_reserve: Duration::from_millis(20),
+            merge_reserve: Duration::from_millis(50),
         }
     }
 }

@@ -22,6 +22,7 @@
 //! ```
 
 pub mod admission;
+mod call_status;
 pub mod config;
 pub mod discovery;
 mod error;

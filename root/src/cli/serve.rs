@@ -1,11 +1,18 @@
-//! `scatter serve`: a root against leaves and a merge you run yourself.
+//! `scatter serve`: a root against leaves found one of three ways — the
+//! addresses given (`--shard`, `--config`), DNS names resolved again and
+//! again (`--leaves-dns`, as on Kubernetes), or containers this root starts
+//! itself (`--runtime docker`).
+
+mod dns;
+mod docker;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Args;
+use anyhow::bail;
+use clap::{Args, ValueEnum};
 use scatter_management::ServeOptions;
 use scatter_root::Root;
 use scatter_root::config::RootConfig;
@@ -16,8 +23,27 @@ pub struct ServeArgs {
     /// A TOML file with the root's configuration (see `scatter_root::config`).
     #[arg(long)]
     config: Option<PathBuf>,
+    // Boxed, as the Docker flags: they would make every `Command` large.
     #[command(flatten)]
-    root: RootFlags,
+    root: Box<RootFlags>,
+    /// Where the leaves come from: `static` (the addresses of `--shard`,
+    /// `--config` or `--leaves-dns`) or `docker` (containers this root starts,
+    /// watches and removes on exit).
+    #[arg(long, value_enum, default_value_t = RuntimeKind::Static)]
+    runtime: RuntimeKind,
+    #[command(flatten, next_help_heading = "DNS discovery")]
+    dns: dns::DnsFlags,
+    #[command(flatten, next_help_heading = "Docker runtime (--runtime docker)")]
+    docker: Box<docker::DockerFlags>,
+}
+
+/// Where the leaves come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum RuntimeKind {
+    /// Leaves you run: by address or by DNS name.
+    Static,
+    /// Leaf and merge containers on a private Docker network.
+    Docker,
 }
 
 /// Root settings shared by `serve` and `demo`.
@@ -144,10 +170,33 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         None => RootConfig::default(),
     };
     args.root.apply(&mut config);
+    let by_dns = !args.dns.names.is_empty();
+    match args.runtime {
+        RuntimeKind::Docker if by_dns || !args.root.shards.is_empty() => {
+            bail!("--runtime docker starts its own leaves: drop --shard and --leaves-dns")
+        }
+        RuntimeKind::Docker => docker::serve(config, &args.root, &args.docker).await?,
+        RuntimeKind::Static if by_dns && !args.root.shards.is_empty() => {
+            bail!("give the leaves either by address (--shard) or by name (--leaves-dns), not both")
+        }
+        RuntimeKind::Static if by_dns => dns::serve(config, &args.root, &args.dns).await?,
+        RuntimeKind::Static => serve_root(config, &args.root, |_| {}).await?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Connects the root, lets `on_connected` hook its discovery up, and serves
+/// until SIGTERM or ctrl-c.
+async fn serve_root(
+    config: RootConfig,
+    flags: &RootFlags,
+    on_connected: impl FnOnce(&Root),
+) -> anyhow::Result<()> {
     let root = Root::connect(config).await?;
+    on_connected(&root);
     let listener = scatter_management::bind(root.config().listen).await?;
     let addr = listener.local_addr()?;
     println!("scatter root ready on http://{addr}");
-    root.serve(listener, args.root.serve_options()).await?;
-    Ok(ExitCode::SUCCESS)
+    root.serve(listener, flags.serve_options()).await?;
+    Ok(())
 }

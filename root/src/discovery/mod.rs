@@ -7,6 +7,8 @@
 //! its start and keeps it, so no lock is held while it runs. Replicas keep
 //! their statistics across swaps, keyed by address.
 
+pub mod dns;
+
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 

@@ -88,7 +88,7 @@ pub async fn call(
             .into_inner()
             .partial
             .ok_or_else(|| Status::internal("the leaf answered without a partial")),
-        Err(status) => Err(timeout_as_deadline(status)),
+        Err(status) => Err(crate::call_status::local_cause(status)),
     };
     in_flight.finished = true;
     let latency = started.elapsed();
@@ -104,17 +104,4 @@ pub async fn call(
         result,
         latency,
     }
-}
-
-/// tonic's client enforces the `grpc-timeout` it sends and reports expiry as
-/// CANCELLED; it is the deadline passing, so it becomes DEADLINE_EXCEEDED.
-fn timeout_as_deadline(status: Status) -> Status {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&status);
-    while let Some(error) = source {
-        if error.is::<tonic::TimeoutExpired>() {
-            return Status::deadline_exceeded("no answer before the request deadline");
-        }
-        source = error.source();
-    }
-    status
 }

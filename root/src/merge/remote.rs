@@ -117,21 +117,24 @@ impl RemoteSession {
                     code: Code::Internal,
                     message: "the merge answered without a result".into(),
                 }),
-            Err(status) => Err(match status.code() {
-                Code::Unavailable => RootError::MergeUnavailable {
-                    addr: self.addr.clone(),
-                    message: status.message().to_owned(),
-                },
-                Code::DeadlineExceeded | Code::Cancelled if Instant::now() >= self.deadline => {
-                    RootError::MergeDeadline {
-                        waited_ms: self.opened.elapsed().as_millis(),
+            Err(status) => {
+                let status = crate::call_status::local_cause(status);
+                Err(match status.code() {
+                    Code::Unavailable => RootError::MergeUnavailable {
+                        addr: self.addr.clone(),
+                        message: status.message().to_owned(),
+                    },
+                    Code::DeadlineExceeded | Code::Cancelled if Instant::now() >= self.deadline => {
+                        RootError::MergeDeadline {
+                            waited_ms: self.opened.elapsed().as_millis(),
+                        }
                     }
-                }
-                code => RootError::MergeFailed {
-                    code,
-                    message: status.message().to_owned(),
-                },
-            }),
+                    code => RootError::MergeFailed {
+                        code,
+                        message: status.message().to_owned(),
+                    },
+                })
+            }
         }
     }
 }

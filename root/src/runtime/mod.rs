@@ -2,4 +2,5 @@
 //! default) or containers. A runtime starts them, watches them, and stops
 //! them all when the root exits.
 
+pub mod docker;
 pub mod process;

@@ -1,0 +1,57 @@
+//! What a failed call to a leaf or the merge means, when the failure was
+//! made on this side of the wire rather than sent by the peer.
+//!
+//! tonic reports a client-side timeout as CANCELLED ("Timeout expired") and
+//! a connection that broke mid-call (the peer was killed, the network cut)
+//! as UNKNOWN or CANCELLED with the transport error as its source. The root
+//! needs their meaning: a timeout is DEADLINE_EXCEEDED, a broken
+//! connection is UNAVAILABLE (worth a retry on another replica). A status
+//! the peer sent has no source and is kept as it is.
+
+use std::error::Error as _;
+
+use tonic::{Code, Status};
+
+/// The status to act on for a call that failed with `status`.
+pub fn local_cause(status: Status) -> Status {
+    let Some(first) = status.source() else {
+        return status;
+    };
+    let mut source = Some(first);
+    while let Some(error) = source {
+        if error.is::<tonic::TimeoutExpired>() {
+            return Status::deadline_exceeded("no answer before the request deadline");
+        }
+        source = error.source();
+    }
+    match status.code() {
+        Code::Unknown | Code::Cancelled => Status::unavailable(format!(
+            "the connection broke during the call ({}: {first})",
+            status.message()
+        )),
+        _ => status,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_from_the_peer_are_kept() {
+        let status = local_cause(Status::unknown("the leaf's own unknown error"));
+        assert_eq!(status.code(), Code::Unknown);
+        let status = local_cause(Status::cancelled("the leaf gave up"));
+        assert_eq!(status.code(), Code::Cancelled);
+    }
+
+    #[test]
+    fn a_broken_connection_is_unavailable() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer");
+        let mut status = Status::unknown("transport error");
+        status.set_source(std::sync::Arc::new(io));
+        let status = local_cause(status);
+        assert_eq!(status.code(), Code::Unavailable);
+        assert!(status.message().contains("reset by peer"), "{status:?}");
+    }
+}

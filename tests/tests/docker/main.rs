@@ -1,0 +1,19 @@
+//! Fault tests with real containers: the Docker runtime's tree (leaf and
+//! merge containers on a private network, a root on the host) under steady
+//! load while a container is killed, frozen, cut off the network, stopped
+//! ([`faults`]); the root itself in a container with the merge as its
+//! sidecar ([`sidecar`]); the compose file with DNS discovery ([`compose`]);
+//! and the sweep of a dead run's leftovers ([`sweep`]).
+//!
+//! They run when a Docker engine answers and the images are built
+//! (`deploy/build-images.sh`); under `SCATTER_REQUIRE_DOCKER=1` (CI) a
+//! missing engine or image fails them instead. Every test removes its
+//! containers and network, also when it fails.
+
+mod compose;
+mod engine;
+mod faults;
+mod load;
+mod sidecar;
+mod sweep;
+mod tree;
