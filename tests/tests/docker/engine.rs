@@ -227,7 +227,6 @@ impl Moment {
                 let (nanos, code) = line.trim().split_once(' ')?;
                 let wall = Duration::from_nanos(nanos.parse().ok()?);
                 (wall >= self.wall).then(|| Death {
-                    at: self.at + (wall - self.wall),
                     exit_code: code.to_owned(),
                 })
             })
@@ -239,8 +238,6 @@ impl Moment {
 /// A container's process ending.
 #[derive(Clone, Debug)]
 pub struct Death {
-    /// When, on the test's clock.
-    pub at: Instant,
     /// Its exit code.
     pub exit_code: String,
 }
