@@ -10,14 +10,22 @@ fn run(program: &str, args: &[&str]) -> (bool, String) {
         .env_remove("SCATTER_CORPUS_DIR")
         .output()
         .expect("the example binary runs");
-    (output.status.success(), String::from_utf8_lossy(&output.stderr).into_owned())
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 #[test]
 fn leaf_with_a_missing_corpus_dir_names_the_directory() {
     let (ok, stderr) = run(
         env!("CARGO_BIN_EXE_search-leaf"),
-        &["--listen", "127.0.0.1:0", "--corpus-dir", "/nonexistent/scatter-corpus"],
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--corpus-dir",
+            "/nonexistent/scatter-corpus",
+        ],
     );
     assert!(!ok, "must not serve without its corpus");
     assert!(stderr.contains("/nonexistent/scatter-corpus"), "{stderr}");
@@ -27,7 +35,14 @@ fn leaf_with_a_missing_corpus_dir_names_the_directory() {
 fn leaf_with_a_shard_outside_the_count_says_so() {
     let (ok, stderr) = run(
         env!("CARGO_BIN_EXE_search-leaf"),
-        &["--listen", "127.0.0.1:0", "--shard", "3", "--shard-count", "2"],
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--shard",
+            "3",
+            "--shard-count",
+            "2",
+        ],
     );
     assert!(!ok);
     assert!(stderr.contains("below the shard count"), "{stderr}");
@@ -35,7 +50,10 @@ fn leaf_with_a_shard_outside_the_count_says_so() {
 
 #[test]
 fn merge_with_a_bad_listen_address_names_it() {
-    let (ok, stderr) = run(env!("CARGO_BIN_EXE_search-merge"), &["--listen", "not-an-address"]);
+    let (ok, stderr) = run(
+        env!("CARGO_BIN_EXE_search-merge"),
+        &["--listen", "not-an-address"],
+    );
     assert!(!ok);
     assert!(stderr.contains("not-an-address"), "{stderr}");
 }
