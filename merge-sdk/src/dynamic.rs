@@ -37,7 +37,9 @@ impl<F: Fold> DynFold for F {
 impl Merge for Arc<dyn DynMerge> {
     type Fold = Box<dyn DynFold>;
     fn begin(&self, begin: &MergeBegin) -> Result<Self::Fold, Status> {
-        self.begin_dyn(begin)
+        // Through the pointer: `self.begin_dyn` would pick this very impl
+        // (an `Arc<dyn DynMerge>` is itself a `DynMerge`) and recurse.
+        (**self).begin_dyn(begin)
     }
 }
 
@@ -47,5 +49,21 @@ impl Fold for Box<dyn DynFold> {
     }
     fn finish(self) -> Result<Payload, Status> {
         self.finish_dyn()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Concat;
+
+    #[test]
+    fn a_merge_behind_a_pointer_folds_like_the_merge_itself() {
+        let merge: Arc<dyn DynMerge> = Arc::new(Concat);
+        let mut fold = Merge::begin(&merge, &MergeBegin::default()).unwrap();
+        Fold::accept(&mut fold, 0, Payload::new("t", "zero")).unwrap();
+        let result = Fold::finish(fold).unwrap();
+        assert_eq!(result.content_type, crate::CONCAT_CONTENT_TYPE);
+        assert!(!result.body.is_empty());
     }
 }

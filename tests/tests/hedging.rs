@@ -149,9 +149,10 @@ async fn fast_error_from_the_hedge_does_not_win_over_a_slower_success() {
 
 #[tokio::test]
 async fn spent_budget_sends_no_hedge_and_counts_the_refusal() {
-    // No deposits, room for one: the first slow request hedges, the next cannot.
+    // No deposits, room for one hedge (a fifth of the bucket is kept for
+    // retries): the first slow request hedges, the next cannot.
     let config = ConfigFile::new(
-        "[hedge]\nbudget_ratio = 0.0\nbudget_burst = 1.0\n[probation]\nenabled = false\n",
+        "[hedge]\nbudget_ratio = 0.0\nbudget_burst = 1.25\n[probation]\nenabled = false\n",
     );
     let path = config.path();
     let pair = Pair::start(&["--config", &path, "--hedge-delay-ms", "30"]).await;

@@ -2,7 +2,10 @@
 //! share of first attempts, as a token bucket in the manner of gRPC's retry
 //! throttling (A6) and Finagle's backup-request budget. Each first attempt
 //! deposits `ratio` of a token, each extra attempt withdraws one, and the
-//! bucket holds at most `burst` tokens. When a shard is slow because the
+//! bucket holds at most `burst` tokens. A fifth of the bucket is kept for
+//! fast retries: a hedge is an optimisation, a retry may be the only way a
+//! shard gets answered, so hedges alone cannot spend the budget that
+//! retries need. When a shard is slow because the
 //! whole cluster is overloaded, the bucket empties and hedging stops adding
 //! load.
 
@@ -16,6 +19,7 @@ pub struct HedgeBudget {
     milli_tokens: AtomicI64,
     deposit: i64,
     cap: i64,
+    retry_reserve: i64,
 }
 
 impl HedgeBudget {
@@ -27,6 +31,7 @@ impl HedgeBudget {
             milli_tokens: AtomicI64::new(cap),
             deposit: (ratio.max(0.0) * SCALE) as i64,
             cap,
+            retry_reserve: cap / 5,
         }
     }
 
@@ -39,11 +44,22 @@ impl HedgeBudget {
             });
     }
 
-    /// Takes one token for an extra attempt; `false` when the budget is spent.
-    pub fn try_withdraw(&self) -> bool {
+    /// Takes one token for a fast retry; `false` when the budget is spent.
+    pub fn try_withdraw_retry(&self) -> bool {
+        self.withdraw_above(0)
+    }
+
+    /// Takes one token for a hedge, leaving the retry reserve untouched;
+    /// `false` when only the reserve is left.
+    pub fn try_withdraw_hedge(&self) -> bool {
+        self.withdraw_above(self.retry_reserve)
+    }
+
+    fn withdraw_above(&self, floor: i64) -> bool {
+        let one = SCALE as i64;
         self.milli_tokens
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| {
-                (t >= SCALE as i64).then_some(t - SCALE as i64)
+                (t - one >= floor).then_some(t - one)
             })
             .is_ok()
     }
@@ -56,21 +72,36 @@ mod tests {
     #[test]
     fn extra_attempts_are_a_share_of_first_attempts() {
         let budget = HedgeBudget::new(0.05, 1.0);
-        assert!(budget.try_withdraw(), "starts with its burst");
-        assert!(!budget.try_withdraw(), "spent");
+        assert!(budget.try_withdraw_retry(), "starts with its burst");
+        assert!(!budget.try_withdraw_retry(), "spent");
         for _ in 0..19 {
             budget.deposit();
         }
         assert!(
-            !budget.try_withdraw(),
+            !budget.try_withdraw_retry(),
             "19 first attempts earn less than one token"
         );
         budget.deposit();
-        assert!(budget.try_withdraw(), "20 first attempts earn one");
+        assert!(budget.try_withdraw_retry(), "20 first attempts earn one");
         for _ in 0..1000 {
             budget.deposit();
         }
-        assert!(budget.try_withdraw());
-        assert!(!budget.try_withdraw(), "the bucket holds at most its burst");
+        assert!(budget.try_withdraw_retry());
+        assert!(
+            !budget.try_withdraw_retry(),
+            "the bucket holds at most its burst"
+        );
+    }
+
+    #[test]
+    fn hedges_leave_a_fifth_of_the_bucket_to_retries() {
+        let budget = HedgeBudget::new(0.0, 10.0);
+        let hedges = std::iter::repeat_with(|| budget.try_withdraw_hedge())
+            .take_while(|sent| *sent)
+            .count();
+        assert_eq!(hedges, 8);
+        assert!(budget.try_withdraw_retry());
+        assert!(budget.try_withdraw_retry());
+        assert!(!budget.try_withdraw_retry());
     }
 }

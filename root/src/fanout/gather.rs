@@ -204,6 +204,7 @@ fn settle(
                 request,
                 progress,
                 outcome.shard,
+                AttemptKind::Retry,
                 now,
             ))
         }
@@ -225,6 +226,7 @@ fn may_send_extra(
     request: &GatherRequest<'_>,
     progress: &ShardProgress,
     shard: usize,
+    kind: AttemptKind,
     now: Instant,
 ) -> bool {
     let hedge = &engine.config.hedge;
@@ -237,7 +239,11 @@ fn may_send_extra(
     if request.gather_deadline.saturating_duration_since(now) < hedge.min_remaining {
         return false;
     }
-    if engine.hedge_budget.try_withdraw() {
+    let paid = match kind {
+        AttemptKind::Hedge => engine.hedge_budget.try_withdraw_hedge(),
+        AttemptKind::First | AttemptKind::Retry => engine.hedge_budget.try_withdraw_retry(),
+    };
+    if paid {
         true
     } else {
         request.topology.shards[shard].stats.budget_refusals.inc();
@@ -256,7 +262,7 @@ fn should_hedge(
     progress.end.is_none()
         && !progress.outstanding.is_empty()
         && progress.tried.len() < request.topology.shards[shard].replicas.len()
-        && may_send_extra(engine, request, progress, shard, now)
+        && may_send_extra(engine, request, progress, shard, AttemptKind::Hedge, now)
 }
 
 fn hedge_timer(

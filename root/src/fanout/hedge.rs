@@ -37,7 +37,10 @@ pub struct HedgeConfig {
     /// Extra attempts (hedges and retries) allowed per first attempt.
     /// Default 0.05 (5 %).
     pub budget_ratio: f64,
-    /// Extra attempts that may be saved up for a burst. Default 10.
+    /// Extra attempts that may be saved up for a burst; a fifth of them are
+    /// kept for fast retries. Larger rides out a burst of slow shards (one
+    /// request may want a hedge for several); smaller adds less load when
+    /// the whole tree slows down. Default 100.
     pub budget_burst: f64,
     /// Attempts per shard at most, counting the first. Default 2.
     pub max_attempts: u32,
@@ -56,7 +59,7 @@ impl Default for HedgeConfig {
             min_delay: Duration::from_millis(1),
             max_delay: Duration::from_millis(250),
             budget_ratio: 0.05,
-            budget_burst: 10.0,
+            budget_burst: 100.0,
             max_attempts: 2,
             min_remaining: Duration::from_millis(2),
         }

@@ -71,10 +71,14 @@ impl Probation {
     }
 }
 
-/// Re-judges replica `index` of a shard after it finished a call: ejects it
-/// if it stands out from its siblings, or returns it once its probation is
-/// long enough and it no longer stands out. Returns `true` when it was
-/// newly ejected.
+/// Calls a replica must have made before it can be judged an outlier.
+const MIN_SAMPLES: u64 = 50;
+
+/// Re-judges replica `index` of a shard after it finished a call. It is
+/// ejected when its slow trends stand out from its active siblings' (a
+/// persistent outlier, not one straggler), and returns once its probation is
+/// long enough and its recent calls (the probes) no longer stand out.
+/// Returns `true` when it was newly ejected.
 pub fn evaluate(
     replicas: &[Arc<Replica>],
     index: usize,
@@ -88,15 +92,24 @@ pub fn evaluate(
     let siblings: Vec<&Arc<Replica>> = replicas
         .iter()
         .enumerate()
-        .filter(|(i, r)| *i != index && !r.stats.probation.lock().is_ok_and(|p| p.since.is_some()))
+        .filter(|(i, r)| *i != index && !r.stats.on_probation())
         .map(|(_, r)| r)
         .collect();
-    let outlier = stands_out(me.latency(), me.error_rate(), &siblings, config);
     let Ok(mut probation) = me.probation.lock() else {
         return false;
     };
     match probation.since {
-        None if outlier && !siblings.is_empty() => {
+        None => {
+            let judged: Vec<Judged> = siblings
+                .iter()
+                .filter(|r| r.stats.samples() >= MIN_SAMPLES)
+                .map(|r| Judged::trend(r))
+                .collect();
+            let outlier = me.samples() >= MIN_SAMPLES
+                && stands_out(&Judged::trend(&replicas[index]), &judged, config);
+            if !outlier {
+                return false;
+            }
             probation.since = Some(now);
             probation.next_probe = Some(now + config.probe_interval);
             probation.probe_interval = config.probe_interval;
@@ -104,34 +117,56 @@ pub fn evaluate(
             tracing::info!(replica = %replicas[index].addr, "replica put on probation");
             true
         }
-        Some(since) if !outlier && now.duration_since(since) >= config.min_duration => {
-            *probation = Probation::default();
-            tracing::info!(replica = %replicas[index].addr, "replica back from probation");
+        Some(since) => {
+            let judged: Vec<Judged> = siblings.iter().map(|r| Judged::recent(r)).collect();
+            let recovered = !stands_out(&Judged::recent(&replicas[index]), &judged, config);
+            if recovered && now.duration_since(since) >= config.min_duration {
+                *probation = Probation::default();
+                me.reset_trend();
+                tracing::info!(replica = %replicas[index].addr, "replica back from probation");
+            }
             false
         }
-        _ => false,
     }
 }
 
-fn stands_out(
+/// A replica's latency and error rate, as one judgement sees them.
+struct Judged {
     latency: Option<Duration>,
-    error_rate: f64,
-    siblings: &[&Arc<Replica>],
-    config: &ProbationConfig,
-) -> bool {
+    errors: f64,
+}
+
+impl Judged {
+    /// The slow trends: what the replica has persistently been.
+    fn trend(replica: &Replica) -> Self {
+        Self {
+            latency: replica.stats.latency_trend(),
+            errors: replica.stats.error_trend(),
+        }
+    }
+
+    /// The quick EWMAs: what its latest calls were.
+    fn recent(replica: &Replica) -> Self {
+        Self {
+            latency: replica.stats.latency(),
+            errors: replica.stats.error_rate(),
+        }
+    }
+}
+
+fn stands_out(me: &Judged, siblings: &[Judged], config: &ProbationConfig) -> bool {
     if siblings.is_empty() {
         return false;
     }
     let min_sibling_errors = siblings
         .iter()
-        .map(|r| r.stats.error_rate())
+        .map(|s| s.errors)
         .fold(f64::INFINITY, f64::min);
-    if error_rate > config.error_rate && min_sibling_errors < error_rate / 2.0 {
+    if me.errors > config.error_rate && min_sibling_errors < me.errors / 2.0 {
         return true;
     }
-    let mut sibling_latencies: Vec<Duration> =
-        siblings.iter().filter_map(|r| r.stats.latency()).collect();
-    let (Some(latency), false) = (latency, sibling_latencies.is_empty()) else {
+    let mut sibling_latencies: Vec<Duration> = siblings.iter().filter_map(|s| s.latency).collect();
+    let (Some(latency), false) = (me.latency, sibling_latencies.is_empty()) else {
         return false;
     };
     sibling_latencies.sort();

@@ -15,13 +15,21 @@ use tokio::time::Instant;
 use super::probation::Probation;
 use crate::discovery::Replica;
 
-/// Weight of the newest sample in the latency and error EWMAs.
+/// Weight of the newest sample in the latency and error EWMAs that steer
+/// replica choice: quick to follow a replica that slows down.
 const EWMA_WEIGHT: f64 = 0.2;
+/// Weight of the newest sample in the slow trends that decide probation:
+/// one straggler in a hundred calls barely moves them, a replica that stays
+/// slow does.
+const TREND_WEIGHT: f64 = 0.02;
 
 /// What the root knows of one replica.
 pub struct ReplicaStats {
     ewma_us: AtomicU64,
     error_rate: AtomicU64,
+    trend_us: AtomicU64,
+    trend_errors: AtomicU64,
+    samples: AtomicU64,
     in_flight: AtomicU32,
     pub(crate) probation: Mutex<Probation>,
     /// Counters exposed on `/metrics`, labelled by shard and replica.
@@ -55,6 +63,9 @@ impl ReplicaStats {
         Self {
             ewma_us: AtomicU64::new(0f64.to_bits()),
             error_rate: AtomicU64::new(0f64.to_bits()),
+            trend_us: AtomicU64::new(0f64.to_bits()),
+            trend_errors: AtomicU64::new(0f64.to_bits()),
+            samples: AtomicU64::new(0),
             in_flight: AtomicU32::new(0),
             probation: Mutex::new(Probation::default()),
             counters: ReplicaCounters {
@@ -116,37 +127,55 @@ impl ReplicaStats {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// Folds one finished call into the EWMAs. A failure counts as an error
-    /// and its latency is not a service time, so it is not folded.
+    /// Folds one finished call into the EWMAs and trends. A failure counts
+    /// as an error; its latency is not a service time, so it is not folded.
     pub(crate) fn observe(&self, latency: Option<Duration>) {
         let error = if latency.is_some() { 0.0 } else { 1.0 };
-        update_ewma(&self.error_rate, error);
+        update_ewma(&self.error_rate, error, EWMA_WEIGHT);
+        update_ewma(&self.trend_errors, error, TREND_WEIGHT);
+        self.samples.fetch_add(1, Ordering::Relaxed);
         if let Some(latency) = latency {
             let sample = latency.as_secs_f64() * 1e6;
-            let old = f64::from_bits(self.ewma_us.load(Ordering::Relaxed));
-            let new = if old == 0.0 {
-                sample
-            } else {
-                old + EWMA_WEIGHT * (sample - old)
-            };
-            self.ewma_us
-                .store(new.max(f64::MIN_POSITIVE).to_bits(), Ordering::Relaxed);
+            fold_latency(&self.ewma_us, sample, EWMA_WEIGHT);
+            fold_latency(&self.trend_us, sample, TREND_WEIGHT);
         }
     }
 
     /// Folds a lower bound on latency (a call cancelled after `elapsed`):
-    /// it raises the EWMA when above it, and never lowers it.
+    /// it raises the EWMA and trend when above them, and never lowers them.
     pub(crate) fn observe_at_least(&self, elapsed: Duration) {
         let sample = elapsed.as_secs_f64() * 1e6;
-        let old = f64::from_bits(self.ewma_us.load(Ordering::Relaxed));
-        if sample > old {
-            let new = if old == 0.0 {
-                sample
-            } else {
-                old + EWMA_WEIGHT * (sample - old)
-            };
-            self.ewma_us.store(new.to_bits(), Ordering::Relaxed);
+        for (cell, weight) in [(&self.ewma_us, EWMA_WEIGHT), (&self.trend_us, TREND_WEIGHT)] {
+            if sample > f64::from_bits(cell.load(Ordering::Relaxed)) {
+                fold_latency(cell, sample, weight);
+            }
         }
+        self.samples.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The slow latency trend, `None` before the first answer.
+    pub fn latency_trend(&self) -> Option<Duration> {
+        let us = f64::from_bits(self.trend_us.load(Ordering::Relaxed));
+        (us > 0.0).then(|| Duration::from_secs_f64(us / 1e6))
+    }
+
+    /// The slow error-rate trend, in [0, 1].
+    pub fn error_trend(&self) -> f64 {
+        f64::from_bits(self.trend_errors.load(Ordering::Relaxed))
+    }
+
+    /// Calls observed so far.
+    pub fn samples(&self) -> u64 {
+        self.samples.load(Ordering::Relaxed)
+    }
+
+    /// Restarts the trends from the recent EWMAs (a replica back from
+    /// probation is judged on what it does now).
+    pub(crate) fn reset_trend(&self) {
+        self.trend_us
+            .store(self.ewma_us.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.trend_errors
+            .store(self.error_rate.load(Ordering::Relaxed), Ordering::Relaxed);
     }
 
     /// Expected cost of one more call here: latency × queue, C3 style.
@@ -163,12 +192,20 @@ impl ReplicaStats {
     }
 }
 
-fn update_ewma(cell: &AtomicU64, sample: f64) {
+fn update_ewma(cell: &AtomicU64, sample: f64, weight: f64) {
     let old = f64::from_bits(cell.load(Ordering::Relaxed));
-    cell.store(
-        (old + EWMA_WEIGHT * (sample - old)).to_bits(),
-        Ordering::Relaxed,
-    );
+    cell.store((old + weight * (sample - old)).to_bits(), Ordering::Relaxed);
+}
+
+/// A latency EWMA step; the first sample sets the value.
+fn fold_latency(cell: &AtomicU64, sample: f64, weight: f64) {
+    let old = f64::from_bits(cell.load(Ordering::Relaxed));
+    let new = if old == 0.0 {
+        sample
+    } else {
+        old + weight * (sample - old)
+    };
+    cell.store(new.max(f64::MIN_POSITIVE).to_bits(), Ordering::Relaxed);
 }
 
 /// Picks the replica index for the next attempt of a shard, or `None` when

@@ -71,10 +71,15 @@ async fn slow_replica_goes_on_probation_gets_only_probes_and_returns_when_health
         ..ProbationConfig::default()
     };
     let replicas = replicas(3);
-    answered(&replicas[0], 5, 20);
-    answered(&replicas[1], 5, 20);
-    answered(&replicas[2], 60, 20);
+    answered(&replicas[0], 5, 60);
+    answered(&replicas[1], 5, 60);
+    answered(&replicas[2], 60, 49);
     let start = Instant::now();
+    assert!(
+        !evaluate(&replicas, 2, &config, start),
+        "too few calls to judge"
+    );
+    answered(&replicas[2], 60, 1);
     assert!(
         evaluate(&replicas, 2, &config, start),
         "12x slower than its siblings"
@@ -93,7 +98,7 @@ async fn slow_replica_goes_on_probation_gets_only_probes_and_returns_when_health
     assert_ne!(choose(&replicas, &[], due), Some(2));
 
     // Healthy probes, but the minimum stay is not over: still out.
-    answered(&replicas[2], 5, 30);
+    answered(&replicas[2], 5, 15);
     assert!(!evaluate(
         &replicas,
         2,
@@ -109,8 +114,8 @@ async fn slow_replica_goes_on_probation_gets_only_probes_and_returns_when_health
 #[tokio::test]
 async fn failing_replica_goes_on_probation() {
     let replicas = replicas(2);
-    answered(&replicas[0], 5, 20);
-    for _ in 0..10 {
+    answered(&replicas[0], 5, 60);
+    for _ in 0..60 {
         replicas[1].stats.observe(None);
     }
     assert!(evaluate(
@@ -125,12 +130,12 @@ async fn failing_replica_goes_on_probation() {
 async fn last_active_replica_is_never_ejected() {
     let config = ProbationConfig::default();
     let replicas = replicas(2);
-    answered(&replicas[0], 5, 20);
-    answered(&replicas[1], 100, 20);
+    answered(&replicas[0], 5, 60);
+    answered(&replicas[1], 100, 60);
     let now = Instant::now();
     assert!(evaluate(&replicas, 1, &config, now));
     // Replica 0 now turns slow too; it is the last one in rotation.
-    answered(&replicas[0], 500, 40);
+    answered(&replicas[0], 500, 300);
     assert!(!evaluate(&replicas, 0, &config, now));
     assert!(!replicas[0].stats.on_probation());
     // And a shard with everything on probation still gets an answer.
@@ -149,4 +154,18 @@ async fn a_replica_whose_calls_are_cancelled_stops_looking_fast() {
             .observe_at_least(Duration::from_millis(50));
     }
     assert_eq!(choose(&replicas, &[], Instant::now()), Some(1));
+}
+
+#[tokio::test]
+async fn rare_stragglers_do_not_send_a_replica_on_probation() {
+    let replicas = replicas(2);
+    answered(&replicas[0], 5, 200);
+    // One call in a hundred is 50 times slower, as in the stragglers model.
+    for i in 0..200 {
+        answered(&replicas[1], if i % 100 == 50 { 250 } else { 5 }, 1);
+        assert!(
+            !evaluate(&replicas, 1, &ProbationConfig::default(), Instant::now()),
+            "ejected after call {i}"
+        );
+    }
 }

@@ -1,0 +1,26 @@
+//! `scatter-bench-leaf`: a leaf whose service time follows a seeded latency
+//! model. Besides the SDK's flags (`--listen`, `--shard`, `--shard-count`)
+//! it takes `--replica R` (its index within the shard) and `--leaf-config
+//! JSON` (a [`scatter_bench::leaf::LeafConfig`]: model, concurrency limit,
+//! partial size). The harness starts it; you rarely run it by hand.
+
+use anyhow::Context as _;
+use scatter_bench::leaf::{BenchLeaf, LeafConfig};
+use scatter_bench::timer::PreciseTimer;
+use scatter_leaf::LeafOptions;
+use scatter_management::Flags;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let flags = Flags::from_env();
+    let replica: u32 = flags.parse("replica", "SCATTER_BENCH_REPLICA", 0)?;
+    let config_json = flags
+        .get("leaf-config", "SCATTER_BENCH_LEAF_CONFIG")
+        .context("--leaf-config JSON is required")?;
+    let config: LeafConfig =
+        serde_json::from_str(&config_json).context("--leaf-config is not a valid leaf config")?;
+    let options = LeafOptions::from_flags(&flags)?;
+    let leaf = BenchLeaf::new(config, replica, PreciseTimer::start()?);
+    scatter_leaf::serve(leaf, options).await?;
+    Ok(())
+}

@@ -1,0 +1,139 @@
+//! The bench leaf: a `scatter_leaf::Leaf` whose service time comes from the
+//! seeded [`LatencyModel`]. It reads the harness's request id from the
+//! payload, draws for (id, shard, replica, attempt), fails fast when the
+//! model says so, otherwise queues for a slot when a concurrency limit is
+//! set, waits the service time out on the [`PreciseTimer`] (no CPU burnt),
+//! and answers with a partial that reports the time it applied.
+
+use std::sync::Arc;
+
+use scatter_leaf::{Leaf, Payload, ShardRequest, Status};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+
+use crate::model::{CallId, Draw, LatencyModel};
+use crate::timer::PreciseTimer;
+use crate::wire;
+
+/// Everything a bench leaf needs beyond its shard and replica; passed to
+/// the leaf process as JSON in `--leaf-config`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LeafConfig {
+    /// The latency model, the same for every leaf of a run.
+    pub model: LatencyModel,
+    /// Calls served at once; more wait in a FIFO queue. `None`: no limit.
+    pub concurrency: Option<usize>,
+    /// Size of each partial body in bytes.
+    pub partial_bytes: usize,
+}
+
+/// One bench leaf.
+pub struct BenchLeaf {
+    config: LeafConfig,
+    replica: u32,
+    slots: Option<Arc<Semaphore>>,
+    timer: PreciseTimer,
+}
+
+impl BenchLeaf {
+    /// A leaf serving as replica `replica` of its shard.
+    pub fn new(config: LeafConfig, replica: u32, timer: PreciseTimer) -> Self {
+        let slots = config.concurrency.map(|n| Arc::new(Semaphore::new(n)));
+        Self {
+            config,
+            replica,
+            slots,
+            timer,
+        }
+    }
+}
+
+impl Leaf for BenchLeaf {
+    async fn answer(&self, request: ShardRequest) -> Result<Payload, Status> {
+        let call = CallId {
+            request: wire::request_id(&request.payload.body).unwrap_or(request.request_id),
+            shard: request.shard,
+            replica: self.replica,
+            attempt: request.attempt,
+        };
+        let service = match self.config.model.draw(call) {
+            Draw::Fail => return Err(Status::unavailable("bench leaf: injected fast failure")),
+            Draw::Serve(service) => service,
+        };
+        // Held until the answer is built; dropped with the call if cancelled.
+        let _slot = match &self.slots {
+            Some(slots) => Some(
+                Arc::clone(slots)
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| Status::unavailable("bench leaf is closing"))?,
+            ),
+            None => None,
+        };
+        self.timer.sleep(service).await;
+        Ok(Payload::new(
+            wire::PARTIAL_CONTENT_TYPE,
+            wire::partial_body(service, self.config.partial_bytes),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::model::{Base, FastErrors};
+
+    fn request(id: u64, attempt: u32) -> ShardRequest {
+        ShardRequest {
+            payload: Payload::new(wire::REQUEST_CONTENT_TYPE, wire::request_body(id, 16)),
+            shard: 1,
+            shard_count: 2,
+            request_id: 999,
+            attempt,
+            deadline: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn draws_from_the_payload_id_and_reports_the_service_time_applied() {
+        let model = LatencyModel::new(5, Base::Exponential { mean_us: 200.0 });
+        let config = LeafConfig {
+            model: model.clone(),
+            concurrency: Some(1),
+            partial_bytes: 64,
+        };
+        let leaf = BenchLeaf::new(config, 1, PreciseTimer::start().unwrap());
+        let partial = leaf.answer(request(77, 0)).await.unwrap();
+        assert_eq!(partial.body.len(), 64);
+        let expected = model.draw(CallId {
+            request: 77,
+            shard: 1,
+            replica: 1,
+            attempt: 0,
+        });
+        let reported = wire::partial_service(&partial.body).unwrap();
+        match expected {
+            Draw::Serve(d) => assert_eq!(reported, Duration::from_micros(d.as_micros() as u64)),
+            Draw::Fail => panic!("model without errors failed"),
+        }
+    }
+
+    #[tokio::test]
+    async fn injected_failures_are_unavailable() {
+        let mut model = LatencyModel::new(5, Base::Zero);
+        model.errors = Some(FastErrors {
+            replica: None,
+            rate: 1.0,
+        });
+        let config = LeafConfig {
+            model,
+            concurrency: None,
+            partial_bytes: 8,
+        };
+        let leaf = BenchLeaf::new(config, 0, PreciseTimer::start().unwrap());
+        let status = leaf.answer(request(1, 0)).await.unwrap_err();
+        assert_eq!(status.code(), scatter_leaf::Code::Unavailable);
+    }
+}

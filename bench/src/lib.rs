@@ -1,0 +1,28 @@
+//! scatter-bench: how Scatter's fan-out compares with what users would
+//! otherwise write, measured honestly.
+//!
+//! A run starts real processes on loopback — bench leaves whose service
+//! times follow a seeded [`model`], and per mode the system under test —
+//! then sends requests on an open-loop [`schedule`] (never waiting for
+//! earlier responses), records each latency from its due time into
+//! HdrHistograms ([`recorder`]), and reports percentiles, leaf calls, CPU
+//! and ratios against a hand-written fan-out and against the oracle bound
+//! ([`report`], [`plot`]). The [`modes`] are `direct`, `plain-fanout`,
+//! `tower-hedge`, `scatter`, `scatter-hedge` and `scatter-merge`; the
+//! [`scenarios`] say which run where. [`run`] drives it all.
+
+pub mod counters;
+pub mod cpu;
+pub mod leaf;
+pub mod metrics;
+pub mod model;
+pub mod modes;
+pub mod plot;
+pub mod recorder;
+pub mod report;
+pub mod run;
+pub mod scenarios;
+pub mod schedule;
+pub mod timer;
+pub mod topology;
+pub mod wire;

@@ -1,0 +1,138 @@
+//! The systems under test. Each mode turns a harness request id into one
+//! complete request — a single leaf call, a fan-out over every shard, or a
+//! query to a Scatter root — and reports only whether it succeeded; the
+//! harness times it.
+//!
+//! All client work of every mode runs on the harness's client runtime (its
+//! threads are named `bench-client`), so the CPU of an in-harness fan-out
+//! can be measured apart from the load generator.
+
+mod direct;
+mod plain_fanout;
+mod scatter;
+mod tower_hedge;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use scatter_proto::v1::leaf_client::LeafClient;
+use scatter_proto::v1::{LeafRequest, Payload};
+use serde::Serialize;
+use tonic::transport::{Channel, Endpoint};
+
+pub use direct::Direct;
+pub use plain_fanout::PlainFanout;
+pub use scatter::ScatterQuery;
+pub use tower_hedge::TowerHedge;
+
+use crate::wire;
+
+/// A way of answering a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// One leaf (shard 0, replica 0) called directly: the RPC floor.
+    Direct,
+    /// A hand-written tonic fan-out: every shard at once, replica by
+    /// round-robin, join all, concatenate; no hedging, no retries.
+    PlainFanout,
+    /// The same fan-out with tower's `hedge` middleware on each shard.
+    TowerHedge,
+    /// The Scatter root with its built-in merge, hedging off.
+    Scatter,
+    /// The Scatter root with hedging on.
+    ScatterHedge,
+    /// The Scatter root streaming partials to a merge process, hedging off.
+    ScatterMerge,
+}
+
+impl Mode {
+    /// The mode's name in reports and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Direct => "direct",
+            Self::PlainFanout => "plain-fanout",
+            Self::TowerHedge => "tower-hedge",
+            Self::Scatter => "scatter",
+            Self::ScatterHedge => "scatter-hedge",
+            Self::ScatterMerge => "scatter-merge",
+        }
+    }
+
+    /// Whether the fan-out runs in a Scatter root process (else in the harness).
+    pub fn is_root(self) -> bool {
+        matches!(
+            self,
+            Self::Scatter | Self::ScatterHedge | Self::ScatterMerge
+        )
+    }
+}
+
+/// One request's outcome: `Err` carries a short description.
+pub type CallFuture = BoxFuture<'static, Result<(), String>>;
+
+/// A system under test, ready for requests.
+pub trait Target: Send + Sync + 'static {
+    /// Starts request `request` (the id the leaves draw from).
+    fn call(&self, request: u64) -> CallFuture;
+}
+
+/// What every request carries, the same in every mode.
+#[derive(Clone, Copy, Debug)]
+pub struct CallSettings {
+    /// Request payload size in bytes.
+    pub request_bytes: usize,
+    /// The client's deadline, sent as `grpc-timeout`.
+    pub timeout: Duration,
+}
+
+impl CallSettings {
+    /// The payload of request `request`.
+    pub fn payload(&self, request: u64) -> Payload {
+        Payload::new(
+            wire::REQUEST_CONTENT_TYPE,
+            wire::request_body(request, self.request_bytes),
+        )
+    }
+}
+
+/// Largest message a bench client accepts (1 MiB partials × 64 shards fit).
+pub const MAX_MESSAGE: usize = 256 << 20;
+
+/// A kept-open channel to `addr`, connected now (as the root connects its leaves).
+pub async fn channel(addr: SocketAddr) -> anyhow::Result<Channel> {
+    Ok(Endpoint::from_shared(format!("http://{addr}"))?
+        .tcp_nodelay(true)
+        .connect()
+        .await?)
+}
+
+/// Leaf clients by shard, then replica.
+pub async fn leaf_clients(
+    leaves: &[Vec<SocketAddr>],
+) -> anyhow::Result<Vec<Vec<LeafClient<Channel>>>> {
+    let mut shards = Vec::with_capacity(leaves.len());
+    for replicas in leaves {
+        let mut clients = Vec::with_capacity(replicas.len());
+        for addr in replicas {
+            clients.push(
+                LeafClient::new(channel(*addr).await?).max_decoding_message_size(MAX_MESSAGE),
+            );
+        }
+        shards.push(clients);
+    }
+    Ok(shards)
+}
+
+/// One leaf call's gRPC request with the client's deadline.
+pub fn leaf_request(call: LeafRequest, timeout: Duration) -> tonic::Request<LeafRequest> {
+    let mut request = tonic::Request::new(call);
+    request.set_timeout(timeout);
+    request
+}
+
+/// A status as a short error description.
+pub fn describe(status: &tonic::Status) -> String {
+    format!("{:?}: {}", status.code(), status.message())
+}

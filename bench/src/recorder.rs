@@ -1,0 +1,222 @@
+//! Recording one measured phase: every request's latency from its due time
+//! (not its send time) into an HdrHistogram, plus one histogram per second
+//! of completions for the `.hlog` interval log, plus error counts.
+//!
+//! Only successful requests enter the latency histograms; errors are
+//! counted apart (an error that comes back fast must not flatter a mode's
+//! percentiles).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::time::{Duration, SystemTime};
+
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::V2Serializer;
+use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+
+/// One finished request.
+#[derive(Clone, Debug)]
+pub struct Sample {
+    /// When it was due, from the phase start.
+    pub due: Duration,
+    /// From its due time to its response.
+    pub latency: Duration,
+    /// `Err` with a short description when it failed.
+    pub outcome: Result<(), String>,
+}
+
+/// A new latency histogram: 1 µs to 1 h at 3 significant digits, in µs.
+pub fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("static histogram bounds are valid")
+}
+
+/// Records `value` into `histogram` in µs (at least 1).
+pub fn record(histogram: &mut Histogram<u64>, value: Duration) {
+    let us = u64::try_from(value.as_micros()).unwrap_or(u64::MAX).max(1);
+    histogram.saturating_record(us);
+}
+
+/// The latencies and errors of one phase.
+pub struct Recorder {
+    total: Histogram<u64>,
+    intervals: BTreeMap<u64, Histogram<u64>>,
+    ok: u64,
+    errors: BTreeMap<String, u64>,
+    first_due: Option<Duration>,
+    last_end: Duration,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Self {
+            total: histogram(),
+            intervals: BTreeMap::new(),
+            ok: 0,
+            errors: BTreeMap::new(),
+            first_due: None,
+            last_end: Duration::ZERO,
+        }
+    }
+}
+
+/// Interval length of the `.hlog` files.
+const INTERVAL: Duration = Duration::from_secs(1);
+
+impl Recorder {
+    /// Adds one finished request.
+    pub fn record(&mut self, sample: &Sample) {
+        let end = sample.due + sample.latency;
+        self.last_end = self.last_end.max(end);
+        self.first_due = Some(self.first_due.map_or(sample.due, |d| d.min(sample.due)));
+        match &sample.outcome {
+            Ok(()) => {
+                self.ok += 1;
+                record(&mut self.total, sample.latency);
+                let slot = end.as_secs() / INTERVAL.as_secs();
+                record(
+                    self.intervals.entry(slot).or_insert_with(histogram),
+                    sample.latency,
+                );
+            }
+            Err(error) => {
+                let key: String = error.chars().take(160).collect();
+                *self.errors.entry(key).or_default() += 1;
+            }
+        }
+    }
+
+    /// Counts a request that never finished (the drain gave up on it).
+    pub fn record_lost(&mut self) {
+        *self
+            .errors
+            .entry("no response before the drain ended".into())
+            .or_default() += 1;
+    }
+
+    /// Latencies of successful requests, in µs.
+    pub fn histogram(&self) -> &Histogram<u64> {
+        &self.total
+    }
+
+    /// Successful requests.
+    pub fn ok(&self) -> u64 {
+        self.ok
+    }
+
+    /// Failed requests.
+    pub fn errors(&self) -> u64 {
+        self.errors.values().sum()
+    }
+
+    /// Failed requests by message, most frequent first.
+    pub fn error_kinds(&self) -> Vec<(String, u64)> {
+        let mut kinds: Vec<_> = self.errors.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        kinds.sort_by_key(|k| std::cmp::Reverse(k.1));
+        kinds
+    }
+
+    /// Successful responses that completed between `from` and `to` (whole
+    /// seconds from the phase start).
+    pub fn completions_between(&self, from: u64, to: u64) -> u64 {
+        self.intervals.range(from..to).map(|(_, h)| h.len()).sum()
+    }
+
+    /// Successful responses per second, from the first due time to the last
+    /// response.
+    pub fn throughput(&self) -> f64 {
+        let span = self
+            .last_end
+            .saturating_sub(self.first_due.unwrap_or_default());
+        if span.is_zero() {
+            return 0.0;
+        }
+        self.ok as f64 / span.as_secs_f64()
+    }
+
+    /// Writes the per-second histograms as an HdrHistogram interval log
+    /// (values in µs; the `max` column in ms), tagged with `tag`.
+    pub fn write_interval_log(
+        &self,
+        out: &mut impl Write,
+        tag: &str,
+        started: SystemTime,
+    ) -> anyhow::Result<()> {
+        let mut serializer = V2Serializer::new();
+        let tag: String = tag
+            .chars()
+            .map(|c| {
+                if c == ',' || c.is_whitespace() {
+                    '_'
+                } else {
+                    c
+                }
+            })
+            .collect();
+        let mut log = IntervalLogWriterBuilder::new()
+            .add_comment("scatter-bench latency per second of completions, values in microseconds")
+            .with_start_time(started)
+            .with_base_time(started)
+            .with_max_value_divisor(1000.0)
+            .begin_log_with(out, &mut serializer)?;
+        for (slot, h) in &self.intervals {
+            log.write_histogram(h, INTERVAL * (*slot as u32), INTERVAL, Tag::new(&tag))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(due_ms: u64, latency_ms: u64) -> Sample {
+        Sample {
+            due: Duration::from_millis(due_ms),
+            latency: Duration::from_millis(latency_ms),
+            outcome: Ok(()),
+        }
+    }
+
+    #[test]
+    fn errors_are_counted_apart_from_latencies() {
+        let mut r = Recorder::default();
+        r.record(&ok(0, 10));
+        r.record(&Sample {
+            outcome: Err("UNAVAILABLE: down".into()),
+            ..ok(5, 1)
+        });
+        r.record_lost();
+        assert_eq!((r.ok(), r.errors()), (1, 2));
+        assert_eq!(r.histogram().len(), 1);
+        assert!(r.histogram().equivalent(r.histogram().max(), 10_000));
+    }
+
+    #[test]
+    fn throughput_spans_first_due_to_last_response() {
+        let mut r = Recorder::default();
+        for i in 0..100 {
+            r.record(&ok(i * 10, 10)); // last response at 1000 ms
+        }
+        assert!((r.throughput() - 100.0).abs() < 1e-9, "{}", r.throughput());
+    }
+
+    #[test]
+    fn interval_log_has_one_histogram_per_second_of_completions() {
+        let mut r = Recorder::default();
+        for i in 0..30 {
+            r.record(&ok(i * 100, 50)); // completions over 0.05 s .. 2.95 s
+        }
+        let mut out = Vec::new();
+        r.write_interval_log(&mut out, "plain-fanout", SystemTime::UNIX_EPOCH)
+            .unwrap();
+        let entries = hdrhistogram::serialization::interval_log::IntervalLogIterator::new(&out)
+            .filter(|e| {
+                matches!(
+                    e,
+                    Ok(hdrhistogram::serialization::interval_log::LogEntry::Interval(_))
+                )
+            })
+            .count();
+        assert_eq!(entries, 3);
+    }
+}

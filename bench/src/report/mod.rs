@@ -1,0 +1,402 @@
+//! The numbers a run reports: percentiles, the oracle bound, ratios between
+//! modes, the machine it ran on; `report.json` and the printed table.
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::counters::RootCounters;
+use crate::model::LatencyModel;
+use crate::recorder;
+use crate::topology::Shape;
+
+mod table;
+
+pub use table::ms;
+
+/// Latency percentiles in µs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Percentiles {
+    /// Median.
+    pub p50_us: u64,
+    /// 90th percentile.
+    pub p90_us: u64,
+    /// 99th percentile.
+    pub p99_us: u64,
+    /// 99.9th percentile.
+    pub p999_us: u64,
+    /// Largest.
+    pub max_us: u64,
+}
+
+/// The percentiles of `h` (all zero when empty).
+pub fn percentiles(h: &Histogram<u64>) -> Percentiles {
+    if h.is_empty() {
+        return Percentiles::default();
+    }
+    Percentiles {
+        p50_us: h.value_at_quantile(0.5),
+        p90_us: h.value_at_quantile(0.9),
+        p99_us: h.value_at_quantile(0.99),
+        p999_us: h.value_at_quantile(0.999),
+        max_us: h.max(),
+    }
+}
+
+/// `a / b`, or `None` when `b` is zero.
+pub fn ratio(a: f64, b: f64) -> Option<f64> {
+    (b != 0.0).then(|| a / b)
+}
+
+/// The oracle's latencies for requests `ids` over `shape`: per request, the
+/// slowest shard's fastest replica as the model draws it.
+pub fn oracle_histogram(
+    model: &LatencyModel,
+    shape: Shape,
+    ids: impl Iterator<Item = u64>,
+) -> Histogram<u64> {
+    let mut h = recorder::histogram();
+    for id in ids {
+        recorder::record(&mut h, model.oracle(id, shape.shards, shape.replicas));
+    }
+    h
+}
+
+/// The oracle bound in µs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Oracle {
+    /// Median bound.
+    pub p50_us: u64,
+    /// 99th percentile bound.
+    pub p99_us: u64,
+    /// 99.9th percentile bound.
+    pub p999_us: u64,
+    /// Largest bound.
+    pub max_us: u64,
+}
+
+impl From<Percentiles> for Oracle {
+    fn from(p: Percentiles) -> Self {
+        Self {
+            p50_us: p.p50_us,
+            p99_us: p.p99_us,
+            p999_us: p.p999_us,
+            max_us: p.max_us,
+        }
+    }
+}
+
+/// One mode's ratios against a reference (its value ÷ the reference's).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Ratios {
+    /// p50 ratio.
+    pub p50: Option<f64>,
+    /// p99 ratio.
+    pub p99: Option<f64>,
+    /// p99.9 ratio.
+    pub p999: Option<f64>,
+    /// Throughput ratio (only against plain-fanout).
+    pub throughput: Option<f64>,
+}
+
+/// One mode in one variant of a scenario.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ModeReport {
+    /// `direct`, `plain-fanout`, `tower-hedge`, `scatter`, `scatter-hedge`, `scatter-merge`.
+    pub mode: String,
+    /// The scenario variant (`""` when the scenario has one).
+    pub variant: String,
+    /// Requests sent in the measured phase.
+    pub requests: u64,
+    /// Requests answered successfully (every shard).
+    pub ok: u64,
+    /// Successful responses per second.
+    pub throughput_rps: f64,
+    /// Requests per second offered by the schedule.
+    pub offered_rps: f64,
+    /// Latency from due time to response, successful requests only.
+    #[serde(flatten)]
+    pub latency: Percentiles,
+    /// Leaf calls per request, counted by the leaves themselves.
+    pub leaf_calls_per_request: f64,
+    /// Leaf calls beyond one per shard, as a share of one per shard (%).
+    pub extra_leaf_calls_pct: f64,
+    /// Failed requests (errors, partial answers, no response).
+    pub errors: u64,
+    /// The most frequent error messages.
+    pub error_kinds: Vec<(String, u64)>,
+    /// CPU seconds of the fan-out per 1,000 requests: the root process for
+    /// Scatter modes, the harness's client threads for in-harness modes.
+    pub root_cpu_s_per_1k: f64,
+    /// The same per leaf call, in µs.
+    pub root_cpu_us_per_leaf_call: f64,
+    /// Where `root_cpu_s_per_1k` was measured.
+    pub root_cpu_source: String,
+    /// CPU seconds of the harness's client threads per 1,000 requests.
+    pub client_cpu_s_per_1k: f64,
+    /// Against plain-fanout in the same variant.
+    pub vs_plain_fanout: Ratios,
+    /// Against the oracle bound of the variant (none for zero-work leaves).
+    pub vs_oracle: Ratios,
+    /// The latest a request was sent after its due time, in µs.
+    pub max_send_lag_us: u64,
+    /// The root's counters (Scatter modes only).
+    pub root_counters: Option<RootCounters>,
+}
+
+/// One variant of a scenario: its shape, rate and oracle.
+#[derive(Clone, Debug, Serialize)]
+pub struct VariantReport {
+    /// Its label (`""` when the scenario has one variant).
+    pub label: String,
+    /// Shards × replicas.
+    pub shape: Shape,
+    /// Request rate offered.
+    pub rate_rps: f64,
+    /// Request payload bytes.
+    pub request_bytes: usize,
+    /// The leaves' configuration (model, concurrency, partial size).
+    pub leaf: crate::leaf::LeafConfig,
+    /// The oracle over the measured requests.
+    pub oracle: Oracle,
+}
+
+/// The machine the run measured.
+#[derive(Clone, Debug, Serialize)]
+pub struct Machine {
+    /// Logical CPUs.
+    pub cpus: usize,
+    /// CPU model name.
+    pub cpu_model: String,
+    /// Kernel release.
+    pub kernel: String,
+    /// Memory in GiB.
+    pub memory_gib: f64,
+    /// The caveat that goes with every figure.
+    pub note: String,
+    /// `/proc/loadavg` when the run started: other work on the machine
+    /// shows up in every tail.
+    pub loadavg_at_start: String,
+}
+
+impl Machine {
+    /// Reads this machine's description from `/proc`.
+    pub fn this() -> Self {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu_model = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name"))
+            .and_then(|l| l.split_once(':'))
+            .map_or_else(|| "unknown".into(), |(_, m)| m.trim().to_owned());
+        let memory_gib = std::fs::read_to_string("/proc/meminfo")
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|l| l.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map_or(0.0, |kb| (kb / 1024.0 / 1024.0 * 10.0).round() / 10.0);
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        Self {
+            cpus,
+            cpu_model,
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
+            memory_gib,
+            note: format!(
+                "{cpus}-core machine shared by the harness, the root and every leaf process"
+            ),
+            loadavg_at_start: std::fs::read_to_string("/proc/loadavg")
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
+        }
+    }
+}
+
+/// Everything `report.json` holds.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// The scenario's name.
+    pub scenario: String,
+    /// The command line that produced it.
+    pub command: String,
+    /// Where it ran.
+    pub machine: Machine,
+    /// Fewer than 20,000 measured requests per mode: tail figures are a quick look.
+    pub quick_look: bool,
+    /// Measured phase length per mode, in seconds.
+    pub duration_s: f64,
+    /// Warm-up per mode (excluded), in seconds.
+    pub warmup_s: f64,
+    /// Arrival process.
+    pub arrivals: crate::schedule::Arrivals,
+    /// The client's deadline per request, in ms.
+    pub timeout_ms: u64,
+    /// Scatter's (and tower's) hedge percentile in this run.
+    pub hedge_percentile: f64,
+    /// For `overload`: the capacity measured before the run, in requests/s.
+    pub capacity_rps: Option<f64>,
+    /// Every mode of every variant.
+    pub modes: Vec<ModeReport>,
+    /// The oracle bound of the first variant.
+    pub oracle: Oracle,
+    /// Each variant's shape, rate and oracle.
+    pub variants: Vec<VariantReport>,
+}
+
+/// Minimum measured requests per mode for reported tail figures.
+pub const FULL_RUN_REQUESTS: u64 = 20_000;
+
+impl Report {
+    /// Fills every mode's ratios against plain-fanout of its variant and
+    /// against its variant's oracle.
+    pub fn compute_ratios(&mut self) {
+        let plain: Vec<(String, ModeReport)> = self
+            .modes
+            .iter()
+            .filter(|m| m.mode == "plain-fanout")
+            .map(|m| (m.variant.clone(), m.clone()))
+            .collect();
+        for m in &mut self.modes {
+            let base = |p: u64| p as f64;
+            if let Some((_, p)) = plain.iter().find(|(v, _)| *v == m.variant) {
+                m.vs_plain_fanout = Ratios {
+                    p50: ratio(base(m.latency.p50_us), base(p.latency.p50_us)),
+                    p99: ratio(base(m.latency.p99_us), base(p.latency.p99_us)),
+                    p999: ratio(base(m.latency.p999_us), base(p.latency.p999_us)),
+                    throughput: ratio(m.throughput_rps, p.throughput_rps),
+                };
+            }
+            // Zero-work leaves have no bound worth dividing by.
+            if let Some(v) = self
+                .variants
+                .iter()
+                .find(|v| v.label == m.variant && v.oracle.max_us > 1)
+            {
+                m.vs_oracle = Ratios {
+                    p50: ratio(base(m.latency.p50_us), base(v.oracle.p50_us)),
+                    p99: ratio(base(m.latency.p99_us), base(v.oracle.p99_us)),
+                    p999: ratio(base(m.latency.p999_us), base(v.oracle.p999_us)),
+                    throughput: None,
+                };
+            }
+        }
+    }
+}
+
+/// A duration in whole µs.
+pub fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Base, SlowReplica};
+
+    #[test]
+    fn percentiles_of_a_known_distribution() {
+        let mut h = recorder::histogram();
+        for us in 1..=10_000u64 {
+            h.record(us).unwrap();
+        }
+        let p = percentiles(&h);
+        let near = |got: u64, want: u64| got.abs_diff(want) <= want / 500 + 1;
+        assert!(near(p.p50_us, 5_000), "{p:?}");
+        assert!(near(p.p90_us, 9_000), "{p:?}");
+        assert!(near(p.p99_us, 9_900), "{p:?}");
+        assert!(near(p.p999_us, 9_990), "{p:?}");
+        assert!(near(p.max_us, 10_000), "{p:?}");
+        assert_eq!(percentiles(&recorder::histogram()), Percentiles::default());
+    }
+
+    #[test]
+    fn oracle_takes_each_shards_fastest_replica_then_the_slowest_shard() {
+        // Constant 1 ms, but replica 0 of shard 2 is 10× slower: with two
+        // replicas the bound stays 1 ms; with one it is 10 ms.
+        let mut model = LatencyModel::new(1, Base::Constant { us: 1000.0 });
+        model.slow = Some(SlowReplica {
+            shard: Some(2),
+            replica: 0,
+            factor: 10.0,
+        });
+        let two = Shape {
+            shards: 4,
+            replicas: 2,
+        };
+        let one = Shape {
+            shards: 4,
+            replicas: 1,
+        };
+        let p2 = percentiles(&oracle_histogram(&model, two, 0..100));
+        let p1 = percentiles(&oracle_histogram(&model, one, 0..100));
+        let h = recorder::histogram();
+        assert!(h.equivalent(p2.max_us, 1000), "{p2:?}");
+        assert!(h.equivalent(p1.p50_us, 10_000), "{p1:?}");
+    }
+
+    fn mode(name: &str, p50: u64, p999: u64, rps: f64) -> ModeReport {
+        ModeReport {
+            mode: name.into(),
+            throughput_rps: rps,
+            latency: Percentiles {
+                p50_us: p50,
+                p999_us: p999,
+                ..Percentiles::default()
+            },
+            ..ModeReport::default()
+        }
+    }
+
+    #[test]
+    fn ratios_against_plain_fanout_and_the_oracle() {
+        let mut report = Report {
+            scenario: "t".into(),
+            command: String::new(),
+            machine: Machine::this(),
+            quick_look: true,
+            duration_s: 1.0,
+            warmup_s: 0.0,
+            arrivals: crate::schedule::Arrivals::Uniform,
+            timeout_ms: 1000,
+            hedge_percentile: 95.0,
+            capacity_rps: None,
+            modes: vec![
+                mode("plain-fanout", 1000, 200_000, 100.0),
+                mode("scatter-hedge", 1100, 10_000, 99.0),
+            ],
+            oracle: Oracle::default(),
+            variants: vec![VariantReport {
+                label: String::new(),
+                shape: Shape {
+                    shards: 1,
+                    replicas: 1,
+                },
+                rate_rps: 100.0,
+                request_bytes: 8,
+                leaf: crate::leaf::LeafConfig {
+                    model: LatencyModel::new(0, Base::Zero),
+                    concurrency: None,
+                    partial_bytes: 8,
+                },
+                oracle: Oracle {
+                    p50_us: 500,
+                    p999_us: 5_000,
+                    max_us: 9_000,
+                    ..Oracle::default()
+                },
+            }],
+        };
+        report.compute_ratios();
+        let s = &report.modes[1];
+        assert_eq!(s.vs_plain_fanout.p50, Some(1.1));
+        assert_eq!(s.vs_plain_fanout.p999, Some(0.05));
+        assert_eq!(s.vs_plain_fanout.throughput, Some(0.99));
+        assert_eq!(s.vs_plain_fanout.p99, None, "zero reference gives no ratio");
+        assert_eq!(s.vs_oracle.p50, Some(2.2));
+        assert_eq!(s.vs_oracle.p999, Some(2.0));
+        assert!(report.table().contains("scatter-hedge"));
+    }
+}

@@ -1,0 +1,150 @@
+//! The report as the text table printed at the end of a run, then the
+//! root's counters per mode (every replica is in `report.json`; the table
+//! shows only those that stood out).
+
+use std::fmt::Write as _;
+
+use super::{ModeReport, Report};
+use crate::counters::RootCounters;
+
+impl Report {
+    /// The results as a text table, then the root's counters.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "\n{} — {} s per mode after {} s warm-up, {:?} arrivals, deadline {} ms; {} (load average at start {}){}",
+            self.scenario,
+            self.duration_s,
+            self.warmup_s,
+            self.arrivals,
+            self.timeout_ms,
+            self.machine.note,
+            self.machine.loadavg_at_start,
+            if self.quick_look {
+                " — QUICK LOOK: fewer than 20,000 requests per mode, tail figures are indicative"
+            } else {
+                ""
+            }
+        );
+        for v in &self.variants {
+            let _ = writeln!(
+                out,
+                "  variant {:<8} {:>3} shards × {} replicas, {:.0} rps, request {} B, partial {} B; oracle p50 {} p99 {} p99.9 {}",
+                if v.label.is_empty() { "-" } else { &v.label },
+                v.shape.shards,
+                v.shape.replicas,
+                v.rate_rps,
+                v.request_bytes,
+                v.leaf.partial_bytes,
+                ms(v.oracle.p50_us),
+                ms(v.oracle.p99_us),
+                ms(v.oracle.p999_us),
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{:<8} {:<13} {:>7} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>6} {:>6} {:>7} {:>7} {:>6} {:>7} {:>7}",
+            "variant",
+            "mode",
+            "reqs",
+            "ok/s",
+            "p50",
+            "p90",
+            "p99",
+            "p99.9",
+            "max",
+            "calls",
+            "extra%",
+            "cpu/1k",
+            "us/call",
+            "errors",
+            "×plain",
+            "×oracle"
+        );
+        for m in &self.modes {
+            let _ = writeln!(
+                out,
+                "{:<8} {:<13} {:>7} {:>8.1} {:>8} {:>8} {:>8} {:>9} {:>9} {:>6.2} {:>6.2} {:>7.3} {:>7.1} {:>6} {:>7} {:>7}",
+                if m.variant.is_empty() {
+                    "-"
+                } else {
+                    &m.variant
+                },
+                m.mode,
+                m.requests,
+                m.throughput_rps,
+                ms(m.latency.p50_us),
+                ms(m.latency.p90_us),
+                ms(m.latency.p99_us),
+                ms(m.latency.p999_us),
+                ms(m.latency.max_us),
+                m.leaf_calls_per_request,
+                m.extra_leaf_calls_pct,
+                m.root_cpu_s_per_1k,
+                m.root_cpu_us_per_leaf_call,
+                m.errors,
+                times(m.vs_plain_fanout.p999),
+                times(m.vs_oracle.p999),
+            );
+        }
+        for m in self.modes.iter().filter(|m| !m.error_kinds.is_empty()) {
+            for (kind, n) in m.error_kinds.iter().take(3) {
+                let _ = writeln!(out, "  {} {} error ×{n}: {kind}", m.variant, m.mode);
+            }
+        }
+        for m in &self.modes {
+            if let Some(c) = &m.root_counters {
+                write_counters(&mut out, m, c);
+            }
+        }
+        out
+    }
+}
+
+fn write_counters(out: &mut String, m: &ModeReport, c: &RootCounters) {
+    let t = &c.total;
+    let _ = writeln!(
+        out,
+        "root counters {} {}: first {} hedges {} won {} retries {} cancelled {} failed {} probations {} budget refusals {}",
+        m.variant,
+        m.mode,
+        t.first_attempts,
+        t.hedges,
+        t.hedges_won,
+        t.retries,
+        t.cancellations,
+        t.failures,
+        t.probations,
+        c.budget_refusals
+    );
+    // Every replica is in report.json; here only those that stood out.
+    for r in c
+        .replicas
+        .iter()
+        .filter(|r| r.retries + r.failures + r.probations > 0)
+    {
+        let _ = writeln!(
+            out,
+            "  shard {:>2} replica {}: first {:>6} hedges {:>4} won {:>4} retries {:>4} cancelled {:>4} failed {:>5} probations {}",
+            r.shard.unwrap_or(0),
+            r.replica.unwrap_or(0),
+            r.first_attempts,
+            r.hedges,
+            r.hedges_won,
+            r.retries,
+            r.cancellations,
+            r.failures,
+            r.probations
+        );
+    }
+}
+
+/// µs as milliseconds with two decimals.
+pub fn ms(us: u64) -> String {
+    format!("{:.2}ms", us as f64 / 1e3)
+}
+
+fn times(r: Option<f64>) -> String {
+    r.map_or_else(|| "-".into(), |r| format!("{r:.2}×"))
+}

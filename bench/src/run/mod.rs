@@ -1,0 +1,465 @@
+//! Driving a scenario: for each variant, start the leaves; for each mode,
+//! start the system under test, warm it up (excluded), take readings
+//! (leaf calls, root counters, CPU), run the measured phase on the open-loop
+//! schedule, take readings again, stop it. Every mode of a variant gets the
+//! same schedule and the same request ids, so the same world.
+
+mod capacity;
+mod phase;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context as _;
+use futures::future::join_all;
+use tokio::runtime::Handle;
+
+use crate::counters::RootCounters;
+use crate::cpu;
+use crate::metrics::Reading;
+use crate::modes::{CallSettings, Direct, Mode, PlainFanout, ScatterQuery, Target, TowerHedge};
+use crate::plot::{self, Series};
+use crate::recorder::Recorder;
+use crate::report::{
+    self, FULL_RUN_REQUESTS, Machine, ModeReport, Oracle, Report, VariantReport, percentiles,
+};
+use crate::scenarios::{Scenario, Variant};
+use crate::schedule::{Arrivals, plan};
+use crate::timer::PreciseTimer;
+use crate::topology::{Fleet, MergeProcess, RootProcess};
+
+/// Thread-name prefix of the client runtime (see [`crate::modes`]).
+pub const CLIENT_THREADS: &str = "bench-client";
+/// Warm-up requests draw from ids above this, apart from measured ones.
+const WARMUP_IDS: u64 = 1 << 40;
+/// How long the capacity probe of `overload` sends.
+const PROBE: Duration = Duration::from_secs(4);
+
+/// How to run a scenario (the command line, resolved).
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Requests per second (for `overload`: the capacity, skipping the probe).
+    pub rate: Option<f64>,
+    /// Measured seconds per mode.
+    pub duration: Option<Duration>,
+    /// Warm-up per mode, excluded from every figure.
+    pub warmup: Duration,
+    /// Arrival process.
+    pub arrivals: Arrivals,
+    /// Seed of the model and the arrivals.
+    pub seed: u64,
+    /// Only these modes (default: the scenario's).
+    pub modes: Option<Vec<Mode>>,
+    /// Hedge percentile for Scatter and tower (default: the scenario's).
+    pub hedge_percentile: Option<f64>,
+    /// Where report.json, the .hlog files and the plots go.
+    pub out: PathBuf,
+    /// The command line, for the report.
+    pub command: String,
+}
+
+/// The harness's shared pieces.
+pub struct Harness {
+    client: Handle,
+    timer: PreciseTimer,
+}
+
+/// What one mode produced.
+struct ModeRun {
+    report: ModeReport,
+    recorder: Recorder,
+}
+
+impl Harness {
+    /// A harness whose client work runs on `client`.
+    pub fn new(client: Handle) -> anyhow::Result<Self> {
+        Ok(Self {
+            client,
+            timer: PreciseTimer::start()?,
+        })
+    }
+
+    /// Runs `scenario`, writes its outputs into `options.out`, returns the report.
+    pub async fn run(&self, scenario: &Scenario, options: &RunOptions) -> anyhow::Result<Report> {
+        std::fs::create_dir_all(&options.out)
+            .with_context(|| format!("cannot create {}", options.out.display()))?;
+        let duration = options.duration.unwrap_or(scenario.default_duration);
+        let modes = options
+            .modes
+            .clone()
+            .unwrap_or_else(|| scenario.modes.clone());
+        let percentile = options
+            .hedge_percentile
+            .unwrap_or(scenario.hedge_percentile);
+        let capacity = if scenario.measure_capacity {
+            Some(match options.rate {
+                Some(rate) => rate,
+                None => {
+                    self.measure_capacity(&scenario.variants[0], options)
+                        .await?
+                }
+            })
+        } else {
+            None
+        };
+        let base_rate = capacity.or(options.rate).unwrap_or(scenario.default_rate);
+
+        let mut report = Report {
+            scenario: scenario.name.into(),
+            command: options.command.clone(),
+            machine: Machine::this(),
+            quick_look: false,
+            duration_s: duration.as_secs_f64(),
+            warmup_s: options.warmup.as_secs_f64(),
+            arrivals: options.arrivals,
+            timeout_ms: report::micros(scenario.timeout) / 1000,
+            hedge_percentile: percentile,
+            capacity_rps: capacity,
+            modes: Vec::new(),
+            oracle: Oracle::default(),
+            variants: Vec::new(),
+        };
+        for variant in &scenario.variants {
+            let rate = base_rate * variant.rate_scale;
+            let due = plan(rate, duration, options.arrivals, options.seed);
+            let warm = plan(rate, options.warmup, options.arrivals, options.seed ^ 1);
+            let oracle_h =
+                report::oracle_histogram(&variant.leaf.model, variant.shape, 0..due.len() as u64);
+            let oracle = Oracle::from(percentiles(&oracle_h));
+            report.variants.push(VariantReport {
+                label: variant.label.clone(),
+                shape: variant.shape,
+                rate_rps: rate,
+                request_bytes: variant.request_bytes,
+                leaf: variant.leaf.clone(),
+                oracle,
+            });
+            let fleet = Fleet::start(variant.shape, &variant.leaf)
+                .await
+                .context("starting the bench leaves")?;
+            let mut runs = Vec::new();
+            for &mode in &modes {
+                let context = Context {
+                    scenario,
+                    variant,
+                    leaves: fleet.leaves().to_vec(),
+                    percentile,
+                    rate,
+                };
+                match self.run_mode(mode, &context, &due, &warm).await {
+                    Ok(run) => {
+                        eprintln!("{}", one_line(&run.report));
+                        runs.push((mode, run));
+                    }
+                    Err(error) => {
+                        fleet.stop().await;
+                        return Err(error.context(format!(
+                            "mode {} of {} {}",
+                            mode.name(),
+                            scenario.name,
+                            variant.label
+                        )));
+                    }
+                }
+            }
+            fleet.stop().await;
+            self.write_variant(scenario, variant, &runs, &oracle_h, options)?;
+            report.modes.extend(runs.into_iter().map(|(_, r)| r.report));
+        }
+        report.oracle = report
+            .variants
+            .first()
+            .map(|v| v.oracle)
+            .unwrap_or_default();
+        report.quick_look = report.modes.iter().any(|m| m.requests < FULL_RUN_REQUESTS);
+        report.compute_ratios();
+        std::fs::write(
+            options.out.join("report.json"),
+            serde_json::to_string_pretty(&report)?,
+        )?;
+        Ok(report)
+    }
+
+    /// One mode of one variant, from start-up to shut-down.
+    async fn run_mode(
+        &self,
+        mode: Mode,
+        context: &Context<'_>,
+        due: &[Duration],
+        warm: &[Duration],
+    ) -> anyhow::Result<ModeRun> {
+        let settings = CallSettings {
+            request_bytes: context.variant.request_bytes,
+            timeout: context.scenario.timeout,
+        };
+        let leaves = context.leaves.clone();
+        let mut sut = SystemUnderTest::default();
+        let target: anyhow::Result<Arc<dyn Target>> = async {
+            Ok(match mode {
+                Mode::Direct => {
+                    let direct: Arc<dyn Target> = Arc::new(
+                        self.on_client(async move { Direct::connect(&leaves, settings).await })
+                            .await?,
+                    );
+                    direct
+                }
+                Mode::PlainFanout => Arc::new(
+                    self.on_client(async move { PlainFanout::connect(&leaves, settings).await })
+                        .await?,
+                ),
+                Mode::TowerHedge => {
+                    let percentile = context.percentile;
+                    Arc::new(
+                        self.on_client(async move {
+                            TowerHedge::connect(&leaves, settings, percentile).await
+                        })
+                        .await?,
+                    )
+                }
+                Mode::Scatter | Mode::ScatterHedge | Mode::ScatterMerge => {
+                    let merge = if mode == Mode::ScatterMerge {
+                        let process = MergeProcess::start().await?;
+                        let addr = format!("http://{}", process.addr);
+                        sut.merge = Some(process);
+                        addr
+                    } else {
+                        "builtin:concat".to_owned()
+                    };
+                    let root =
+                        RootProcess::start(&context.leaves, &merge, &root_flags(mode, context))
+                            .await?;
+                    let addr = root.addr;
+                    sut.root = Some(root);
+                    Arc::new(
+                        self.on_client(ScatterQuery::connect(addr, settings))
+                            .await?,
+                    )
+                }
+            })
+        }
+        .await;
+        let result = match target {
+            Ok(target) => self.measure(mode, context, &target, &sut, due, warm).await,
+            Err(e) => Err(e),
+        };
+        sut.stop().await;
+        result
+    }
+
+    /// Warm-up, readings, measured phase, readings.
+    async fn measure(
+        &self,
+        mode: Mode,
+        context: &Context<'_>,
+        target: &Arc<dyn Target>,
+        sut: &SystemUnderTest,
+        due: &[Duration],
+        warm: &[Duration],
+    ) -> anyhow::Result<ModeRun> {
+        let label = format!(
+            "{} {} {}",
+            context.scenario.name,
+            context.variant.label,
+            mode.name()
+        );
+        let timeout = context.scenario.timeout;
+        self.phase(
+            target,
+            warm,
+            WARMUP_IDS,
+            timeout,
+            &format!("{label} warm-up"),
+        )
+        .await;
+
+        let root_pid = sut.root.as_ref().map(|r| r.pid);
+        let fanout_cpu = || match root_pid {
+            Some(pid) => cpu::process(pid),
+            None => cpu::own_threads(CLIENT_THREADS),
+        };
+        let leaves_before = leaf_calls(&context.leaves).await?;
+        let root_before = match &sut.root {
+            Some(root) => Some(Reading::scrape(root.addr).await?),
+            None => None,
+        };
+        let (cpu_before, client_before) = (fanout_cpu()?, cpu::own_threads(CLIENT_THREADS)?);
+
+        let (recorder, lag) = self.phase(target, due, 0, timeout, &label).await;
+
+        let (cpu_after, client_after) = (fanout_cpu()?, cpu::own_threads(CLIENT_THREADS)?);
+        let leaf_calls = leaf_calls(&context.leaves).await? - leaves_before;
+        let root_counters = match (&sut.root, root_before) {
+            (Some(root), Some(before)) => Some(RootCounters::from_reading(
+                &Reading::scrape(root.addr).await?.since(&before),
+                &context.leaves,
+            )),
+            _ => None,
+        };
+
+        let requests = due.len() as u64;
+        let per_1k = |d: Duration| d.as_secs_f64() * 1000.0 / requests.max(1) as f64;
+        let fanout = cpu_after.saturating_sub(cpu_before);
+        let calls_per_request = leaf_calls / requests.max(1) as f64;
+        let shards = if mode == Mode::Direct {
+            1.0
+        } else {
+            f64::from(context.variant.shape.shards)
+        };
+        let report = ModeReport {
+            mode: mode.name().into(),
+            variant: context.variant.label.clone(),
+            requests,
+            ok: recorder.ok(),
+            throughput_rps: recorder.throughput(),
+            offered_rps: context.rate,
+            latency: percentiles(recorder.histogram()),
+            leaf_calls_per_request: calls_per_request,
+            extra_leaf_calls_pct: (calls_per_request - shards) / shards * 100.0,
+            errors: recorder.errors(),
+            error_kinds: recorder.error_kinds(),
+            root_cpu_s_per_1k: per_1k(fanout),
+            root_cpu_us_per_leaf_call: fanout.as_secs_f64() * 1e6 / leaf_calls.max(1.0),
+            root_cpu_source: if root_pid.is_some() {
+                "root process (/proc/PID/stat)".into()
+            } else {
+                format!("harness client threads '{CLIENT_THREADS}*' (in-harness fan-out)")
+            },
+            client_cpu_s_per_1k: per_1k(client_after.saturating_sub(client_before)),
+            max_send_lag_us: report::micros(lag.max),
+            root_counters,
+            ..ModeReport::default()
+        };
+        Ok(ModeRun { report, recorder })
+    }
+
+    /// Runs `work` on the client runtime (so channels it opens are driven there).
+    async fn on_client<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = anyhow::Result<T>> + Send + 'static,
+    ) -> anyhow::Result<T> {
+        self.client.spawn(work).await?
+    }
+
+    /// The `.hlog` files and the plot of one variant.
+    fn write_variant(
+        &self,
+        scenario: &Scenario,
+        variant: &Variant,
+        runs: &[(Mode, ModeRun)],
+        oracle: &hdrhistogram::Histogram<u64>,
+        options: &RunOptions,
+    ) -> anyhow::Result<()> {
+        let prefix = slug(&variant.label);
+        let started = SystemTime::now();
+        for (mode, run) in runs {
+            let path = options.out.join(format!("{prefix}{}.hlog", mode.name()));
+            let mut file = std::io::BufWriter::new(std::fs::File::create(&path)?);
+            let tag = format!("{prefix}{}", mode.name());
+            run.recorder.write_interval_log(&mut file, &tag, started)?;
+        }
+        let mut series: Vec<Series<'_>> = runs
+            .iter()
+            .map(|(mode, run)| Series {
+                label: mode.name().into(),
+                histogram: run.recorder.histogram(),
+                dashed: false,
+            })
+            .collect();
+        series.push(Series {
+            label: "oracle".into(),
+            histogram: oracle,
+            dashed: true,
+        });
+        let title = format!(
+            "{} {} — {} shards × {} replicas",
+            scenario.name, variant.label, variant.shape.shards, variant.shape.replicas
+        );
+        std::fs::write(
+            options.out.join(format!("{prefix}latency.svg")),
+            plot::svg(&title, &series),
+        )?;
+        Ok(())
+    }
+}
+
+/// What a mode needs to know of its scenario and variant.
+struct Context<'a> {
+    scenario: &'a Scenario,
+    variant: &'a Variant,
+    leaves: Vec<Vec<SocketAddr>>,
+    percentile: f64,
+    rate: f64,
+}
+
+/// The processes a Scatter mode starts, stopped when the mode ends.
+#[derive(Default)]
+struct SystemUnderTest {
+    root: Option<RootProcess>,
+    merge: Option<MergeProcess>,
+}
+
+impl SystemUnderTest {
+    async fn stop(self) {
+        if let Some(root) = self.root {
+            root.stop().await;
+        }
+        if let Some(merge) = self.merge {
+            merge.stop().await;
+        }
+    }
+}
+
+/// `scatter serve` flags of each Scatter mode.
+fn root_flags(mode: Mode, context: &Context<'_>) -> Vec<String> {
+    let mut flags = vec!["--hedge".to_owned()];
+    if mode == Mode::ScatterHedge {
+        flags.push("on".into());
+        flags.push("--hedge-percentile".into());
+        flags.push(context.percentile.to_string());
+    } else {
+        flags.push("off".into());
+    }
+    flags
+}
+
+/// Calls served by every leaf so far (`scatter_leaf_calls_total`, all outcomes).
+async fn leaf_calls(leaves: &[Vec<SocketAddr>]) -> anyhow::Result<f64> {
+    let readings = join_all(leaves.iter().flatten().map(|a| Reading::scrape(*a))).await;
+    let mut total = 0.0;
+    for reading in readings {
+        total += reading?.sum("scatter_leaf_calls_total");
+    }
+    Ok(total)
+}
+
+fn one_line(m: &ModeReport) -> String {
+    format!(
+        "  {:<8} {:<13} {} ok of {}, p50 {} p99 {} p99.9 {} max {}, {:.2} leaf calls/req, {} errors",
+        m.variant,
+        m.mode,
+        m.ok,
+        m.requests,
+        report::ms(m.latency.p50_us),
+        report::ms(m.latency.p99_us),
+        report::ms(m.latency.p999_us),
+        report::ms(m.latency.max_us),
+        m.leaf_calls_per_request,
+        m.errors
+    )
+}
+
+/// A file-name prefix for a variant label: `N=16` → `n16-`, `90%` → `90pct-`.
+fn slug(label: &str) -> String {
+    if label.is_empty() {
+        return String::new();
+    }
+    let s: String = label
+        .to_lowercase()
+        .replace('%', "pct")
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
+    format!("{s}-")
+}

@@ -1,0 +1,91 @@
+//! One phase of requests: the open-loop sender and the recorder side by
+//! side on the harness's own thread, the calls on the client runtime.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio::sync::mpsc;
+
+use super::Harness;
+use crate::modes::Target;
+use crate::recorder::{Recorder, Sample};
+use crate::schedule::{PrecisePace, SendLag, run_open_loop};
+
+impl Harness {
+    /// Sends `due` on the open-loop schedule (ids from `first_id`) and
+    /// records every response, waiting at most `timeout` + 2 s after the
+    /// last send for stragglers.
+    pub(super) async fn phase(
+        &self,
+        target: &Arc<dyn Target>,
+        due: &[Duration],
+        first_id: u64,
+        timeout: Duration,
+        label: &str,
+    ) -> (Recorder, SendLag) {
+        let bar = progress(due.len() as u64, label);
+        let (tx, mut rx) = mpsc::unbounded_channel::<Sample>();
+        let pace = PrecisePace::start_now(self.timer.clone());
+        let start = pace.start();
+        let issue = |i: usize, at: Duration| {
+            let (target, tx) = (Arc::clone(target), tx.clone());
+            // The call is built and run on the client runtime, so its CPU is
+            // counted there and the sender stays free.
+            self.client.spawn(async move {
+                let outcome = target.call(first_id + i as u64).await;
+                let latency = start.elapsed().saturating_sub(at);
+                let _ = tx.send(Sample {
+                    due: at,
+                    latency,
+                    outcome,
+                });
+            });
+        };
+        let sending = run_open_loop(&pace, due, issue);
+        tokio::pin!(sending);
+        let mut recorder = Recorder::default();
+        let (mut lag, mut received) = (None, 0usize);
+        let mut drain_until = None;
+        while received < due.len() {
+            let drain = async {
+                match drain_until {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                sent = &mut sending, if lag.is_none() => {
+                    lag = Some(sent);
+                    drain_until = Some(tokio::time::Instant::now() + timeout + Duration::from_secs(2));
+                }
+                Some(sample) = rx.recv() => {
+                    recorder.record(&sample);
+                    received += 1;
+                    bar.inc(1);
+                }
+                () = drain => break,
+            }
+        }
+        let lag = match lag {
+            Some(lag) => lag,
+            None => sending.await,
+        };
+        for _ in received..due.len() {
+            recorder.record_lost();
+        }
+        bar.finish_and_clear();
+        (recorder, lag)
+    }
+}
+
+fn progress(len: u64, label: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    if let Ok(style) =
+        ProgressStyle::with_template("{prefix:40} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_prefix(label.to_owned());
+    bar
+}

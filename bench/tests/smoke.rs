@@ -1,0 +1,86 @@
+//! A smoke run of every mode: the real `scatter-bench` binary runs the
+//! `stragglers` scenario for one second at 20 requests/s with all six modes,
+//! and its report must show every mode answering every request.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const MODES: [&str; 6] = [
+    "direct",
+    "plain-fanout",
+    "tower-hedge",
+    "scatter",
+    "scatter-hedge",
+    "scatter-merge",
+];
+
+/// The `scatter` binary sits beside ours once the root crate is built;
+/// `cargo test --workspace` builds it, `cargo test -p scatter-bench` may not.
+fn ensure_root_binary(bench: &Path) -> PathBuf {
+    let root = bench.with_file_name("scatter");
+    if !root.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-p", "scatter-root", "--bin", "scatter"])
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the scatter binary failed");
+    }
+    assert!(root.exists(), "no scatter binary at {}", root.display());
+    root
+}
+
+#[test]
+fn every_mode_answers_every_request_of_a_short_run() {
+    let bench = PathBuf::from(env!("CARGO_BIN_EXE_scatter-bench"));
+    ensure_root_binary(&bench);
+    let out = std::env::temp_dir().join(format!("scatter-bench-smoke-{}", std::process::id()));
+    let output = Command::new(&bench)
+        .args([
+            "stragglers",
+            "--duration",
+            "1",
+            "--rate",
+            "20",
+            "--warmup",
+            "0.5",
+            "--modes",
+            &MODES.join(","),
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .expect("scatter-bench runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "scatter-bench failed:\n{stderr}");
+
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["scenario"], "stragglers");
+    assert_eq!(report["quick_look"], true);
+    let modes = report["modes"].as_array().unwrap();
+    for name in MODES {
+        let mode = modes
+            .iter()
+            .find(|m| m["mode"] == name)
+            .unwrap_or_else(|| panic!("no {name} in report.json"));
+        let requests = mode["requests"].as_u64().unwrap();
+        assert!(requests > 0, "{name} sent nothing");
+        assert_eq!(
+            mode["errors"], 0,
+            "{name} had errors: {}",
+            mode["error_kinds"]
+        );
+        assert_eq!(mode["ok"].as_u64(), Some(requests), "{name}");
+        assert!(mode["p50_us"].as_u64().unwrap() > 0, "{name}");
+        assert!(out.join(format!("{name}.hlog")).exists(), "{name}.hlog");
+    }
+    for name in ["scatter", "scatter-hedge", "scatter-merge"] {
+        let mode = modes.iter().find(|m| m["mode"] == name).unwrap();
+        let first = mode["root_counters"]["total"]["first_attempts"].as_u64();
+        assert!(first.unwrap_or(0) > 0, "{name}: root counters not read");
+    }
+    assert!(report["oracle"]["p50_us"].as_u64().unwrap() > 0);
+    assert!(out.join("latency.svg").exists());
+    let _ = std::fs::remove_dir_all(&out);
+}
