@@ -22,8 +22,10 @@ pub struct ProbationConfig {
     /// siblings ejects a replica. Lower ejects sooner, and more wrongly.
     /// Default 3.
     pub latency_factor: f64,
-    /// Error-rate EWMA above this ejects a replica whose siblings fail less
-    /// than half as often. Default 0.5.
+    /// An error-rate trend above this ejects a replica whose siblings fail
+    /// less than half as often. Lower ejects a flaky replica sooner; its
+    /// failed calls cost a retry each, paid from the hedge budget.
+    /// Default 0.1.
     pub error_rate: f64,
     /// Shortest stay on probation. Default 2 s.
     #[serde(with = "duration_text")]
@@ -38,7 +40,7 @@ impl Default for ProbationConfig {
         Self {
             enabled: true,
             latency_factor: 3.0,
-            error_rate: 0.5,
+            error_rate: 0.1,
             min_duration: Duration::from_secs(2),
             probe_interval: Duration::from_millis(200),
         }
@@ -105,8 +107,15 @@ pub fn evaluate(
                 .filter(|r| r.stats.samples() >= MIN_SAMPLES)
                 .map(|r| Judged::trend(r))
                 .collect();
-            let outlier = me.samples() >= MIN_SAMPLES
-                && stands_out(&Judged::trend(&replicas[index]), &judged, config);
+            // When calls queue at the shard's replicas, latency says how
+            // loaded they are, not how healthy: ejecting one would pile its
+            // load on the others. Only errors count then.
+            let queued = replicas.iter().any(|r| r.stats.in_flight() > 1);
+            let mut mine = Judged::trend(&replicas[index]);
+            if queued {
+                mine.latency = None;
+            }
+            let outlier = me.samples() >= MIN_SAMPLES && stands_out(&mine, &judged, config);
             if !outlier {
                 return false;
             }

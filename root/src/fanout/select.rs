@@ -178,11 +178,14 @@ impl ReplicaStats {
             .store(self.error_rate.load(Ordering::Relaxed), Ordering::Relaxed);
     }
 
-    /// Expected cost of one more call here: latency × queue, C3 style.
+    /// Expected cost of one more call here, C3 style: latency times the
+    /// cube of the queue the root has put on it, so load spreads before a
+    /// queue forms (a linear term lets replicas take turns at being
+    /// swamped), and failing replicas cost more.
     fn score(&self) -> f64 {
         let ewma = f64::from_bits(self.ewma_us.load(Ordering::Relaxed));
-        let queue = f64::from(self.in_flight());
-        (ewma.max(1.0)) * (1.0 + queue) * (1.0 + 4.0 * self.error_rate())
+        let queue = 1.0 + f64::from(self.in_flight());
+        ewma.max(1.0) * queue.powi(3) * (1.0 + 4.0 * self.error_rate())
     }
 
     fn probation(&self) -> std::sync::MutexGuard<'_, Probation> {

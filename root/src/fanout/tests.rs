@@ -169,3 +169,23 @@ async fn rare_stragglers_do_not_send_a_replica_on_probation() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_queued_shard_ejects_no_replica_for_latency() {
+    let replicas = replicas(2);
+    answered(&replicas[0], 5, 60);
+    answered(&replicas[1], 60, 60);
+    replicas[0].stats.started();
+    replicas[0].stats.started();
+    let config = ProbationConfig::default();
+    assert!(
+        !evaluate(&replicas, 1, &config, Instant::now()),
+        "calls are queueing"
+    );
+    replicas[0].stats.ended();
+    replicas[0].stats.ended();
+    assert!(
+        evaluate(&replicas, 1, &config, Instant::now()),
+        "idle again: slow stands out"
+    );
+}
