@@ -95,7 +95,15 @@ pub async fn call(
     if result.is_err() {
         counters.failures.inc();
     }
-    replica.stats.observe(result.as_ref().ok().map(|_| latency));
+    match &result {
+        Ok(_) => replica.stats.observe(Some(latency)),
+        // Out of time is slowness, not a fault: it says the replica takes at
+        // least this long, and must not send it on probation for errors.
+        Err(status) if status.code() == tonic::Code::DeadlineExceeded => {
+            replica.stats.observe_at_least(latency);
+        }
+        Err(_) => replica.stats.observe(None),
+    }
     drop(in_flight);
     AttemptOutcome {
         shard,
