@@ -107,10 +107,10 @@ pub fn evaluate(
                 .filter(|r| r.stats.samples() >= MIN_SAMPLES)
                 .map(|r| Judged::trend(r))
                 .collect();
-            // When calls queue at the shard's replicas, latency says how
-            // loaded they are, not how healthy: ejecting one would pile its
-            // load on the others. Only errors count then.
-            let queued = replicas.iter().any(|r| r.stats.in_flight() > 1);
+            // When calls queue at every sibling too, latency says how loaded
+            // the shard is, not how healthy this replica is: ejecting it
+            // would pile its load on the others. Only errors count then.
+            let queued = !siblings.is_empty() && siblings.iter().all(|r| r.stats.in_flight() > 1);
             let mut mine = Judged::trend(&replicas[index]);
             if queued {
                 mine.latency = None;
