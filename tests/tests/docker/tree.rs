@@ -9,6 +9,7 @@ use std::time::Duration;
 use scatter_management::{Process, ServeOptions};
 use scatter_root::config::RootConfig;
 use scatter_root::discovery::Discovery;
+use scatter_root::fanout::ReplicaCounters;
 use scatter_root::runtime::docker::{ContainerSpec, DockerOptions, DockerRuntime, Placement};
 use scatter_root::{Root, RootError};
 use tokio::task::JoinHandle;
@@ -122,24 +123,23 @@ impl ContainerTree {
 
     /// First attempts the root has sent to the replica at `uri`.
     pub fn calls_to(&self, uri: &str) -> u64 {
-        self.discovery
-            .snapshot()
-            .shards
-            .iter()
-            .flat_map(|s| s.replicas.iter())
-            .find(|r| r.addr == uri)
-            .map_or(0, |r| r.stats.counters.first_attempts.get())
+        self.replica_counter(uri, |c| c.first_attempts.get())
     }
 
     /// Hedges sent to the replica at `uri` that answered first.
     pub fn hedges_won(&self, uri: &str) -> u64 {
+        self.replica_counter(uri, |c| c.hedges_won.get())
+    }
+
+    /// One of the root's counters for the replica at `uri`, 0 if unknown.
+    fn replica_counter(&self, uri: &str, read: impl Fn(&ReplicaCounters) -> u64) -> u64 {
         self.discovery
             .snapshot()
             .shards
             .iter()
             .flat_map(|s| s.replicas.iter())
             .find(|r| r.addr == uri)
-            .map_or(0, |r| r.stats.counters.hedges_won.get())
+            .map_or(0, |r| read(&r.stats.counters))
     }
 
     /// Drains the root, stops the runtime (which removes its containers and
