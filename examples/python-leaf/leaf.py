@@ -8,7 +8,7 @@ contain the query text, as JSON: {"shard": 0, "matches": 12, "lines": 250}.
 It implements scatter.v1.Leaf (Answer and Info) and grpc.health.v1.Health,
 and drains on SIGTERM: health NOT_SERVING first, then in-flight calls finish.
 
-    python3 leaf.py --listen 127.0.0.1:7001 --shard 0 --shard-count 2
+    python3 leaf.py --listen 127.0.0.1:7001 --shard 0 --shard-count 2 [--delay-ms 300]
 
 Needs: pip install grpcio grpcio-tools grpcio-health-checking
 """
@@ -18,30 +18,13 @@ import json
 import os
 import signal
 import sys
-import tempfile
 import threading
 from concurrent import futures
-from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_tools import protoc
 
-PROTO_ROOT = Path(__file__).resolve().parents[2] / "proto" / "proto"
-
-
-def load_contract():
-    """Compiles the scatter.v1 .proto files into a temporary package."""
-    out = tempfile.mkdtemp(prefix="scatter-proto-")
-    files = [str(p.relative_to(PROTO_ROOT)) for p in (PROTO_ROOT / "scatter" / "v1").glob("*.proto")]
-    include = str(Path(protoc.__file__).parent / "_proto")
-    code = protoc.main(["protoc", f"-I{PROTO_ROOT}", f"-I{include}", f"--python_out={out}",
-                        f"--grpc_python_out={out}", *files])
-    if code != 0:
-        sys.exit(f"cannot compile the contract in {PROTO_ROOT}")
-    sys.path.insert(0, out)
-    from scatter.v1 import leaf_pb2, leaf_pb2_grpc, payload_pb2  # noqa: E402
-    return leaf_pb2, leaf_pb2_grpc, payload_pb2
+from contract import load_contract
 
 
 def corpus(shard, shard_count, size=1000):
@@ -56,11 +39,14 @@ def main():
     parser.add_argument("--shard", type=int, default=int(os.environ.get("SCATTER_SHARD", "0")))
     parser.add_argument("--shard-count", type=int, default=int(os.environ.get("SCATTER_SHARD_COUNT", "1")))
     parser.add_argument("--grace-ms", type=int, default=int(os.environ.get("SCATTER_GRACE_MS", "10000")))
+    parser.add_argument("--delay-ms", type=int, default=int(os.environ.get("SCATTER_DELAY_MS", "0")),
+                        help="wait this long before answering: a slow shard, to watch QueryStream progress")
     args, _ = parser.parse_known_args()
     if not 0 <= args.shard < args.shard_count:
         sys.exit(f"--shard {args.shard} must be below --shard-count {args.shard_count}")
 
-    leaf_pb2, leaf_pb2_grpc, payload_pb2 = load_contract()
+    v1 = load_contract()
+    leaf_pb2, leaf_pb2_grpc, payload_pb2 = v1.leaf_pb2, v1.leaf_pb2_grpc, v1.payload_pb2
     lines = corpus(args.shard, args.shard_count)
 
     class Leaf(leaf_pb2_grpc.LeafServicer):
@@ -74,6 +60,13 @@ def main():
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the query is not UTF-8 text")
             if not needle:
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, "empty query: send some text to look for")
+            if args.delay_ms > 0:
+                # Wait, but stop as soon as the root cancels the call (its
+                # deadline passed, or its client went away).
+                cancelled = threading.Event()
+                context.add_callback(cancelled.set)
+                if cancelled.wait(args.delay_ms / 1000):
+                    return leaf_pb2.LeafResponse()  # nobody reads it
             matches = sum(1 for line in lines if needle in line)
             body = json.dumps({"shard": args.shard, "matches": matches, "lines": len(lines)})
             partial = payload_pb2.Payload(content_type="application/json", body=body.encode())

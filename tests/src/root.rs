@@ -1,14 +1,16 @@
-//! A running root (`scatter serve`), the queries tests send it, and reading
-//! the coverage of its answers.
+//! A running root (`scatter serve`), the queries tests send it (unary or
+//! progressive), and reading the coverage of its answers.
 
 use std::time::Duration;
 
+use scatter_proto::v1::query_update::Kind;
 use scatter_proto::v1::root_client::RootClient;
 use scatter_proto::v1::{
-    Coverage, MissingShard, Payload, Policy, QueryRequest, QueryResponse, ShardOutcome,
+    Coverage, MissingShard, Payload, Policy, QueryProgress, QueryRequest, QueryResponse,
+    QueryUpdate, ShardOutcome,
 };
-use tonic::Status;
 use tonic::transport::Channel;
+use tonic::{Status, Streaming};
 
 use crate::binary;
 use crate::process::ChildProcess;
@@ -61,6 +63,54 @@ impl Root {
             .query(query.request())
             .await
             .map(tonic::Response::into_inner)
+    }
+
+    /// Calls `QueryStream` with `query` on a new connection: the updates as
+    /// they come, to read one by one or to drop early.
+    pub async fn query_stream(&self, query: Query) -> Result<Streaming<QueryUpdate>, Status> {
+        self.client()
+            .await
+            .query_stream(query.request())
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    /// Calls `QueryStream` with `query` and reads it to its end.
+    pub async fn query_stream_to_end(&self, query: Query) -> StreamEnd {
+        match self.query_stream(query).await {
+            Ok(updates) => StreamEnd::read(updates).await,
+            Err(status) => StreamEnd {
+                updates: Vec::new(),
+                end: Err(status),
+            },
+        }
+    }
+}
+
+/// A `QueryStream` call read to its end.
+#[derive(Debug)]
+pub struct StreamEnd {
+    /// Every update received, in order.
+    pub updates: Vec<QueryUpdate>,
+    /// `Ok` when the root closed the stream, or the status it ended with.
+    pub end: Result<(), Status>,
+}
+
+impl StreamEnd {
+    /// Reads `updates` until the root closes the stream or fails it.
+    pub async fn read(mut updates: Streaming<QueryUpdate>) -> Self {
+        let mut received = Vec::new();
+        let end = loop {
+            match updates.message().await {
+                Ok(Some(update)) => received.push(update),
+                Ok(None) => break Ok(()),
+                Err(status) => break Err(status),
+            }
+        };
+        Self {
+            updates: received,
+            end,
+        }
     }
 }
 
@@ -122,6 +172,22 @@ impl Query {
             request.set_timeout(deadline);
         }
         request
+    }
+}
+
+/// The progress `update` reports, when it is a progress update.
+pub fn progress(update: &QueryUpdate) -> Option<&QueryProgress> {
+    match &update.kind {
+        Some(Kind::Progress(progress)) => Some(progress),
+        _ => None,
+    }
+}
+
+/// The final answer `update` carries, when it is the `done` update.
+pub fn done(update: &QueryUpdate) -> Option<&QueryResponse> {
+    match &update.kind {
+        Some(Kind::Done(response)) => Some(response),
+        _ => None,
     }
 }
 

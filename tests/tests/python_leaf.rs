@@ -1,6 +1,7 @@
 //! The contract is plain gRPC + protobuf: a leaf written in Python with
 //! grpcio, straight from the `.proto` files (examples/python-leaf), serves
-//! a Scatter tree like an SDK-built one.
+//! a Scatter tree like an SDK-built one, and a Python client built the same
+//! way consumes the root's progressive `QueryStream`.
 //!
 //! Needs python3 with grpcio, grpcio-tools and grpcio-health-checking. Where
 //! they are missing the test says so and passes, unless
@@ -14,8 +15,11 @@ use scatter_proto::v1::{ConcatResult, Payload};
 use scatter_tests::root::assert_full_coverage;
 use scatter_tests::{Query, Root, Server, free_port};
 
-fn leaf_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/python-leaf/leaf.py")
+/// A script of the Python example.
+fn example(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/python-leaf")
+        .join(file)
 }
 
 fn python_ready() -> bool {
@@ -34,14 +38,17 @@ fn python_ready() -> bool {
     ready
 }
 
-async fn python_leaf(shard: u32, shard_count: u32) -> Server {
-    let args = [
-        leaf_script().display().to_string(),
+/// Starts the Python leaf for `shard` of `shard_count`, with `extra` flags
+/// (e.g. `--delay-ms 300`).
+async fn python_leaf(shard: u32, shard_count: u32, extra: &[&str]) -> Server {
+    let mut args = vec![
+        example("leaf.py").display().to_string(),
         "--shard".into(),
         shard.to_string(),
         "--shard-count".into(),
         shard_count.to_string(),
     ];
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
     Server::start(
         &format!("python leaf {shard}"),
         Path::new("python3"),
@@ -64,7 +71,7 @@ async fn python_leaves_answer_through_the_root_like_rust_ones() {
     if !python_ready() {
         return;
     }
-    let (a, b) = tokio::join!(python_leaf(0, 2), python_leaf(1, 2));
+    let (a, b) = tokio::join!(python_leaf(0, 2, &[]), python_leaf(1, 2, &[]));
     let shards = [a.addr().to_string(), b.addr().to_string()];
     let root = Root::start(&shards, "builtin:concat", &[]).await;
 
@@ -89,7 +96,7 @@ async fn python_leaf_refusing_an_empty_query_fails_the_request_with_its_message(
     if !python_ready() {
         return;
     }
-    let leaf = python_leaf(0, 1).await;
+    let leaf = python_leaf(0, 1, &[]).await;
     let root = Root::start(&[leaf.addr().to_string()], "builtin:concat", &[]).await;
     let status = root
         .query(Query::new(Payload::new("text/plain", "  ")).deadline(Duration::from_secs(5)))
@@ -97,4 +104,58 @@ async fn python_leaf_refusing_an_empty_query_fails_the_request_with_its_message(
         .expect_err("the only shard refused the query");
     assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
     assert!(status.message().contains("empty query"), "{status:?}");
+}
+
+#[tokio::test]
+async fn python_client_streams_progress_then_done_with_every_shard_answered() {
+    if !python_ready() {
+        return;
+    }
+    // Shard 1 is slow, so the client sees shard 0's progress first.
+    let (a, b) = tokio::join!(
+        python_leaf(0, 2, &[]),
+        python_leaf(1, 2, &["--delay-ms", "300"])
+    );
+    let shards = [a.addr().to_string(), b.addr().to_string()];
+    let root = Root::start(&shards, "builtin:concat", &[]).await;
+
+    let client = tokio::process::Command::new("python3")
+        .arg(example("stream_client.py"))
+        .args(["--addr", &root.server.addr().to_string()])
+        .args(["--deadline-ms", "5000", "fizz"])
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(60), client)
+        .await
+        .expect("the Python client finishes")
+        .expect("the Python client runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the Python client failed:\n{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let updates: Vec<&str> = stdout
+        .lines()
+        .filter(|line| !line.starts_with(' '))
+        .collect();
+    let (last, progress) = updates.split_last().expect("some updates");
+    assert_eq!(*last, "done: 2/2 shards answered", "{stdout}");
+    assert_eq!(
+        progress.first().copied(),
+        Some("progress: 1/2 shards ended, 1 answered"),
+        "{stdout}"
+    );
+    assert!(
+        progress.iter().all(|line| line.starts_with("progress: ")),
+        "{stdout}"
+    );
+    for shard in 0..2u64 {
+        let partial = format!(
+            "  shard {shard}: {{\"shard\": {shard}, \"matches\": {}",
+            expected_fizz(shard, 2)
+        );
+        assert!(stdout.contains(&partial), "no {partial:?} in:\n{stdout}");
+    }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures::StreamExt as _;
 use scatter_proto::v1::query_update::Kind;
 use scatter_proto::v1::{
-    Coverage, MergeBegin, Payload, QueryProgress, QueryRequest, QueryResponse, QueryUpdate,
+    MergeBegin, Payload, QueryProgress, QueryRequest, QueryResponse, QueryUpdate,
 };
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::Instant;
@@ -56,8 +56,10 @@ where
         wants_snapshots,
     )?;
     let snapshot_follows = merge.gives_snapshots(wants_snapshots);
-    let report = |coverage: Coverage, snapshot: Option<Payload>| {
+    // Coverage so far is built only for a client that watches.
+    let report = |ends: &[Option<ShardEnd>], snapshot: Option<Payload>| {
         if let Some(progress) = progress {
+            let coverage = coverage::so_far(ends.iter().map(Option::as_ref));
             let _ = progress.send(Ok(QueryUpdate {
                 request_id,
                 kind: Some(Kind::Progress(QueryProgress {
@@ -96,13 +98,13 @@ where
                     // An answered shard is reported with the merge's snapshot
                     // when one follows, so a client sees both at once.
                     if !(answered && snapshot_follows) {
-                        report(coverage::so_far(ends.iter().map(Option::as_ref)), None);
+                        report(&ends, None);
                     }
                 }
                 None => break,
             },
             snapshot = merge.next_snapshot() => {
-                report(coverage::so_far(ends.iter().map(Option::as_ref)), snapshot?);
+                report(&ends, snapshot?);
             }
         }
     }

@@ -3,7 +3,6 @@
 //! goes through, layer by layer; tests put an in-memory service at its
 //! bottom instead of gRPC.
 
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -82,6 +81,3 @@ pub fn leaf_stack() -> LeafStack {
         .layer(ObserveLayer)
         .service(GrpcLeaf)
 }
-
-/// A pinned, boxed future; the type every layer of the stack returns.
-pub type CallFuture = Pin<Box<dyn Future<Output = Result<Payload, Status>> + Send>>;

@@ -11,6 +11,7 @@
 //! The leaf call is any `tower::Service<LeafCall>`, so layers stack on it
 //! and the timing logic is tested in paused time with in-memory services.
 
+mod attempts;
 pub mod budget;
 pub mod choose;
 pub mod coverage;

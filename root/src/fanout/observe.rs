@@ -4,14 +4,18 @@
 //! the deadline came) is counted cancelled, and its time so far still says
 //! the replica is at least that slow.
 
+use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
 
 use scatter_proto::v1::Payload;
 use tokio::time::Instant;
 use tonic::{Code, Status};
 use tower::{Layer, Service};
 
-use super::leaf_call::{AttemptKind, CallFuture, LeafCall};
+use super::leaf_call::{AttemptKind, LeafCall};
 use crate::topology::Replica;
 
 /// Adds [`Observe`] to a leaf-call service.
@@ -34,18 +38,17 @@ pub struct Observe<S> {
 impl<S> Service<LeafCall> for Observe<S>
 where
     S: Service<LeafCall, Response = Payload, Error = Status>,
-    S::Future: Send + 'static,
 {
     type Response = Payload;
     type Error = Status;
-    type Future = CallFuture;
+    type Future = Observed<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Status>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, call: LeafCall) -> CallFuture {
-        let replica = std::sync::Arc::clone(&call.replica);
+    fn call(&mut self, call: LeafCall) -> Observed<S::Future> {
+        let replica = Arc::clone(&call.replica);
         let counters = &replica.stats.counters;
         match call.kind {
             AttemptKind::First => counters.first_attempts.inc(),
@@ -53,28 +56,48 @@ where
             AttemptKind::Retry => counters.retries.inc(),
         }
         replica.stats.started();
-        let mut in_flight = InFlight {
-            replica,
-            started: Instant::now(),
-            finished: false,
-        };
-        let future = self.inner.call(call);
-        Box::pin(async move {
-            let result = future.await;
-            in_flight.finish(&result);
-            result
-        })
+        Observed {
+            inner: self.inner.call(call),
+            in_flight: InFlight {
+                replica,
+                started: Instant::now(),
+                finished: false,
+            },
+        }
+    }
+}
+
+pin_project! {
+    /// A leaf call whose outcome is recorded when it ends, or when it is
+    /// dropped before it ends.
+    pub struct Observed<F> {
+        #[pin]
+        inner: F,
+        in_flight: InFlight,
+    }
+}
+
+impl<F> Future for Observed<F>
+where
+    F: Future<Output = Result<Payload, Status>>,
+{
+    type Output = Result<Payload, Status>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = std::task::ready!(this.inner.poll(cx));
+        this.in_flight.finish(&result);
+        Poll::Ready(result)
     }
 }
 
 /// Marks the replica busy while the call runs; counts it cancelled when
 /// the call is dropped before it ends.
 struct InFlight {
-    replica: std::sync::Arc<Replica>,
+    replica: Arc<Replica>,
     started: Instant,
     finished: bool,
 }
-
 impl InFlight {
     fn finish(&mut self, result: &Result<Payload, Status>) {
         self.finished = true;

@@ -9,13 +9,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt as _;
-use futures::stream::FuturesUnordered;
+use futures::future::OptionFuture;
 use scatter_proto::v1::{LeafRequest, Payload};
 use tokio::time::Instant;
 use tonic::{Code, Status};
 use tower::{Service, ServiceExt as _};
 
+use super::attempts::Attempts;
 use super::budget::HedgeBudget;
 use super::choose::choose;
 use super::event::{Missing, ShardEnd};
@@ -110,17 +110,17 @@ where
         tried: Vec::with_capacity(2),
         last_error: None,
     };
-    let mut attempts = FuturesUnordered::new();
+    let mut attempts = Attempts::with_capacity(plan.hedge.max_attempts as usize);
     let now = Instant::now();
     attempts.extend(shard.launch(&leaf, AttemptKind::First, now));
     if attempts.is_empty() {
         return ended(shard.failed());
     }
     let hedge_at = shard.hedge_at(now);
-    let hedge = tokio::time::sleep_until(hedge_at.unwrap_or(plan.gather_deadline));
+    let mut hedge_armed = hedge_at.is_some();
+    let hedge = OptionFuture::from(hedge_at.map(tokio::time::sleep_until));
     let deadline = tokio::time::sleep_until(plan.gather_deadline);
     tokio::pin!(hedge, deadline);
-    let mut hedge_armed = hedge_at.is_some();
     loop {
         tokio::select! {
             biased;
@@ -151,7 +151,7 @@ where
                     }
                 }
             }
-            () = &mut hedge, if hedge_armed => {
+            Some(()) = &mut hedge, if hedge_armed => {
                 hedge_armed = false;
                 let now = Instant::now();
                 if shard.should_hedge(now) {

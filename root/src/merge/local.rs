@@ -1,8 +1,11 @@
-//! A merge linked into the root: each request's fold runs on a task of its
-//! own, fed partials through a channel, so a slow fold never holds up the
-//! gather (its hedge timers, its deadline). A fold that is CPU-heavy still
-//! takes a runtime worker while it runs: keep `accept` short, or run the
-//! merge as a process.
+//! A merge linked into the root. A user's fold runs on a task of its own,
+//! fed partials through a channel, so a slow fold never holds up the gather
+//! (its hedge timers, its deadline); a CPU-heavy fold still takes a runtime
+//! worker while it runs, so keep `accept` short or run the merge as a
+//! process. The built-in concat, whose `accept` is a push onto a vector,
+//! folds inline: a task per request would cost more than the fold.
+
+use std::collections::VecDeque;
 
 use scatter_merge::{DynFold, DynMerge};
 use scatter_proto::v1::{MergeBegin, Payload};
@@ -14,14 +17,29 @@ use crate::error::QueryError;
 
 /// One request's in-process fold.
 pub struct LocalSession {
-    partials: Option<mpsc::UnboundedSender<(u32, Payload)>>,
-    events: mpsc::UnboundedReceiver<FoldEvent>,
-    result: oneshot::Receiver<Result<Payload, Status>>,
+    fold: Folding,
     opened: Instant,
     deadline: Instant,
 }
 
-/// What the fold task says while it runs.
+/// Where the fold runs.
+enum Folding {
+    /// In the request's own task, for the built-in merge only.
+    Inline {
+        fold: Option<Box<dyn DynFold>>,
+        snapshots: bool,
+        /// What `next_snapshot` has yet to hand out.
+        events: VecDeque<FoldEvent>,
+    },
+    /// On a task of its own.
+    Task {
+        partials: Option<mpsc::UnboundedSender<(u32, Payload)>>,
+        events: mpsc::UnboundedReceiver<FoldEvent>,
+        result: oneshot::Receiver<Result<Payload, Status>>,
+    },
+}
+
+/// What the fold says while it runs.
 enum FoldEvent {
     /// The result so far, after one more partial (when asked for).
     Snapshot(Option<Payload>),
@@ -35,40 +53,93 @@ impl LocalSession {
         begin: &MergeBegin,
         deadline: Instant,
         snapshots: bool,
+        inline: bool,
     ) -> Result<Self, QueryError> {
         let fold = merge.begin_dyn(begin).map_err(|s| failed(&s))?;
-        let (partials, inbox) = mpsc::unbounded_channel();
-        let (events_tx, events) = mpsc::unbounded_channel();
-        let (result_tx, result) = oneshot::channel();
-        tokio::spawn(run(fold, inbox, events_tx, result_tx, snapshots));
+        let fold = if inline {
+            Folding::Inline {
+                fold: Some(fold),
+                snapshots,
+                events: VecDeque::new(),
+            }
+        } else {
+            let (partials, inbox) = mpsc::unbounded_channel();
+            let (events_tx, events) = mpsc::unbounded_channel();
+            let (result_tx, result) = oneshot::channel();
+            tokio::spawn(run(fold, inbox, events_tx, result_tx, snapshots));
+            Folding::Task {
+                partials: Some(partials),
+                events,
+                result,
+            }
+        };
         Ok(Self {
-            partials: Some(partials),
-            events,
-            result,
+            fold,
             opened: Instant::now(),
             deadline,
         })
     }
 
     pub(super) fn send(&mut self, shard: u32, partial: Payload) {
-        if let Some(partials) = &self.partials {
-            // A closed channel means the fold failed; `next_snapshot` says why.
-            let _ = partials.send((shard, partial));
+        match &mut self.fold {
+            Folding::Inline {
+                fold,
+                snapshots,
+                events,
+            } => {
+                let Some(folding) = fold else { return };
+                match folding.accept_dyn(shard, partial) {
+                    Ok(()) if *snapshots => {
+                        events.push_back(FoldEvent::Snapshot(folding.snapshot_dyn()))
+                    }
+                    Ok(()) => {}
+                    Err(status) => {
+                        events.push_back(FoldEvent::Failed(status));
+                        *fold = None;
+                    }
+                }
+            }
+            Folding::Task { partials, .. } => {
+                if let Some(partials) = partials {
+                    // A closed channel means the fold failed; `next_snapshot` says why.
+                    let _ = partials.send((shard, partial));
+                }
+            }
         }
     }
 
     pub(super) async fn next_snapshot(&mut self) -> Result<Option<Payload>, QueryError> {
-        match self.events.recv().await {
+        let event = match &mut self.fold {
+            Folding::Inline { events, .. } => events.pop_front(),
+            Folding::Task { events, .. } => events.recv().await,
+        };
+        match event {
             Some(FoldEvent::Snapshot(snapshot)) => Ok(snapshot),
             Some(FoldEvent::Failed(status)) => Err(failed(&status)),
-            // The fold task ended without failing: it waits for `finish`.
+            // Nothing more until `finish`.
             None => std::future::pending().await,
         }
     }
 
-    pub(super) async fn finish(mut self) -> Result<Payload, QueryError> {
-        drop(self.partials.take()); // no more partials: the fold finishes
-        match tokio::time::timeout_at(self.deadline, &mut self.result).await {
+    pub(super) async fn finish(self) -> Result<Payload, QueryError> {
+        let (fold, mut result) = match self.fold {
+            Folding::Inline {
+                fold: Some(fold), ..
+            } => {
+                return fold.finish_dyn().map_err(|s| failed(&s));
+            }
+            Folding::Inline { fold: None, .. } => {
+                return Err(QueryError::MergeFailed {
+                    code: tonic::Code::Internal,
+                    message: "the merge failed on an earlier partial".into(),
+                });
+            }
+            Folding::Task {
+                partials, result, ..
+            } => (partials, result),
+        };
+        drop(fold); // no more partials: the fold task finishes
+        match tokio::time::timeout_at(self.deadline, &mut result).await {
             Ok(Ok(result)) => result.map_err(|s| failed(&s)),
             Ok(Err(_)) => Err(QueryError::MergeFailed {
                 code: tonic::Code::Internal,

@@ -27,7 +27,9 @@ pub use reserve::MergeReserve;
 /// Where one root merges.
 #[derive(Clone)]
 pub enum MergeTarget {
-    /// Linked into the root.
+    /// The built-in concat (`builtin:concat`), folded inline.
+    Concat,
+    /// Linked into the root, folding on a task of its own per request.
     Local(Arc<dyn DynMerge>),
     /// A merge process reached over gRPC.
     Remote(RemoteMerge),
@@ -37,7 +39,7 @@ impl MergeTarget {
     /// The target named in configuration: `builtin:concat`, or an address.
     pub async fn from_config(name: &str, connector: &Connector) -> Result<Self, StartError> {
         if name == BUILTIN_CONCAT {
-            return Ok(Self::Local(Arc::new(scatter_merge::Concat)));
+            return Ok(Self::Concat);
         }
         if let Some(other) = name.strip_prefix("builtin:") {
             return Err(StartError::Config(format!(
@@ -57,11 +59,19 @@ impl MergeTarget {
         snapshots: bool,
     ) -> Result<MergeSession, QueryError> {
         Ok(match self {
+            Self::Concat => MergeSession::Local(LocalSession::open(
+                &scatter_merge::Concat,
+                &begin,
+                deadline,
+                snapshots,
+                true,
+            )?),
             Self::Local(merge) => MergeSession::Local(LocalSession::open(
                 merge.as_ref(),
                 &begin,
                 deadline,
                 snapshots,
+                false,
             )?),
             Self::Remote(merge) => MergeSession::Remote(merge.open(begin, deadline)),
         })
@@ -70,6 +80,7 @@ impl MergeTarget {
     /// The remote merge's address, for `/status`.
     pub fn describe(&self) -> String {
         match self {
+            Self::Concat => BUILTIN_CONCAT.into(),
             Self::Local(_) => "in-process".into(),
             Self::Remote(merge) => merge.addr().to_owned(),
         }
