@@ -136,6 +136,7 @@ impl ScenarioName {
                 modes: vec![
                     Mode::Direct,
                     Mode::PlainFanout,
+                    Mode::PlainRoot,
                     Mode::TowerHedge,
                     Mode::Scatter,
                     Mode::ScatterMerge,
@@ -147,7 +148,7 @@ impl ScenarioName {
                 name: "fanout-sweep",
                 default_rate: 200.0,
                 default_duration: Duration::from_secs(10),
-                modes: vec![Mode::PlainFanout, Mode::Scatter],
+                modes: vec![Mode::PlainFanout, Mode::PlainRoot, Mode::Scatter],
                 variants: [1, 4, 16, 64]
                     .into_iter()
                     .map(|n| Variant {
