@@ -73,6 +73,7 @@ fn merge_forwarding(c: &mut Criterion) {
             request: Some(payload(100)),
             shard_count: n,
             request_id: 1,
+            ..MergeBegin::default()
         };
         group.throughput(Throughput::Elements(u64::from(n)));
         // As the root's in-process session does: through `&dyn DynMerge`.

@@ -3,11 +3,11 @@
 //! `Query` calls every shard at once — the very fan-out of `plain-fanout`
 //! ([`concat_all`]), replica by round-robin on a counter — with the
 //! client's `grpc-timeout` as every leaf call's timeout, and answers with
-//! the partials concatenated into a `ConcatResult`. No hedging, no retries,
-//! no policy: any shard's error fails the query. Channels to the leaves are
-//! connected before it serves and kept; accepted connections get
-//! `TCP_NODELAY`, as Scatter's root does. The `scatter-bench-plain-root`
-//! binary serves it.
+//! the partials concatenated into a `ConcatResult`. No hedging, no
+//! retries, no policy, no `QueryStream`: any shard's error fails the query.
+//! Channels to the leaves are connected before it serves and kept; accepted
+//! connections get `TCP_NODELAY`, as Scatter's root does. The
+//! `scatter-bench-plain-root` binary serves it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use std::time::Duration;
 use prost::Message as _;
 use scatter_proto::v1::leaf_client::LeafClient;
 use scatter_proto::v1::root_server::{Root, RootServer};
-use scatter_proto::v1::{Coverage, Payload, QueryRequest, QueryResponse};
+use scatter_proto::v1::{Coverage, Payload, QueryRequest, QueryResponse, QueryUpdate};
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Channel, Server};
@@ -74,6 +74,16 @@ impl PlainRoot {
 
 #[tonic::async_trait]
 impl Root for PlainRoot {
+    type QueryStreamStream = futures::stream::Empty<Result<QueryUpdate, Status>>;
+
+    /// Not written: a hand-written unary root would not have it.
+    async fn query_stream(
+        &self,
+        _request: Request<QueryRequest>,
+    ) -> Result<Response<Self::QueryStreamStream>, Status> {
+        Err(Status::unimplemented("the plain root answers Query only"))
+    }
+
     async fn query(
         &self,
         request: Request<QueryRequest>,

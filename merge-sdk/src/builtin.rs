@@ -14,7 +14,7 @@ pub const CONCAT_CONTENT_TYPE: &str = "application/x-protobuf; messageType=scatt
 pub struct Concat;
 
 /// The partials of one request so far.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct ConcatFold {
     partials: Vec<ShardPartial>,
 }
@@ -43,6 +43,10 @@ impl Fold for ConcatFold {
             partials: self.partials,
         };
         Ok(Payload::new(CONCAT_CONTENT_TYPE, result.encode_to_vec()))
+    }
+
+    fn snapshot(&self) -> Option<Payload> {
+        self.clone().finish().ok()
     }
 }
 

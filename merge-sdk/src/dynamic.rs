@@ -17,6 +17,8 @@ pub trait DynFold: Send + 'static {
     fn accept_dyn(&mut self, shard: u32, partial: Payload) -> Result<(), Status>;
     /// Returns the merged result.
     fn finish_dyn(self: Box<Self>) -> Result<Payload, Status>;
+    /// The result so far, if the fold gives one.
+    fn snapshot_dyn(&self) -> Option<Payload>;
 }
 
 impl<M: Merge> DynMerge for M {
@@ -31,6 +33,9 @@ impl<F: Fold> DynFold for F {
     }
     fn finish_dyn(self: Box<Self>) -> Result<Payload, Status> {
         (*self).finish()
+    }
+    fn snapshot_dyn(&self) -> Option<Payload> {
+        self.snapshot()
     }
 }
 
@@ -49,6 +54,9 @@ impl Fold for Box<dyn DynFold> {
     }
     fn finish(self) -> Result<Payload, Status> {
         self.finish_dyn()
+    }
+    fn snapshot(&self) -> Option<Payload> {
+        self.as_ref().snapshot_dyn()
     }
 }
 

@@ -74,4 +74,12 @@ pub trait Fold: Send + 'static {
 
     /// Returns the merged result once no more partials will come.
     fn finish(self) -> Result<Payload, Status>;
+
+    /// The result of the partials accepted so far, for clients that watch a
+    /// request progress (`Root.QueryStream`). Called after each partial when
+    /// a client streams; `None` (the default) sends coverage without a
+    /// snapshot. Keep it cheap, or return `None`.
+    fn snapshot(&self) -> Option<Payload> {
+        None
+    }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::RootError;
+use crate::error::QueryError;
 
 /// Permits for requests in progress.
 #[derive(Clone)]
@@ -25,10 +25,10 @@ impl Admission {
     }
 
     /// A permit held for the life of one request, or `Overloaded`.
-    pub fn admit(&self) -> Result<OwnedSemaphorePermit, RootError> {
+    pub fn admit(&self) -> Result<OwnedSemaphorePermit, QueryError> {
         Arc::clone(&self.permits)
             .try_acquire_owned()
-            .map_err(|_| RootError::Overloaded { limit: self.limit })
+            .map_err(|_| QueryError::Overloaded { limit: self.limit })
     }
 }
 
@@ -41,7 +41,7 @@ mod tests {
         let admission = Admission::new(1);
         let held = admission.admit().unwrap();
         let refused = admission.admit().unwrap_err();
-        assert!(matches!(refused, RootError::Overloaded { limit: 1 }));
+        assert!(matches!(refused, QueryError::Overloaded { limit: 1 }));
         drop(held);
         assert!(admission.admit().is_ok());
     }

@@ -1,20 +1,53 @@
-//! The one error type of the root library, and its mapping to gRPC status
-//! codes a client can act on.
+//! The root library's errors: [`StartError`] for what stops a root (or an
+//! embedded fan-out) from starting, and [`QueryError`] for what ends one
+//! request, mapped to the gRPC status a client can act on.
 
 use tonic::{Code, Status};
 
-/// Everything that can go wrong in the root, at start-up or for a request.
+/// Why a root or an embedded fan-out could not start or keep serving.
 #[derive(Debug, thiserror::Error)]
-pub enum RootError {
+pub enum StartError {
     /// The configuration cannot be used.
     #[error("configuration: {0}")]
     Config(String),
     /// A process or container runtime could not start or watch the tree.
-    #[error("runtime: {0}")]
-    Runtime(String),
+    #[error("{what}")]
+    Runtime {
+        /// What went wrong, or what was being done when `source` happened.
+        what: String,
+        /// The error underneath, when there is one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     /// Serving failed (bind, transport).
     #[error(transparent)]
     Serve(#[from] scatter_management::Error),
+}
+
+impl StartError {
+    /// A runtime error: `what` was being done when `source` happened.
+    pub fn runtime(
+        what: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self::Runtime {
+            what: what.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// A runtime error with nothing underneath: `what` says it all.
+    pub fn runtime_failed(what: impl Into<String>) -> Self {
+        Self::Runtime {
+            what: what.into(),
+            source: None,
+        }
+    }
+}
+
+/// Why one request got no merged answer.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
     /// The request is malformed.
     #[error("{0}")]
     InvalidRequest(String),
@@ -63,25 +96,30 @@ pub enum RootError {
     },
     /// The merge did not answer before the request deadline.
     #[error(
-        "merge did not answer within the request deadline ({waited_ms} ms after the last partial)"
+        "merge did not answer within the request deadline ({waited_ms} ms after the merge stream opened)"
     )]
     MergeDeadline {
-        /// How long the root waited for it.
+        /// How long the merge stream had been open.
         waited_ms: u128,
     },
 }
 
-impl From<RootError> for Status {
-    fn from(error: RootError) -> Self {
-        let code = match &error {
-            RootError::InvalidRequest(_) => Code::InvalidArgument,
-            RootError::TooLarge { .. } | RootError::Overloaded { .. } => Code::ResourceExhausted,
-            RootError::Coverage { code, .. } => *code,
-            RootError::MergeUnavailable { .. } => Code::Unavailable,
-            RootError::MergeFailed { .. } => Code::Internal,
-            RootError::MergeDeadline { .. } => Code::DeadlineExceeded,
-            RootError::Config(_) | RootError::Runtime(_) | RootError::Serve(_) => Code::Internal,
-        };
-        Status::new(code, error.to_string())
+impl QueryError {
+    /// The gRPC code a client gets for this error.
+    pub fn code(&self) -> Code {
+        match self {
+            Self::InvalidRequest(_) => Code::InvalidArgument,
+            Self::TooLarge { .. } | Self::Overloaded { .. } => Code::ResourceExhausted,
+            Self::Coverage { code, .. } => *code,
+            Self::MergeUnavailable { .. } => Code::Unavailable,
+            Self::MergeFailed { .. } => Code::Internal,
+            Self::MergeDeadline { .. } => Code::DeadlineExceeded,
+        }
+    }
+}
+
+impl From<QueryError> for Status {
+    fn from(error: QueryError) -> Self {
+        Status::new(error.code(), error.to_string())
     }
 }

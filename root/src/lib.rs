@@ -1,15 +1,37 @@
 //! The Scatter root: the process clients call. It fans each request out to
 //! every shard under one deadline, hedges slow shards to another replica,
 //! streams partials into the merge as they arrive, and answers with the
-//! merged result and a per-shard coverage report.
+//! merged result and a per-shard coverage report — at once (`Query`) or
+//! progressively (`QueryStream`).
 //!
-//! Modules in the order a request travels: [`config`] → [`discovery`] →
-//! [`admission`] → [`fanout`] (select, hedge, deadline, coverage) →
-//! [`merge`] → [`server`]; beside them [`metrics`] and [`runtime`] (where
-//! leaves come from: processes, containers).
+//! Modules in the order a request travels: [`config`] → [`discovery`] (where
+//! leaves come from) → [`topology`] (the tree's shared state and the one
+//! connection builder) → [`admission`] → [`fanout`] (per request: deadline,
+//! one future per shard, the gather's events, coverage) → [`merge`] →
+//! [`engine`] (the driver, and [`Fanout`], the engine as a library) →
+//! [`server`]; beside them [`metrics`] and, with the `runtime` feature,
+//! `runtime` (processes and containers that run the leaves).
+//!
+//! Embedded in a Rust service, with no root hop:
 //!
 //! ```no_run
-//! # async fn run() -> Result<(), scatter_root::RootError> {
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use scatter_root::{Fanout, config::RootConfig};
+//! let fanout = Fanout::connect(RootConfig {
+//!     shards: vec![vec!["127.0.0.1:7001".into()], vec!["127.0.0.1:7002".into()]],
+//!     ..RootConfig::default()
+//! })
+//! .await?;
+//! # let request = Default::default();
+//! let answer = fanout.query(request, None).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! As a gRPC root:
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), scatter_root::StartError> {
 //! use scatter_root::{Root, config::RootConfig};
 //! let config = RootConfig {
 //!     shards: vec![vec!["127.0.0.1:7001".into()], vec!["127.0.0.1:7002".into()]],
@@ -25,65 +47,58 @@ pub mod admission;
 mod call_status;
 pub mod config;
 pub mod discovery;
+pub mod engine;
 mod error;
 pub mod fanout;
 pub mod merge;
 pub mod metrics;
+#[cfg(feature = "runtime")]
 pub mod runtime;
 pub mod server;
 mod status;
+pub mod topology;
 
 use std::sync::Arc;
 
 use scatter_management::{Process, ServeOptions};
 use tokio::net::TcpListener;
 
-pub use error::RootError;
+pub use engine::Fanout;
+pub use error::{QueryError, StartError};
 
 use crate::config::RootConfig;
-use crate::discovery::Discovery;
-use crate::fanout::Engine;
 use crate::merge::MergeTarget;
-use crate::metrics::RootMetrics;
 use crate::server::RootService;
+use crate::topology::{Connector, Topology};
 
 /// A root ready to serve: leaves and merge connected.
 pub struct Root {
-    engine: Arc<Engine>,
+    fanout: Fanout,
     process: Process,
 }
 
 impl Root {
     /// Validates `config`, connects to every leaf and to the merge it names.
-    pub async fn connect(config: RootConfig) -> Result<Self, RootError> {
+    pub async fn connect(config: RootConfig) -> Result<Self, StartError> {
         config.validate()?;
-        let merge = MergeTarget::from_config(&config.merge, &config.connect).await?;
+        let connector = Connector::new(config.connect.clone());
+        let merge = MergeTarget::from_config(&config.merge, &connector).await?;
         Self::with_merge(config, merge).await
     }
 
     /// Like [`Root::connect`], merging with `merge` — e.g. a user's own
     /// [`scatter_merge::Merge`] linked into the root as
     /// `MergeTarget::Local(Arc::new(MyMerge))`.
-    pub async fn with_merge(config: RootConfig, merge: MergeTarget) -> Result<Self, RootError> {
-        config.validate()?;
+    pub async fn with_merge(config: RootConfig, merge: MergeTarget) -> Result<Self, StartError> {
         let process = Process::new("root", &["scatter.v1.Root"]);
-        let discovery = Arc::new(
-            Discovery::connect(
-                &config.shards,
-                config.connect.clone(),
-                process.metrics.clone(),
-            )
-            .await?,
-        );
-        let metrics = RootMetrics::new(&process.metrics);
-        let engine = Arc::new(Engine::new(config, discovery, merge, metrics));
-        let process = process.with_status(status::reporter(Arc::clone(&engine)));
-        Ok(Self { engine, process })
+        let fanout = Fanout::with_merge(config, merge, &process.metrics).await?;
+        let process = process.with_status(status::reporter(Arc::clone(fanout.engine())));
+        Ok(Self { fanout, process })
     }
 
     /// The configuration in force.
     pub fn config(&self) -> &RootConfig {
-        &self.engine.config
+        &self.fanout.engine().config
     }
 
     /// Health, metrics and the shutdown token of this root.
@@ -93,8 +108,13 @@ impl Root {
 
     /// The live set of shards and replicas; runtimes and DNS discovery
     /// change it while the root serves.
-    pub fn discovery(&self) -> Arc<Discovery> {
-        Arc::clone(&self.engine.discovery)
+    pub fn topology(&self) -> Arc<Topology> {
+        self.fanout.topology()
+    }
+
+    /// The engine this root serves with, to embed beside the gRPC service.
+    pub fn fanout(&self) -> &Fanout {
+        &self.fanout
     }
 
     /// Serves clients on `listener` until SIGTERM, ctrl-c or
@@ -103,8 +123,8 @@ impl Root {
         self,
         listener: TcpListener,
         options: ServeOptions,
-    ) -> Result<(), RootError> {
-        let routes = RootService::new(Arc::clone(&self.engine)).routes();
+    ) -> Result<(), StartError> {
+        let routes = RootService::new(self.fanout).routes();
         scatter_management::serve(self.process, routes, listener, options).await?;
         Ok(())
     }

@@ -4,13 +4,15 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use crate::fanout::Engine;
+use crate::engine::Engine;
 
 /// A `/status` reporter for `engine`.
-pub fn reporter(engine: Arc<Engine>) -> impl Fn() -> Value + Send + Sync + 'static {
+pub fn reporter<S: Send + Sync + 'static>(
+    engine: Arc<Engine<S>>,
+) -> impl Fn() -> Value + Send + Sync + 'static {
     move || {
-        let topology = engine.discovery.snapshot();
-        let shards: Vec<Value> = topology
+        let snapshot = engine.topology.snapshot();
+        let shards: Vec<Value> = snapshot
             .shards
             .iter()
             .map(|shard| {
@@ -32,6 +34,10 @@ pub fn reporter(engine: Arc<Engine>) -> impl Fn() -> Value + Send + Sync + 'stat
             .collect();
         json!({
             "merge": engine.merge.describe(),
+            "merge_reserve_ms": engine
+                .reserve
+                .for_deadline(engine.config.deadline.default)
+                .as_secs_f64() * 1e3,
             "hedging": engine.config.hedge.enabled,
             "shards": shards,
         })

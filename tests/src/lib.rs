@@ -28,3 +28,9 @@ pub use root::{Query, Root};
 pub use script::{LeafPartial, MergedPartial, MergedResult, Script};
 pub use server::{Server, free_port};
 pub use tree::{LeafFlags, Tree};
+
+/// The README's Rust examples (the leaf, the merge, the embedded library),
+/// compiled as doc-tests so they cannot drift from the SDKs.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeExamples;

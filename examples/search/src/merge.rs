@@ -11,7 +11,7 @@ use crate::{Hit, Query, Results, SearchError};
 pub struct TopK;
 
 /// The best hits of one request so far.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct TopKFold {
     k: usize,
     hits: Vec<Hit>,
@@ -57,6 +57,11 @@ impl Fold for TopKFold {
         };
         Ok(results.to_payload())
     }
+
+    /// The top k so far: at most k hits, so cheap to give after each partial.
+    fn snapshot(&self) -> Option<Payload> {
+        self.clone().finish().ok()
+    }
 }
 
 #[cfg(test)]
@@ -69,6 +74,7 @@ mod tests {
             request: Some(query.to_payload()),
             shard_count: 2,
             request_id: 1,
+            ..MergeBegin::default()
         }
     }
 

@@ -20,6 +20,7 @@ fn merged(shards: &[Index], query: &Query) -> Results {
         request: Some(query.to_payload()),
         shard_count: shards.len() as u32,
         request_id: 1,
+        ..MergeBegin::default()
     };
     let mut fold = TopK.begin(&begin).unwrap();
     for index in shards.iter().rev() {

@@ -1,5 +1,6 @@
 //! `scatter query`: one query to a root; prints the merged result and the
-//! coverage, and exits non-zero when the root answers with an error.
+//! coverage, and exits non-zero when the root answers with an error. With
+//! `--stream` it calls `QueryStream` and prints each update as it arrives.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -7,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Args;
 use prost::Message as _;
+use scatter_proto::v1::query_update::Kind;
 use scatter_proto::v1::root_client::RootClient;
 use scatter_proto::v1::{ConcatResult, Coverage, HedgePolicy, Payload, Policy, QueryRequest};
 use scatter_root::fanout::coverage::describe;
@@ -29,6 +31,10 @@ pub struct QueryArgs {
     /// Send no hedges for this request.
     #[arg(long)]
     no_hedge: bool,
+    /// Print each progress update as shards answer (`QueryStream`), then
+    /// the final result.
+    #[arg(long)]
+    stream: bool,
     /// The payload's content type.
     #[arg(long, default_value = "text/plain")]
     content_type: String,
@@ -57,6 +63,9 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
     if let Some(ms) = args.deadline_ms {
         request.set_timeout(Duration::from_millis(ms));
     }
+    if args.stream {
+        return stream(client, request).await;
+    }
     match client.query(request).await {
         Ok(response) => {
             let response = response.into_inner();
@@ -67,6 +76,51 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
         Err(status) => {
             eprintln!("error: {:?}: {}", status.code(), status.message());
             Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Prints every update of a `QueryStream` call as it arrives.
+async fn stream(
+    mut client: RootClient<tonic::transport::Channel>,
+    request: tonic::Request<QueryRequest>,
+) -> anyhow::Result<ExitCode> {
+    let fail = |status: tonic::Status| {
+        eprintln!("error: {:?}: {}", status.code(), status.message());
+        Ok(ExitCode::FAILURE)
+    };
+    let mut updates = match client.query_stream(request).await {
+        Ok(response) => response.into_inner(),
+        Err(status) => return fail(status),
+    };
+    let started = std::time::Instant::now();
+    loop {
+        let update = match updates.message().await {
+            Ok(Some(update)) => update,
+            Ok(None) => anyhow::bail!("the root ended the stream without a final result"),
+            Err(status) => return fail(status),
+        };
+        let at = started.elapsed().as_secs_f64() * 1e3;
+        match update.kind {
+            Some(Kind::Progress(progress)) => {
+                let coverage = progress.coverage.unwrap_or_default();
+                let ended =
+                    coverage.answered + coverage.failed + coverage.timed_out + coverage.skipped;
+                println!(
+                    "[{at:7.1} ms] {ended}/{} shards ended, {} answered",
+                    coverage.total, coverage.answered
+                );
+                if let Some(snapshot) = progress.snapshot {
+                    print_result(&snapshot);
+                }
+            }
+            Some(Kind::Done(response)) => {
+                println!("[{at:7.1} ms] done");
+                print_result(&response.result.unwrap_or_default());
+                print_coverage(&response.coverage.unwrap_or_default());
+                return Ok(ExitCode::SUCCESS);
+            }
+            None => {}
         }
     }
 }

@@ -8,16 +8,20 @@
 //! report it skipped in their coverage.
 //!
 //! ```no_run
-//! # async fn run() -> Result<(), scatter_root::RootError> {
+//! # async fn run() -> Result<(), scatter_root::StartError> {
 //! use scatter_root::discovery::dns::{DnsConfig, DnsDiscovery};
 //! use scatter_root::{Root, config::RootConfig};
-//! let mut dns = DnsDiscovery::new(DnsConfig {
-//!     names: vec!["leaf.search.svc.cluster.local:50051".into()],
-//!     ..DnsConfig::default()
-//! })?;
+//! use scatter_root::topology::Connector;
+//! let mut dns = DnsDiscovery::new(
+//!     DnsConfig {
+//!         names: vec!["leaf.search.svc.cluster.local:50051".into()],
+//!         ..DnsConfig::default()
+//!     },
+//!     Connector::default(),
+//! )?;
 //! let shards = dns.until_complete().await;
 //! let root = Root::connect(RootConfig { shards, ..RootConfig::default() }).await?;
-//! tokio::spawn(dns.follow(root.discovery(), root.process().shutdown.clone()));
+//! tokio::spawn(dns.follow(root.topology(), root.process().shutdown.clone()));
 //! # Ok(())
 //! # }
 //! ```
@@ -28,13 +32,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use scatter_proto::v1::LeafInfoRequest;
-use scatter_proto::v1::leaf_client::LeafClient;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Endpoint;
 
-use super::Discovery;
-use crate::RootError;
+use crate::error::StartError;
+use crate::topology::{Connector, Topology, normalise};
 
 /// Which names to resolve and how often.
 #[derive(Clone, Debug)]
@@ -78,18 +80,19 @@ pub struct DnsDiscovery {
     placed: HashMap<SocketAddr, Placed>,
     warned: HashSet<SocketAddr>,
     shard_count: Option<u32>,
+    connector: Connector,
 }
 
 impl DnsDiscovery {
     /// Checks the names (each needs a port).
-    pub fn new(config: DnsConfig) -> Result<Self, RootError> {
+    pub fn new(config: DnsConfig, connector: Connector) -> Result<Self, StartError> {
         if config.names.is_empty() {
-            return Err(RootError::Config(
+            return Err(StartError::Config(
                 "DNS discovery needs at least one name".into(),
             ));
         }
         if let Some(bad) = config.names.iter().find(|n| !has_port(n)) {
-            return Err(RootError::Config(format!(
+            return Err(StartError::Config(format!(
                 "DNS name {bad:?} has no port; write it as NAME:PORT"
             )));
         }
@@ -99,6 +102,7 @@ impl DnsDiscovery {
             answers: HashMap::new(),
             placed: HashMap::new(),
             warned: HashSet::new(),
+            connector,
         })
     }
 
@@ -131,9 +135,10 @@ impl DnsDiscovery {
             .filter(|addr| !self.placed.contains_key(addr))
             .collect();
         let timeout = self.config.info_timeout;
+        let connector = &self.connector;
         let answers = futures::future::join_all(
             new.into_iter()
-                .map(|addr| async move { (addr, ask_info(addr, timeout).await) }),
+                .map(|addr| async move { (addr, ask_info(connector, addr, timeout).await) }),
         )
         .await;
         for (addr, answer) in answers {
@@ -157,7 +162,7 @@ impl DnsDiscovery {
         let mut shards = vec![Vec::new(); count as usize];
         for (addr, placed) in &self.placed {
             if placed.shard_count == count && placed.shard < count {
-                shards[placed.shard as usize].push(super::normalise(&addr.to_string()));
+                shards[placed.shard as usize].push(normalise(&addr.to_string()));
             } else if self.warned.insert(*addr) {
                 tracing::warn!(
                     %addr, shard = placed.shard, shard_count = placed.shard_count, tree = count,
@@ -195,9 +200,9 @@ impl DnsDiscovery {
         }
     }
 
-    /// Keeps `discovery` equal to what the names resolve to, every
+    /// Keeps `topology` equal to what the names resolve to, every
     /// interval, until `stop`.
-    pub async fn follow(mut self, discovery: Arc<Discovery>, stop: CancellationToken) {
+    pub async fn follow(mut self, topology: Arc<Topology>, stop: CancellationToken) {
         let mut published = self.shards();
         loop {
             tokio::select! {
@@ -208,7 +213,7 @@ impl DnsDiscovery {
             if shards.is_empty() || shards == published {
                 continue;
             }
-            match discovery.replace_all(&shards).await {
+            match topology.replace_all(&shards).await {
                 Ok(()) => {
                     let sizes: Vec<usize> = shards.iter().map(Vec::len).collect();
                     tracing::info!(replicas_per_shard = ?sizes, "leaves found by DNS changed");
@@ -221,13 +226,14 @@ impl DnsDiscovery {
 }
 
 /// Asks the leaf at `addr` which shard it serves.
-async fn ask_info(addr: SocketAddr, timeout: Duration) -> Result<Placed, String> {
-    let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-        .map_err(|e| e.to_string())?
-        .connect_timeout(timeout);
+async fn ask_info(
+    connector: &Connector,
+    addr: SocketAddr,
+    timeout: Duration,
+) -> Result<Placed, String> {
     let asked = tokio::time::timeout(timeout, async {
-        let channel = endpoint.connect().await.map_err(|e| e.to_string())?;
-        let info = LeafClient::new(channel)
+        let channel = connector.connect_now(&addr.to_string(), timeout).await?;
+        let info = Connector::leaf_client(channel)
             .info(LeafInfoRequest {})
             .await
             .map_err(|status| match status.code() {
@@ -270,10 +276,13 @@ mod tests {
 
     #[test]
     fn names_need_a_port() {
-        let bad = DnsDiscovery::new(DnsConfig {
-            names: vec!["leaves".into()],
-            ..DnsConfig::default()
-        });
+        let bad = DnsDiscovery::new(
+            DnsConfig {
+                names: vec!["leaves".into()],
+                ..DnsConfig::default()
+            },
+            Connector::default(),
+        );
         assert!(bad.err().unwrap().to_string().contains("NAME:PORT"));
         assert!(has_port("leaf.search.svc:50051"));
     }

@@ -5,66 +5,37 @@
 use scatter_proto::v1::{Coverage, MissingShard, Policy, ShardOutcome};
 use tonic::Code;
 
-use crate::RootError;
-
-/// How one shard ended.
-#[derive(Clone, Debug)]
-pub enum ShardEnd {
-    /// Its partial reached the merge.
-    Answered,
-    /// Every attempt failed.
-    Failed(Missing),
-    /// The deadline came first.
-    TimedOut(Missing),
-    /// Never called.
-    Skipped(Missing),
-}
-
-/// What is known of a shard that did not answer.
-#[derive(Clone, Debug)]
-pub struct Missing {
-    /// The last attempt's gRPC code.
-    pub code: Code,
-    /// The last attempt's message, or the root's explanation.
-    pub message: String,
-    /// The last replica called, if any.
-    pub replica: String,
-    /// Attempts made.
-    pub attempts: u32,
-}
-
-impl Default for Missing {
-    fn default() -> Self {
-        Self {
-            code: Code::Unknown,
-            message: String::new(),
-            replica: String::new(),
-            attempts: 0,
-        }
-    }
-}
+pub use super::event::{Missing, ShardEnd};
+use crate::error::QueryError;
 
 /// The coverage report for shards ended as `ends` (indexed by shard id).
 pub fn report(ends: &[ShardEnd]) -> Coverage {
+    so_far(ends.iter().map(Some))
+}
+
+/// The coverage of a request still in progress: shards not yet ended
+/// (`None`) count in `total` and in no outcome.
+pub fn so_far<'a>(ends: impl ExactSizeIterator<Item = Option<&'a ShardEnd>>) -> Coverage {
     let mut coverage = Coverage {
         total: u32::try_from(ends.len()).unwrap_or(u32::MAX),
         ..Coverage::default()
     };
-    for (shard, end) in ends.iter().enumerate() {
+    for (shard, end) in ends.enumerate() {
         let (outcome, missing) = match end {
-            ShardEnd::Answered => {
+            None => continue,
+            Some(ShardEnd::Answered) => {
                 coverage.answered += 1;
                 continue;
             }
-            ShardEnd::Failed(m) => {
+            Some(ShardEnd::Failed(m)) => {
                 coverage.failed += 1;
                 (ShardOutcome::Failed, m)
             }
-            ShardEnd::TimedOut(m) => {
+            Some(ShardEnd::TimedOut(m)) => {
                 coverage.timed_out += 1;
                 (ShardOutcome::TimedOut, m)
             }
-            ShardEnd::Skipped(m) => {
+            Some(ShardEnd::Skipped(m)) => {
                 coverage.skipped += 1;
                 (ShardOutcome::Skipped, m)
             }
@@ -82,9 +53,9 @@ pub fn report(ends: &[ShardEnd]) -> Coverage {
 }
 
 /// Checks the request's policy fields; a malformed policy is the client's fault.
-pub fn validate(policy: &Policy) -> Result<(), RootError> {
+pub fn validate(policy: &Policy) -> Result<(), QueryError> {
     if !(0.0..=1.0).contains(&policy.min_coverage) {
-        return Err(RootError::InvalidRequest(format!(
+        return Err(QueryError::InvalidRequest(format!(
             "policy.min_coverage is {}; it must be a fraction in [0, 1]",
             policy.min_coverage
         )));
@@ -93,7 +64,7 @@ pub fn validate(policy: &Policy) -> Result<(), RootError> {
         && hedge.percentile != 0.0
         && !(hedge.percentile > 0.0 && hedge.percentile < 100.0)
     {
-        return Err(RootError::InvalidRequest(format!(
+        return Err(QueryError::InvalidRequest(format!(
             "policy.hedge.percentile is {}; it must be in (0, 100), or 0 for the default",
             hedge.percentile
         )));
@@ -103,7 +74,7 @@ pub fn validate(policy: &Policy) -> Result<(), RootError> {
 
 /// `Ok` when `coverage` satisfies `policy`; otherwise the error the client
 /// gets, naming every missing shard.
-pub fn enforce(policy: &Policy, coverage: &Coverage) -> Result<(), RootError> {
+pub fn enforce(policy: &Policy, coverage: &Coverage) -> Result<(), QueryError> {
     let total = coverage.total.max(1);
     let (ok, wanted) = if policy.require_all_shards {
         (
@@ -125,7 +96,7 @@ pub fn enforce(policy: &Policy, coverage: &Coverage) -> Result<(), RootError> {
     if ok {
         return Ok(());
     }
-    Err(RootError::Coverage {
+    Err(QueryError::Coverage {
         code: shared_client_fault(coverage).unwrap_or(Code::Unavailable),
         policy: wanted,
         coverage: describe(coverage),

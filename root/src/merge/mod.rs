@@ -3,10 +3,12 @@
 //!
 //! The merge is either a separate process (the user's container, reached
 //! over gRPC) or linked into the root (a built-in such as `concat`, or the
-//! user's own [`scatter_merge::Merge`]).
+//! user's own [`scatter_merge::Merge`]), folding on a task of its own.
+//! [`MergeReserve`] keeps back the time `finish` needs.
 
 mod local;
 mod remote;
+mod reserve;
 
 use std::sync::Arc;
 
@@ -14,10 +16,13 @@ use scatter_merge::DynMerge;
 use scatter_proto::v1::{MergeBegin, Payload};
 use tokio::time::Instant;
 
-use crate::RootError;
-use crate::config::{BUILTIN_CONCAT, ConnectConfig};
+use crate::config::BUILTIN_CONCAT;
+use crate::error::{QueryError, StartError};
+use crate::topology::Connector;
 use local::LocalSession;
-use remote::{RemoteMerge, RemoteSession};
+pub use remote::RemoteMerge;
+use remote::RemoteSession;
+pub use reserve::MergeReserve;
 
 /// Where one root merges.
 #[derive(Clone)]
@@ -30,22 +35,34 @@ pub enum MergeTarget {
 
 impl MergeTarget {
     /// The target named in configuration: `builtin:concat`, or an address.
-    pub async fn from_config(name: &str, connect: &ConnectConfig) -> Result<Self, RootError> {
+    pub async fn from_config(name: &str, connector: &Connector) -> Result<Self, StartError> {
         if name == BUILTIN_CONCAT {
             return Ok(Self::Local(Arc::new(scatter_merge::Concat)));
         }
         if let Some(other) = name.strip_prefix("builtin:") {
-            return Err(RootError::Config(format!(
+            return Err(StartError::Config(format!(
                 "unknown built-in merge {other:?}; the built-in is {BUILTIN_CONCAT:?}"
             )));
         }
-        Ok(Self::Remote(RemoteMerge::connect(name, connect).await?))
+        Ok(Self::Remote(RemoteMerge::connect(name, connector).await?))
     }
 
-    /// Starts merging one request; the merge has until `deadline` to answer.
-    pub fn open(&self, begin: MergeBegin, deadline: Instant) -> Result<MergeSession, RootError> {
+    /// Starts merging one request; the merge has until `deadline` to
+    /// answer. With `snapshots`, a merge that can (one linked in) reports
+    /// the result so far after each partial.
+    pub fn open(
+        &self,
+        begin: MergeBegin,
+        deadline: Instant,
+        snapshots: bool,
+    ) -> Result<MergeSession, QueryError> {
         Ok(match self {
-            Self::Local(merge) => MergeSession::Local(LocalSession::open(merge.as_ref(), &begin)?),
+            Self::Local(merge) => MergeSession::Local(LocalSession::open(
+                merge.as_ref(),
+                &begin,
+                deadline,
+                snapshots,
+            )?),
             Self::Remote(merge) => MergeSession::Remote(merge.open(begin, deadline)),
         })
     }
@@ -61,37 +78,41 @@ impl MergeTarget {
 
 /// One request's merge in progress.
 pub enum MergeSession {
-    /// Folding in the root.
+    /// Folding in the root, on a task of its own.
     Local(LocalSession),
     /// Streaming to a merge process.
     Remote(RemoteSession),
 }
 
 impl MergeSession {
-    /// Hands one shard's partial to the merge.
-    pub fn send(&mut self, shard: u32, partial: Payload) -> Result<(), RootError> {
+    /// Hands one shard's partial to the merge; never waits.
+    pub fn send(&mut self, shard: u32, partial: Payload) {
         match self {
             Self::Local(s) => s.send(shard, partial),
-            Self::Remote(s) => {
-                s.send(shard, partial);
-                Ok(())
-            }
+            Self::Remote(s) => s.send(shard, partial),
         }
     }
 
-    /// Resolves only if the merge ends on its own before it is finished
-    /// (typically: it failed, or is down); never for an in-process merge.
-    pub async fn ended_early(&mut self) -> Result<Payload, RootError> {
+    /// Whether a snapshot follows each partial sent (the session was opened
+    /// with `snapshots` and the merge is linked in).
+    pub fn gives_snapshots(&self, asked: bool) -> bool {
+        asked && matches!(self, Self::Local(_))
+    }
+
+    /// The next snapshot (the result so far, or `None` when the fold gives
+    /// none), one per partial when asked for; or the merge's error when it
+    /// ended before `finish`. Otherwise never resolves. Cancel-safe.
+    pub async fn next_snapshot(&mut self) -> Result<Option<Payload>, QueryError> {
         match self {
-            Self::Local(_) => std::future::pending().await,
-            Self::Remote(s) => s.ended_early().await,
+            Self::Local(s) => s.next_snapshot().await,
+            Self::Remote(s) => Err(s.ended_early().await),
         }
     }
 
     /// No more partials: returns the merged result.
-    pub async fn finish(self) -> Result<Payload, RootError> {
+    pub async fn finish(self) -> Result<Payload, QueryError> {
         match self {
-            Self::Local(s) => s.finish(),
+            Self::Local(s) => s.finish().await,
             Self::Remote(s) => s.finish().await,
         }
     }

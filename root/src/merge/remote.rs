@@ -15,9 +15,9 @@ use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::transport::Channel;
 use tonic::{Code, Response, Status};
 
-use crate::RootError;
-use crate::config::ConnectConfig;
-use crate::discovery::{connect_channel, normalise};
+use crate::call_status::local_cause;
+use crate::error::QueryError;
+use crate::topology::{Connector, normalise};
 
 /// A connected merge process.
 #[derive(Clone)]
@@ -37,18 +37,16 @@ pub struct RemoteSession {
     call: Call,
 }
 
-/// Results up to 64 MiB are accepted from the merge.
-const MAX_RESULT_BYTES: usize = 64 << 20;
-
 impl RemoteMerge {
     /// Connects to the merge at `addr` (lazily if it is not up yet).
-    pub async fn connect(addr: &str, connect: &ConnectConfig) -> Result<Self, RootError> {
+    pub async fn connect(
+        addr: &str,
+        connector: &Connector,
+    ) -> Result<Self, crate::error::StartError> {
         let addr = normalise(addr);
-        let channel = connect_channel(&addr, connect).await?;
+        let channel = connector.channel(&addr).await?;
         Ok(Self {
-            client: MergeClient::new(channel)
-                .max_decoding_message_size(MAX_RESULT_BYTES)
-                .max_encoding_message_size(usize::MAX),
+            client: Connector::merge_client(channel),
             addr,
         })
     }
@@ -90,16 +88,24 @@ impl RemoteSession {
         }
     }
 
-    pub(super) async fn ended_early(&mut self) -> Result<Payload, RootError> {
+    /// Resolves only if the merge call ends before `finish` (it failed, or
+    /// is down): a remote merge gives no snapshots.
+    pub(super) async fn ended_early(&mut self) -> QueryError {
         let result = (&mut self.call).await;
-        self.outcome(result)
+        match self.outcome(result) {
+            Ok(_) => QueryError::MergeFailed {
+                code: Code::Internal,
+                message: "the merge answered before the root finished sending partials".into(),
+            },
+            Err(error) => error,
+        }
     }
 
-    pub(super) async fn finish(mut self) -> Result<Payload, RootError> {
+    pub(super) async fn finish(mut self) -> Result<Payload, QueryError> {
         drop(self.tx.take()); // half-close: no more partials
         match tokio::time::timeout_at(self.deadline, &mut self.call).await {
             Ok(result) => self.outcome(result),
-            Err(_) => Err(RootError::MergeDeadline {
+            Err(_) => Err(QueryError::MergeDeadline {
                 waited_ms: self.opened.elapsed().as_millis(),
             }),
         }
@@ -108,28 +114,28 @@ impl RemoteSession {
     fn outcome(
         &self,
         result: Result<Response<MergeResponse>, Status>,
-    ) -> Result<Payload, RootError> {
+    ) -> Result<Payload, QueryError> {
         match result {
             Ok(response) => response
                 .into_inner()
                 .result
-                .ok_or_else(|| RootError::MergeFailed {
+                .ok_or_else(|| QueryError::MergeFailed {
                     code: Code::Internal,
                     message: "the merge answered without a result".into(),
                 }),
             Err(status) => {
-                let status = crate::call_status::local_cause(status);
+                let status = local_cause(status);
                 Err(match status.code() {
-                    Code::Unavailable => RootError::MergeUnavailable {
+                    Code::Unavailable => QueryError::MergeUnavailable {
                         addr: self.addr.clone(),
                         message: status.message().to_owned(),
                     },
                     Code::DeadlineExceeded | Code::Cancelled if Instant::now() >= self.deadline => {
-                        RootError::MergeDeadline {
+                        QueryError::MergeDeadline {
                             waited_ms: self.opened.elapsed().as_millis(),
                         }
                     }
-                    code => RootError::MergeFailed {
+                    code => QueryError::MergeFailed {
                         code,
                         message: status.message().to_owned(),
                     },

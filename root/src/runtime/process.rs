@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::RootError;
+use crate::error::StartError;
 
 /// One program to run.
 #[derive(Clone, Debug)]
@@ -69,7 +69,7 @@ struct Supervised {
 impl ProcessRuntime {
     /// Starts every child and waits until all report SERVING. On failure
     /// the children already started are stopped.
-    pub async fn start(specs: Vec<ChildSpec>, options: ProcessOptions) -> Result<Self, RootError> {
+    pub async fn start(specs: Vec<ChildSpec>, options: ProcessOptions) -> Result<Self, StartError> {
         let stopping = CancellationToken::new();
         let mut started = Vec::with_capacity(specs.len());
         let mut runtime = Self {
@@ -140,15 +140,15 @@ impl Drop for ProcessRuntime {
 }
 
 /// A free loopback port: bound by the OS, then released for the child.
-fn free_port() -> Result<SocketAddr, RootError> {
+fn free_port() -> Result<SocketAddr, StartError> {
     let listener = std::net::TcpListener::bind(("127.0.0.1", 0))
-        .map_err(|e| RootError::Runtime(format!("no free loopback port: {e}")))?;
+        .map_err(|e| StartError::runtime("no free loopback port", e))?;
     listener
         .local_addr()
-        .map_err(|e| RootError::Runtime(format!("no free loopback port: {e}")))
+        .map_err(|e| StartError::runtime("no free loopback port", e))
 }
 
-fn spawn(spec: &ChildSpec, addr: SocketAddr) -> Result<Child, RootError> {
+fn spawn(spec: &ChildSpec, addr: SocketAddr) -> Result<Child, StartError> {
     let mut command = Command::new(&spec.program);
     command
         .args(&spec.args)
@@ -160,11 +160,10 @@ fn spawn(spec: &ChildSpec, addr: SocketAddr) -> Result<Child, RootError> {
         .kill_on_drop(true);
     die_with_parent(&mut command);
     command.spawn().map_err(|e| {
-        RootError::Runtime(format!(
-            "cannot start {} ({}): {e}",
-            spec.name,
-            spec.program.display()
-        ))
+        StartError::runtime(
+            format!("cannot start {} ({})", spec.name, spec.program.display()),
+            e,
+        )
     })
 }
 
@@ -195,12 +194,12 @@ async fn wait_ready(
     addr: SocketAddr,
     child: &mut Child,
     timeout: Duration,
-) -> Result<(), RootError> {
+) -> Result<(), StartError> {
     let deadline = Instant::now() + timeout;
     let uri = format!("http://{addr}");
     loop {
         if let Ok(Some(status)) = child.try_wait() {
-            return Err(RootError::Runtime(format!(
+            return Err(StartError::runtime_failed(format!(
                 "{name} exited before it was ready ({status}); see its output above"
             )));
         }
@@ -208,7 +207,7 @@ async fn wait_ready(
             return Ok(());
         }
         if Instant::now() >= deadline {
-            return Err(RootError::Runtime(format!(
+            return Err(StartError::runtime_failed(format!(
                 "{name} did not report SERVING on {addr} within {timeout:?}"
             )));
         }

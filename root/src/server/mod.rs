@@ -1,18 +1,22 @@
 //! The `Root` gRPC service: admission, input checks, the client's deadline,
-//! then the fan-out engine; errors leave here as gRPC statuses.
+//! then the engine's [`Fanout`]; errors leave here as gRPC statuses.
 
 mod oversize;
 
-use std::sync::Arc;
+use std::pin::Pin;
 
+use futures::{Stream, StreamExt as _};
+use scatter_management::metrics::Gauge;
 use scatter_proto::v1::root_server::{self, RootServer};
-use scatter_proto::v1::{QueryRequest, QueryResponse};
+use scatter_proto::v1::{QueryRequest, QueryResponse, QueryUpdate};
+use tokio::sync::OwnedSemaphorePermit;
 use tonic::service::{LayerExt as _, Routes};
 use tonic::{Code, Request, Response, Status};
 
-use crate::RootError;
 use crate::admission::Admission;
-use crate::fanout::Engine;
+use crate::engine::Fanout;
+use crate::error::QueryError;
+use crate::metrics::RootMetrics;
 use oversize::OversizeLayer;
 
 /// Bytes a request may carry beyond its payload (policy, content type, framing).
@@ -20,20 +24,20 @@ const ENVELOPE_BYTES: usize = 4096;
 
 /// The `scatter.v1.Root` service.
 pub struct RootService {
-    engine: Arc<Engine>,
+    fanout: Fanout,
     admission: Admission,
 }
 
 impl RootService {
-    /// A service answering with `engine`, admitting as configured.
-    pub fn new(engine: Arc<Engine>) -> Self {
-        let admission = Admission::new(engine.config.limits.max_concurrent_requests);
-        Self { engine, admission }
+    /// A service answering with `fanout`, admitting as configured.
+    pub fn new(fanout: Fanout) -> Self {
+        let admission = Admission::new(fanout.engine().config.limits.max_concurrent_requests);
+        Self { fanout, admission }
     }
 
     /// The gRPC routes of the root: `Root` and server reflection.
     pub fn routes(self) -> Routes {
-        let limit = self.engine.config.limits.max_request_bytes;
+        let limit = self.fanout.engine().config.limits.max_request_bytes;
         let root = RootServer::new(self)
             .max_decoding_message_size(limit.saturating_add(ENVELOPE_BYTES))
             .max_encoding_message_size(usize::MAX);
@@ -45,18 +49,47 @@ impl RootService {
         Routes::new(OversizeLayer { limit }.named_layer(root)).add_service(reflection)
     }
 
-    async fn answer(&self, request: Request<QueryRequest>) -> Result<QueryResponse, RootError> {
-        let _permit = self.admission.admit()?;
+    fn metrics(&self) -> &RootMetrics {
+        &self.fanout.engine().metrics
+    }
+
+    /// Admits a request and checks its size; the permit is held until its
+    /// answer (or its stream) ends.
+    fn admit(
+        &self,
+        request: Request<QueryRequest>,
+    ) -> Result<
+        (
+            OwnedSemaphorePermit,
+            QueryRequest,
+            Option<std::time::Duration>,
+        ),
+        QueryError,
+    > {
+        let permit = self.admission.admit()?;
         let client_timeout = scatter_management::grpc_timeout(request.metadata());
         let query = request.into_inner();
         let size = query.payload.as_ref().map_or(0, |p| p.body.len());
-        let limit = self.engine.config.limits.max_request_bytes;
+        let limit = self.fanout.engine().config.limits.max_request_bytes;
         if size > limit {
-            return Err(RootError::TooLarge { size, limit });
+            return Err(QueryError::TooLarge { size, limit });
         }
-        self.engine.query(query, client_timeout).await
+        Ok((permit, query, client_timeout))
+    }
+
+    /// Counts a finished request by its code.
+    fn settle<T>(&self, result: Result<T, QueryError>) -> Result<T, Status> {
+        let result = result.map_err(Status::from);
+        self.metrics().record_request(match &result {
+            Ok(_) => Code::Ok,
+            Err(status) => status.code(),
+        });
+        result
     }
 }
+
+/// The stream `QueryStream` answers with.
+type UpdateStream = Pin<Box<dyn Stream<Item = Result<QueryUpdate, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl root_server::Root for RootService {
@@ -64,33 +97,54 @@ impl root_server::Root for RootService {
         &self,
         request: Request<QueryRequest>,
     ) -> Result<Response<QueryResponse>, Status> {
-        let metrics = &self.engine.metrics;
-        metrics.in_flight.add(1);
-        // Decremented on drop, so a request the client cancels is counted out too.
-        let _in_flight = scopeguard(metrics.in_flight.clone());
-        let result = self.answer(request).await;
-        match result {
-            Ok(response) => {
-                metrics.record_request(Code::Ok);
-                Ok(Response::new(response))
+        let _in_flight = InFlight::enter(&self.metrics().in_flight);
+        let result = match self.admit(request) {
+            Ok((_permit, query, timeout)) => self.fanout.query(query, timeout).await,
+            Err(error) => Err(error),
+        };
+        self.settle(result).map(Response::new)
+    }
+
+    type QueryStreamStream = UpdateStream;
+
+    async fn query_stream(
+        &self,
+        request: Request<QueryRequest>,
+    ) -> Result<Response<UpdateStream>, Status> {
+        let in_flight = InFlight::enter(&self.metrics().in_flight);
+        let (permit, query, timeout) = self.settle(self.admit(request))?;
+        let metrics = self.metrics().clone();
+        let updates = self.fanout.query_stream(query, timeout).map(move |update| {
+            // Held until the stream is dropped: the request counts against
+            // admission and in-flight for as long as it runs.
+            let _ = (&permit, &in_flight);
+            match &update {
+                Ok(QueryUpdate {
+                    kind: Some(scatter_proto::v1::query_update::Kind::Done(_)),
+                    ..
+                }) => metrics.record_request(Code::Ok),
+                Err(error) => metrics.record_request(error.code()),
+                Ok(_) => {}
             }
-            Err(error) => {
-                let status = Status::from(error);
-                metrics.record_request(status.code());
-                Err(status)
-            }
-        }
+            update.map_err(Status::from)
+        });
+        Ok(Response::new(Box::pin(updates)))
     }
 }
 
-struct InFlightGuard(scatter_management::metrics::Gauge);
+/// Counts a request in the in-flight gauge until dropped, so a request the
+/// client cancels is counted out too.
+struct InFlight(Gauge);
 
-impl Drop for InFlightGuard {
+impl InFlight {
+    fn enter(gauge: &Gauge) -> Self {
+        gauge.add(1);
+        Self(gauge.clone())
+    }
+}
+
+impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.add(-1);
     }
-}
-
-fn scopeguard(gauge: scatter_management::metrics::Gauge) -> InFlightGuard {
-    InFlightGuard(gauge)
 }

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use scatter_management::{Process, ServeOptions};
 use scatter_root::config::RootConfig;
-use scatter_root::discovery::Discovery;
-use scatter_root::fanout::ReplicaCounters;
 use scatter_root::runtime::docker::{ContainerSpec, DockerOptions, DockerRuntime, Placement};
-use scatter_root::{Root, RootError};
+use scatter_root::topology::ReplicaCounters;
+use scatter_root::topology::Topology;
+use scatter_root::{Root, StartError};
 use tokio::task::JoinHandle;
 
 use crate::engine::{self, LEAF_IMAGE, MERGE_IMAGE, RunGuard};
@@ -24,10 +24,10 @@ pub struct ContainerTree {
     /// The root's address.
     pub addr: SocketAddr,
     /// The root's live view of the leaves.
-    pub discovery: Arc<Discovery>,
+    pub discovery: Arc<Topology>,
     runtime: Option<DockerRuntime>,
     process: Process,
-    served: Option<JoinHandle<Result<(), RootError>>>,
+    served: Option<JoinHandle<Result<(), StartError>>>,
     guard: RunGuard,
 }
 
@@ -60,19 +60,21 @@ impl ContainerTree {
             merge: runtime.merge_addr().expect("a merge container"),
             ..RootConfig::default()
         };
-        // Answers that wait for the deadline (a hung shard) leave this much
-        // (at most a tenth of it) for the merge and the reply: the default
-        // 20 ms is too little on a busy two-core machine running a debug
-        // root beside the containers of another test.
+        // Answers that wait for the deadline (a hung shard) leave at least
+        // this much (at most a tenth of it) for the merge and the reply: a
+        // reserve measured on a quiet moment is too little on a busy
+        // two-core machine running a debug root beside the containers of
+        // another test.
         config.deadline.merge_reserve = Duration::from_millis(100);
+        config.deadline.merge_reserve_floor = Duration::from_millis(100);
         let root = Root::connect(config).await.expect("the root connects");
-        runtime.watch(root.discovery());
+        runtime.watch(root.topology());
         let listener = scatter_management::bind(root.config().listen)
             .await
             .expect("a port");
         let addr = listener.local_addr().expect("an address");
         let process = root.process().clone();
-        let discovery = root.discovery();
+        let discovery = root.topology();
         let options = ServeOptions {
             grace: Duration::from_secs(2),
             handle_signals: false,

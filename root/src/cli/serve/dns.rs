@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::Args;
 use scatter_root::config::RootConfig;
 use scatter_root::discovery::dns::{DnsConfig, DnsDiscovery};
+use scatter_root::topology::Connector;
 
 use super::{RootFlags, serve_root};
 
@@ -31,19 +32,22 @@ pub async fn serve(
     root: &RootFlags,
     flags: &DnsFlags,
 ) -> anyhow::Result<()> {
-    let mut dns = DnsDiscovery::new(DnsConfig {
-        names: flags.names.clone(),
-        interval: Duration::from_millis(flags.dns_interval_ms.max(100)),
-        shard_count: flags.shard_count,
-        ..DnsConfig::default()
-    })?;
+    let mut dns = DnsDiscovery::new(
+        DnsConfig {
+            names: flags.names.clone(),
+            interval: Duration::from_millis(flags.dns_interval_ms.max(100)),
+            shard_count: flags.shard_count,
+            ..DnsConfig::default()
+        },
+        Connector::new(config.connect.clone()),
+    )?;
     eprintln!("resolving {:?} until every shard has a leaf", flags.names);
     config.shards = tokio::select! {
         shards = dns.until_complete() => shards,
         _ = scatter_management::shutdown_signal() => return Ok(()),
     };
     serve_root(config, root, |root| {
-        tokio::spawn(dns.follow(root.discovery(), root.process().shutdown.clone()));
+        tokio::spawn(dns.follow(root.topology(), root.process().shutdown.clone()));
     })
     .await
 }

@@ -1,5 +1,5 @@
 //! The few Docker Engine API calls the runtime makes, through bollard, with
-//! errors turned into [`RootError::Runtime`] that say what was being done.
+//! errors turned into [`StartError::Runtime`] that say what was being done.
 
 use std::collections::HashMap;
 
@@ -16,12 +16,12 @@ use bollard::query_parameters::{
 use futures::{Stream, StreamExt as _};
 
 use super::labels::{self, RunId};
-use crate::RootError;
+use crate::error::StartError;
 
 /// Connects to the local engine (`DOCKER_HOST` or the Unix socket) and
 /// agrees on an API version it supports: engines here may be older than
 /// bollard's default.
-pub async fn connect() -> Result<Docker, RootError> {
+pub async fn connect() -> Result<Docker, StartError> {
     let docker =
         Docker::connect_with_local_defaults().map_err(failed("connect to the Docker engine"))?;
     docker
@@ -31,8 +31,8 @@ pub async fn connect() -> Result<Docker, RootError> {
 }
 
 /// Maps a bollard error to a runtime error naming what was being done.
-pub fn failed(what: &str) -> impl FnOnce(DockerError) -> RootError + '_ {
-    move |error| RootError::Runtime(format!("cannot {what}: {error}"))
+pub fn failed(what: &str) -> impl FnOnce(DockerError) -> StartError + '_ {
+    move |error| StartError::runtime(format!("cannot {what}"), error)
 }
 
 /// Whether `error` is the engine's "no such object".
@@ -51,7 +51,7 @@ pub async fn create_network(
     docker: &Docker,
     name: &str,
     labels: HashMap<String, String>,
-) -> Result<String, RootError> {
+) -> Result<String, StartError> {
     let response = docker
         .create_network(NetworkCreateRequest {
             name: name.to_owned(),
@@ -69,22 +69,25 @@ pub async fn run_container(
     docker: &Docker,
     name: &str,
     body: ContainerCreateBody,
-) -> Result<String, RootError> {
+) -> Result<String, StartError> {
     let image = body.image.clone().unwrap_or_default();
     let options = CreateContainerOptionsBuilder::default().name(name).build();
     let created = docker
         .create_container(Some(options), body)
         .await
         .map_err(|e| {
-            RootError::Runtime(format!(
-                "cannot create container {name} from image {image:?} \
-                 (images are built locally: deploy/build-images.sh): {e}"
-            ))
+            StartError::runtime(
+                format!(
+                    "cannot create container {name} from image {image:?} \
+                     (images are built locally: deploy/build-images.sh)"
+                ),
+                e,
+            )
         })?;
     docker
         .start_container(&created.id, None)
         .await
-        .map_err(|e| RootError::Runtime(format!("cannot start container {name}: {e}")))?;
+        .map_err(|e| StartError::runtime(format!("cannot start container {name}"), e))?;
     Ok(created.id)
 }
 
@@ -100,7 +103,7 @@ pub async fn stop_container(docker: &Docker, id: &str, grace_secs: i32) {
 }
 
 /// Removes a container, killing it if it runs. Gone already is fine.
-pub async fn remove_container(docker: &Docker, id: &str) -> Result<(), RootError> {
+pub async fn remove_container(docker: &Docker, id: &str) -> Result<(), StartError> {
     let options = RemoveContainerOptionsBuilder::default()
         .force(true)
         .v(true)
@@ -116,7 +119,7 @@ pub async fn connect_network(
     docker: &Docker,
     network: &str,
     container: &str,
-) -> Result<(), RootError> {
+) -> Result<(), StartError> {
     docker
         .connect_network(
             network,
@@ -141,7 +144,7 @@ pub async fn disconnect_network(docker: &Docker, network: &str, container: &str)
 }
 
 /// Removes a network; gone already is fine.
-pub async fn remove_network(docker: &Docker, id: &str) -> Result<(), RootError> {
+pub async fn remove_network(docker: &Docker, id: &str) -> Result<(), StartError> {
     match docker.remove_network(id).await {
         Err(error) if !is_not_found(&error) => Err(failed("remove the network")(error)),
         _ => Ok(()),
@@ -153,7 +156,7 @@ pub async fn containers_with(
     docker: &Docker,
     label: &str,
     value: &str,
-) -> Result<Vec<ContainerSummary>, RootError> {
+) -> Result<Vec<ContainerSummary>, StartError> {
     let filters = HashMap::from([("label", vec![format!("{label}={value}")])]);
     let options = ListContainersOptionsBuilder::default()
         .all(true)
@@ -170,7 +173,7 @@ pub async fn networks_with(
     docker: &Docker,
     label: &str,
     value: &str,
-) -> Result<Vec<(String, HashMap<String, String>)>, RootError> {
+) -> Result<Vec<(String, HashMap<String, String>)>, StartError> {
     let filters = HashMap::from([("label", vec![format!("{label}={value}")])]);
     let options = ListNetworksOptionsBuilder::default()
         .filters(&filters)
@@ -188,7 +191,7 @@ pub async fn networks_with(
 /// Removes every container and network of `run`. Containers first: a
 /// network with endpoints cannot be removed. Attached containers of other
 /// runs (a root in a container) are detached first.
-pub async fn remove_run(docker: &Docker, run: &RunId) -> Result<(), RootError> {
+pub async fn remove_run(docker: &Docker, run: &RunId) -> Result<(), StartError> {
     let containers = containers_with(docker, labels::RUN, run.as_str()).await?;
     let removals = containers
         .iter()

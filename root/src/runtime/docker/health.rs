@@ -11,10 +11,11 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
-use tonic::transport::Endpoint;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
+
+use crate::topology::Connector;
 
 /// How long connecting and the first health answer may take.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(1);
@@ -96,7 +97,7 @@ async fn follow(uri: String, serving: Arc<AtomicBool>, changed: Arc<Notify>) {
             changed.notify_one();
         }
     };
-    let Ok(endpoint) = Endpoint::from_shared(uri.clone()) else {
+    let Ok(endpoint) = Connector::default().endpoint(&uri) else {
         tracing::error!(%uri, "not a valid address; never in rotation");
         return;
     };

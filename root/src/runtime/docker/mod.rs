@@ -3,7 +3,7 @@
 //! count in their environment and labels), starts the merge in the root's
 //! network namespace (the pod pattern: the root's container's, or the
 //! host's when the root runs on the host) listening on loopback, waits until
-//! all report SERVING, and then keeps the root's discovery true while
+//! all report SERVING, and then keeps the root's topology true while
 //! containers die, stall, drain or leave the network. On
 //! [`DockerRuntime::stop`] (or if the runtime is dropped, or the next start
 //! finds its root gone) everything it created is removed.
@@ -15,7 +15,7 @@
 //! `sweep` (leftovers of dead runs).
 //!
 //! ```no_run
-//! # async fn run() -> Result<(), scatter_root::RootError> {
+//! # async fn run() -> Result<(), scatter_root::StartError> {
 //! use scatter_root::runtime::docker::{DockerOptions, DockerRuntime};
 //! use scatter_root::{Root, config::RootConfig};
 //! let mut runtime = DockerRuntime::start(DockerOptions::default()).await?;
@@ -24,7 +24,7 @@
 //!     config.merge = merge;
 //! }
 //! let root = Root::connect(config).await?;
-//! runtime.watch(root.discovery());
+//! runtime.watch(root.topology());
 //! let listener = scatter_management::bind(root.config().listen).await?;
 //! let served = root.serve(listener, Default::default()).await;
 //! runtime.stop().await;
@@ -53,8 +53,8 @@ pub use placement::Placement;
 
 use self::reconcile::Reconciler;
 use self::spec::{MergeAt, Names};
-use crate::RootError;
-use crate::discovery::Discovery;
+use crate::error::StartError;
+use crate::topology::Topology;
 
 /// The port leaves listen on inside their containers.
 pub const LEAF_PORT: u16 = 50051;
@@ -79,9 +79,9 @@ impl DockerRuntime {
     /// Removes the leftovers of dead runs, creates the network and the
     /// containers, and waits until every one reports SERVING. On failure,
     /// or if this future is dropped, what was created is removed.
-    pub async fn start(options: DockerOptions) -> Result<Self, RootError> {
+    pub async fn start(options: DockerOptions) -> Result<Self, StartError> {
         if options.shards == 0 || options.replicas == 0 || options.leaf.image.is_empty() {
-            return Err(RootError::Config(
+            return Err(StartError::Config(
                 "the Docker runtime needs a leaf image and at least one shard and replica".into(),
             ));
         }
@@ -134,7 +134,7 @@ impl DockerRuntime {
         docker: bollard::Docker,
         owner: Owner,
         options: DockerOptions,
-    ) -> Result<(), RootError> {
+    ) -> Result<(), StartError> {
         let names = Names {
             run: &self.run,
             owner: &owner,
@@ -217,14 +217,14 @@ impl DockerRuntime {
         self.merge_container.as_deref()
     }
 
-    /// From now on keeps `discovery` equal to the leaves that are up and
+    /// From now on keeps `topology` equal to the leaves that are up and
     /// SERVING, and restarts containers that stop. Once only.
-    pub fn watch(&mut self, discovery: Arc<Discovery>) {
+    pub fn watch(&mut self, topology: Arc<Topology>) {
         let Some(mut reconciler) = self.reconciler.take() else {
             tracing::warn!("the Docker runtime is already watched");
             return;
         };
-        reconciler.discovery = Some(discovery);
+        reconciler.topology = Some(topology);
         let stopping = CancellationToken::new();
         let task = tokio::spawn(reconciler.run(stopping.clone()));
         self.watcher = Some((stopping, task));
@@ -268,13 +268,13 @@ impl DockerRuntime {
 }
 
 /// Removes the leftovers of runs whose root is gone; returns those runs.
-pub async fn sweep_stale_runs() -> Result<Vec<RunId>, RootError> {
+pub async fn sweep_stale_runs() -> Result<Vec<RunId>, StartError> {
     let docker = engine::connect().await?;
     sweep::stale_runs(&docker).await
 }
 
 /// Removes every container and network of `run`, whoever owns it.
-pub async fn remove_run(run: &RunId) -> Result<(), RootError> {
+pub async fn remove_run(run: &RunId) -> Result<(), StartError> {
     let docker = engine::connect().await?;
     engine::remove_run(&docker, run).await
 }
@@ -297,7 +297,9 @@ impl Drop for Cleanup {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
-                .map_err(|e| RootError::Runtime(e.to_string()))?;
+                .map_err(|e| {
+                    StartError::runtime("cannot start a runtime to remove the containers", e)
+                })?;
             runtime.block_on(remove_run(&run))
         });
         match removal.join() {
@@ -320,18 +322,18 @@ impl Drop for DockerRuntime {
 }
 
 /// A free loopback port: bound by the OS, then released for the merge.
-fn free_loopback_port() -> Result<u16, RootError> {
+fn free_loopback_port() -> Result<u16, StartError> {
     std::net::TcpListener::bind(("127.0.0.1", 0))
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
-        .map_err(|e| RootError::Runtime(format!("no free loopback port: {e}")))
+        .map_err(|e| StartError::runtime("no free loopback port", e))
 }
 
-async fn wait_serving(what: &str, uri: &str, timeout: Duration) -> Result<(), RootError> {
+async fn wait_serving(what: &str, uri: &str, timeout: Duration) -> Result<(), StartError> {
     let deadline = tokio::time::Instant::now() + timeout;
     while !scatter_management::is_serving(uri).await {
         if tokio::time::Instant::now() >= deadline {
-            return Err(RootError::Runtime(format!(
+            return Err(StartError::runtime_failed(format!(
                 "{what} at {uri} did not report SERVING within {timeout:?}"
             )));
         }

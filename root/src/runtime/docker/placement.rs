@@ -5,7 +5,7 @@
 
 use bollard::Docker;
 
-use crate::RootError;
+use crate::error::StartError;
 
 /// Where the root process runs.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -24,7 +24,7 @@ pub enum Placement {
 impl Placement {
     /// Resolves [`Placement::Auto`] and checks a named container exists;
     /// returns the root's container id, or `None` on the host.
-    pub async fn resolve(&self, docker: &Docker) -> Result<Option<String>, RootError> {
+    pub async fn resolve(&self, docker: &Docker) -> Result<Option<String>, StartError> {
         let candidate = match self {
             Self::Host => return Ok(None),
             Self::Container(name) => name.clone(),
@@ -47,9 +47,10 @@ impl Placement {
                 );
                 Ok(None)
             }
-            Err(error) => Err(RootError::Runtime(format!(
-                "the root's container {candidate:?} is unknown to the engine: {error}"
-            ))),
+            Err(error) => Err(StartError::runtime(
+                format!("the root's container {candidate:?} is unknown to the engine"),
+                error,
+            )),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Keeping the tree as configured and the root's view of it true: on every
 //! engine event about the run (and once a second regardless) the runtime
 //! lists the run's containers, starts again the ones that stopped, creates
-//! again the ones that were removed, and gives the root's discovery exactly
+//! again the ones that were removed, and gives the root's topology exactly
 //! the leaves that are up, on the network, and SERVING.
 
 use std::collections::HashMap;
@@ -18,8 +18,8 @@ use super::health::HealthWatches;
 use super::labels::{self, Owner, RunId};
 use super::spec::{self, MergeAt, Names};
 use super::{DockerOptions, LEAF_PORT, engine};
-use crate::RootError;
-use crate::discovery::Discovery;
+use crate::error::StartError;
+use crate::topology::Topology;
 
 /// The longest pause between two restarts of a container that keeps dying.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -34,7 +34,7 @@ pub struct Reconciler {
     options: DockerOptions,
     merge_at: Option<MergeAt>,
     /// The root's discovery, kept up to date once set (by `watch`).
-    pub discovery: Option<Arc<Discovery>>,
+    pub topology: Option<Arc<Topology>>,
     health: HealthWatches,
     restarts: HashMap<String, Restart>,
     published: Vec<Vec<String>>,
@@ -61,7 +61,7 @@ impl Reconciler {
             owner,
             options,
             merge_at,
-            discovery: None,
+            topology: None,
             health: HealthWatches::new(),
             restarts: HashMap::new(),
             published: Vec::new(),
@@ -77,7 +77,7 @@ impl Reconciler {
 
     /// Waits until every leaf says SERVING; returns the shards' addresses.
     /// A leaf that stops before it is ready fails the start, with its logs.
-    pub async fn wait_ready(&mut self, timeout: Duration) -> Result<Vec<Vec<String>>, RootError> {
+    pub async fn wait_ready(&mut self, timeout: Duration) -> Result<Vec<Vec<String>>, StartError> {
         let deadline = Instant::now() + timeout;
         let changed = self.health.changed();
         let expected = (self.options.shards * self.options.replicas) as usize;
@@ -87,7 +87,7 @@ impl Reconciler {
             if let Some(down) = containers.iter().find(|c| engine::is_down(c)) {
                 let name = display_name(down);
                 let logs = self.last_logs(down).await;
-                return Err(RootError::Runtime(format!(
+                return Err(StartError::runtime_failed(format!(
                     "container {name} stopped before it was ready ({}); its last output:\n{logs}",
                     down.status.as_deref().unwrap_or("stopped")
                 )));
@@ -99,7 +99,7 @@ impl Reconciler {
                 return Ok(shards);
             }
             if Instant::now() >= deadline {
-                return Err(RootError::Runtime(format!(
+                return Err(StartError::runtime_failed(format!(
                     "{ready} of {expected} leaf containers reported SERVING within {timeout:?}; \
                      see `docker logs` of the others (label {}={})",
                     labels::RUN,
@@ -142,7 +142,7 @@ impl Reconciler {
 
     /// One pass: restart or recreate what is missing, publish the leaves
     /// in rotation.
-    async fn reconcile(&mut self) -> Result<(), RootError> {
+    async fn reconcile(&mut self) -> Result<(), StartError> {
         let containers =
             engine::containers_with(&self.docker, labels::RUN, self.run.as_str()).await?;
         for container in containers.iter().filter(|c| engine::is_down(c)) {
@@ -151,9 +151,9 @@ impl Reconciler {
         self.recreate_missing(&containers).await;
         let shards = self.serving_leaves(&containers);
         if shards != self.published
-            && let Some(discovery) = &self.discovery
+            && let Some(topology) = &self.topology
         {
-            discovery.replace_all(&shards).await?;
+            topology.replace_all(&shards).await?;
             let sizes: Vec<usize> = shards.iter().map(Vec::len).collect();
             tracing::info!(replicas_per_shard = ?sizes, "leaves in rotation changed");
             self.published = shards;

@@ -9,10 +9,10 @@ use bollard::Docker;
 
 use super::engine;
 use super::labels::{self, Owner, RunId};
-use crate::RootError;
+use crate::error::StartError;
 
 /// Removes the objects of stale runs; returns the runs removed.
-pub async fn stale_runs(docker: &Docker) -> Result<Vec<RunId>, RootError> {
+pub async fn stale_runs(docker: &Docker) -> Result<Vec<RunId>, StartError> {
     let containers = engine::containers_with(docker, labels::MANAGED, "true").await?;
     let networks = engine::networks_with(docker, labels::MANAGED, "true").await?;
     let mut owners: HashMap<String, String> = HashMap::new();

@@ -1,94 +1,26 @@
-//! When to hedge: a shard whose attempt has not answered after its hedge
-//! delay gets one more attempt at another replica. The delay is a
-//! percentile (default p95) of that shard's own recent latencies, clamped
-//! between a floor and a cap, or a fixed delay; extra attempts are bounded
-//! by the [`HedgeBudget`](super::budget::HedgeBudget).
+//! One shard of the tree: its replicas, and its recent latencies, which set
+//! its hedge delay — a percentile (default p95) of the shard's own window,
+//! clamped between a floor and a cap, or a fixed delay.
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use scatter_management::metrics::{Counter, Gauge, Registry};
-use serde::Deserialize;
 use tokio::time::Instant;
 
+use super::replica::Replica;
 use super::window::{AtomicDuration, LatencyWindow};
-use crate::config::duration_text;
+use crate::config::HedgeConfig;
 
-/// Hedging and fast-retry settings.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct HedgeConfig {
-    /// Send hedges at all (fast retries on UNAVAILABLE stay on). Default on.
-    pub enabled: bool,
-    /// Hedge after this percentile of the shard's recent latencies. Lower
-    /// hedges more often (more load, shorter tail). Default 95.
-    pub percentile: f64,
-    /// Hedge after this fixed delay instead of a percentile.
-    #[serde(with = "optional_duration_text")]
-    pub fixed_delay: Option<Duration>,
-    /// The shortest hedge delay, so fast shards are not hedged on noise.
-    /// Default 1 ms.
-    #[serde(with = "duration_text")]
-    pub min_delay: Duration,
-    /// The longest hedge delay; also the delay before a shard has enough
-    /// history. Default 250 ms.
-    #[serde(with = "duration_text")]
-    pub max_delay: Duration,
-    /// Extra attempts (hedges and retries) allowed per first attempt.
-    /// Default 0.05 (5 %).
-    pub budget_ratio: f64,
-    /// Extra attempts that may be saved up for a burst; a fifth of them are
-    /// kept for fast retries. Larger rides out a burst of slow shards (one
-    /// request may want a hedge for several); smaller adds less load when
-    /// the whole tree slows down. Default 100.
-    pub budget_burst: f64,
-    /// Attempts per shard at most, counting the first. Default 2.
-    pub max_attempts: u32,
-    /// No hedge or retry is sent with less than this left before the
-    /// gather deadline: it could not answer in time. Default 2 ms.
-    #[serde(with = "duration_text")]
-    pub min_remaining: Duration,
-}
-
-impl Default for HedgeConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            percentile: 95.0,
-            fixed_delay: None,
-            min_delay: Duration::from_millis(1),
-            max_delay: Duration::from_millis(250),
-            budget_ratio: 0.05,
-            budget_burst: 100.0,
-            max_attempts: 2,
-            min_remaining: Duration::from_millis(2),
-        }
-    }
-}
-
-impl HedgeConfig {
-    /// Checks ranges serde cannot.
-    pub fn validate(&self) -> Result<(), String> {
-        if !(self.percentile > 0.0 && self.percentile < 100.0) {
-            return Err(format!(
-                "hedge percentile {} is not in (0, 100)",
-                self.percentile
-            ));
-        }
-        if self.min_delay > self.max_delay {
-            return Err("hedge min_delay is above max_delay".into());
-        }
-        if self.max_attempts == 0 {
-            return Err("hedge max_attempts must be at least 1".into());
-        }
-        if !(0.0..=1.0).contains(&self.budget_ratio) {
-            return Err(format!(
-                "hedge budget_ratio {} is not in [0, 1]",
-                self.budget_ratio
-            ));
-        }
-        Ok(())
-    }
+/// One shard: its id and its current replicas.
+pub struct Shard {
+    /// 0-based.
+    pub id: u32,
+    /// The replicas now in the tree; may be empty (the shard is then
+    /// reported skipped).
+    pub replicas: Vec<Arc<Replica>>,
+    /// The shard's recent latencies, which set its hedge delay.
+    pub stats: Arc<ShardStats>,
 }
 
 /// What the root knows of one shard across requests.
@@ -159,19 +91,6 @@ impl ShardStats {
 
 fn clamp(delay: Duration, config: &HedgeConfig) -> Duration {
     delay.clamp(config.min_delay, config.max_delay)
-}
-
-/// `Option<Duration>` written as text, or absent.
-mod optional_duration_text {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer};
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        let text = Option::<String>::deserialize(d)?;
-        text.map(|t| crate::config::duration_text::parse(&t).map_err(serde::de::Error::custom))
-            .transpose()
-    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 //! [deadline]
 //! default = "1s"
 //! max = "30s"
-//! merge_reserve = "50ms"
+//! merge_reserve = "20ms"           # until the merge has a history
 //!
 //! [limits]
 //! max_request_bytes = 4194304
@@ -26,9 +26,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::RootError;
-pub use crate::fanout::HedgeConfig;
-pub use crate::fanout::probation::ProbationConfig;
+use crate::error::StartError;
+
+pub mod duration_text;
+mod hedge;
+
+pub use hedge::{HedgeConfig, ProbationConfig};
 
 /// Everything the root needs to serve.
 #[derive(Clone, Debug, Deserialize)]
@@ -82,11 +85,19 @@ pub struct DeadlineConfig {
     /// The most a client may ask for; longer asks are cut to it. Default 30 s.
     #[serde(with = "duration_text")]
     pub max: Duration,
-    /// Time kept back from the leaves for the merge to fold and answer and
-    /// for the answer to reach the client. It is at most a tenth of the
-    /// request's deadline. Default 50 ms.
+    /// Time kept back from the leaves for the merge to finish and the
+    /// answer to reach the client, until the merge has a history; then the
+    /// reserve follows the merge's measured finish time. Never more than a
+    /// tenth of a request's deadline. Default 20 ms.
     #[serde(with = "duration_text")]
     pub merge_reserve: Duration,
+    /// Added to the measured finish time, for the answer's trip to the
+    /// client. Larger is safer against a merge that slows down suddenly;
+    /// smaller gives leaves more time. Default 1 ms.
+    #[serde(with = "duration_text")]
+    pub merge_reserve_floor: Duration,
+    /// The percentile of recent finish times the reserve covers. Default 99.
+    pub merge_reserve_percentile: f64,
 }
 
 impl Default for DeadlineConfig {
@@ -94,7 +105,9 @@ impl Default for DeadlineConfig {
         Self {
             default: Duration::from_secs(1),
             max: Duration::from_secs(30),
-            merge_reserve: Duration::from_millis(50),
+            merge_reserve: Duration::from_millis(20),
+            merge_reserve_floor: Duration::from_millis(1),
+            merge_reserve_percentile: 99.0,
         }
     }
 }
@@ -145,18 +158,18 @@ impl Default for ConnectConfig {
 
 impl RootConfig {
     /// Reads a TOML file; unknown keys are errors, missing keys take defaults.
-    pub fn from_toml_file(path: &Path) -> Result<Self, RootError> {
+    pub fn from_toml_file(path: &Path) -> Result<Self, StartError> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            RootError::Config(format!("cannot read config file {}: {e}", path.display()))
+            StartError::Config(format!("cannot read config file {}: {e}", path.display()))
         })?;
         toml::from_str(&text)
-            .map_err(|e| RootError::Config(format!("config file {}: {e}", path.display())))
+            .map_err(|e| StartError::Config(format!("config file {}: {e}", path.display())))
     }
 
     /// Checks what serde cannot: at least one shard, every shard with a
     /// replica, sane deadlines.
-    pub fn validate(&self) -> Result<(), RootError> {
-        let bad = |m: String| Err(RootError::Config(m));
+    pub fn validate(&self) -> Result<(), StartError> {
+        let bad = |m: String| Err(StartError::Config(m));
         if self.shards.is_empty() {
             return bad("no shards configured: give each shard's replica addresses".into());
         }
@@ -175,44 +188,15 @@ impl RootConfig {
         if self.limits.max_concurrent_requests == 0 || self.limits.max_request_bytes == 0 {
             return bad("limits must be above zero".into());
         }
-        self.hedge.validate().map_err(RootError::Config)
-    }
-}
-
-/// Durations written as text: `"250ms"`, `"1s"`, `"2m"`, `"1500us"`.
-pub mod duration_text {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer};
-
-    /// Parses `"<number><unit>"`, unit one of `us ms s m`.
-    pub fn parse(text: &str) -> Result<Duration, String> {
-        let text = text.trim();
-        let split = text
-            .find(|c: char| !c.is_ascii_digit() && c != '.')
-            .ok_or_else(|| format!("duration {text:?} has no unit (use us, ms, s or m)"))?;
-        let (number, unit) = text.split_at(split);
-        let n: f64 = number
-            .parse()
-            .map_err(|_| format!("duration {text:?} does not start with a number"))?;
-        let seconds = match unit {
-            "us" => n / 1e6,
-            "ms" => n / 1e3,
-            "s" => n,
-            "m" => n * 60.0,
-            _ => {
-                return Err(format!(
-                    "duration {text:?}: unknown unit {unit:?} (use us, ms, s or m)"
-                ));
-            }
-        };
-        Duration::try_from_secs_f64(seconds).map_err(|e| format!("duration {text:?}: {e}"))
-    }
-
-    /// serde: a duration from text.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(d)?;
-        parse(&text).map_err(serde::de::Error::custom)
+        if !(self.deadline.merge_reserve_percentile > 0.0
+            && self.deadline.merge_reserve_percentile < 100.0)
+        {
+            return bad(format!(
+                "deadline.merge_reserve_percentile {} is not in (0, 100)",
+                self.deadline.merge_reserve_percentile
+            ));
+        }
+        self.hedge.validate().map_err(StartError::Config)
     }
 }
 

@@ -4,23 +4,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use scatter_management::metrics::Registry;
-use scatter_proto::v1::leaf_client::LeafClient;
 use tokio::time::Instant;
-use tonic::transport::Endpoint;
 
-use super::probation::{ProbationConfig, evaluate};
-use super::{ReplicaStats, choose};
-use crate::discovery::Replica;
+use crate::config::ProbationConfig;
+use crate::fanout::choose::choose;
+use crate::topology::probation::evaluate;
+use crate::topology::{Connector, Replica, ReplicaStats};
 
 fn replicas(n: usize) -> Vec<Arc<Replica>> {
     let registry = Registry::default();
     (0..n)
         .map(|i| {
             let addr = format!("http://127.0.0.1:{}", 9 + i);
-            let channel = Endpoint::from_shared(addr.clone()).unwrap().connect_lazy();
+            let channel = Connector::default().endpoint(&addr).unwrap().connect_lazy();
             Arc::new(Replica {
-                client: LeafClient::new(channel),
-                stats: Arc::new(ReplicaStats::new(&registry, 0, &addr)),
+                client: Connector::leaf_client(channel),
+                stats: ReplicaStats::new(&registry, 0, &addr),
                 addr,
             })
         })

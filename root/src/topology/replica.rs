@@ -1,19 +1,17 @@
-//! Choosing a replica for each attempt: adaptive, in the manner of C3 and
-//! power-of-two-choices. Each replica keeps an EWMA of its latency and a
-//! count of calls in flight; an attempt goes to the better of two random
-//! candidates by `ewma × (1 + in_flight)`, never to a replica this request
-//! already tried for the shard while another is available. Replicas on
-//! probation are left out, but for an occasional probe.
+//! One replica of a shard: its address, its kept-open channel, and what the
+//! root has learnt of it across requests — latency and error EWMAs (quick,
+//! for choosing), slow trends (for probation), calls in flight, counters.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use scatter_management::metrics::{Counter, Registry};
-use tokio::time::Instant;
+
+use scatter_proto::v1::leaf_client::LeafClient;
+use tonic::transport::Channel;
 
 use super::probation::Probation;
-use crate::discovery::Replica;
 
 /// Weight of the newest sample in the latency and error EWMAs that steer
 /// replica choice: quick to follow a replica that slows down.
@@ -22,6 +20,16 @@ const EWMA_WEIGHT: f64 = 0.2;
 /// one straggler in a hundred calls barely moves them, a replica that stays
 /// slow does.
 const TREND_WEIGHT: f64 = 0.02;
+
+/// One leaf process serving one shard.
+pub struct Replica {
+    /// Its address, as configured or discovered (`http://host:port`).
+    pub addr: String,
+    /// The kept-open channel; clone per call (cheap).
+    pub client: LeafClient<Channel>,
+    /// Latency, load and outcome statistics used to choose replicas.
+    pub stats: ReplicaStats,
+}
 
 /// What the root knows of one replica.
 pub struct ReplicaStats {
@@ -119,17 +127,19 @@ impl ReplicaStats {
         self.in_flight.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn started(&self) {
+    /// One more call in flight.
+    pub fn started(&self) {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub(crate) fn ended(&self) {
+    /// One call fewer in flight.
+    pub fn ended(&self) {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 
     /// Folds one finished call into the EWMAs and trends. A failure counts
     /// as an error; its latency is not a service time, so it is not folded.
-    pub(crate) fn observe(&self, latency: Option<Duration>) {
+    pub fn observe(&self, latency: Option<Duration>) {
         let error = if latency.is_some() { 0.0 } else { 1.0 };
         update_ewma(&self.error_rate, error, EWMA_WEIGHT);
         update_ewma(&self.trend_errors, error, TREND_WEIGHT);
@@ -143,7 +153,7 @@ impl ReplicaStats {
 
     /// Folds a lower bound on latency (a call cancelled after `elapsed`):
     /// it raises the EWMA and trend when above them, and never lowers them.
-    pub(crate) fn observe_at_least(&self, elapsed: Duration) {
+    pub fn observe_at_least(&self, elapsed: Duration) {
         let sample = elapsed.as_secs_f64() * 1e6;
         for (cell, weight) in [(&self.ewma_us, EWMA_WEIGHT), (&self.trend_us, TREND_WEIGHT)] {
             if sample > f64::from_bits(cell.load(Ordering::Relaxed)) {
@@ -182,13 +192,13 @@ impl ReplicaStats {
     /// cube of the queue the root has put on it, so load spreads before a
     /// queue forms (a linear term lets replicas take turns at being
     /// swamped), and failing replicas cost more.
-    fn score(&self) -> f64 {
+    pub fn score(&self) -> f64 {
         let ewma = f64::from_bits(self.ewma_us.load(Ordering::Relaxed));
         let queue = 1.0 + f64::from(self.in_flight());
         ewma.max(1.0) * queue.powi(3) * (1.0 + 4.0 * self.error_rate())
     }
 
-    fn probation(&self) -> std::sync::MutexGuard<'_, Probation> {
+    pub(crate) fn probation(&self) -> std::sync::MutexGuard<'_, Probation> {
         self.probation
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -209,66 +219,4 @@ fn fold_latency(cell: &AtomicU64, sample: f64, weight: f64) {
         old + weight * (sample - old)
     };
     cell.store(new.max(f64::MIN_POSITIVE).to_bits(), Ordering::Relaxed);
-}
-
-/// Picks the replica index for the next attempt of a shard, or `None` when
-/// every replica was already tried. `tried` lists replicas this request
-/// already called for the shard. A replica on probation is chosen only as
-/// its due probe, or when nothing else is left.
-pub fn choose(
-    replicas: &[std::sync::Arc<Replica>],
-    tried: &[usize],
-    now: Instant,
-) -> Option<usize> {
-    let untried = || (0..replicas.len()).filter(|i| !tried.contains(i));
-    let mut active = [usize::MAX; 2];
-    let mut seen = 0usize;
-    for i in untried() {
-        let mut probation = replicas[i].stats.probation();
-        if probation.on_probation() {
-            if probation.take_probe(now) {
-                return Some(i);
-            }
-            continue;
-        }
-        drop(probation);
-        // Reservoir-sample two active candidates in one pass.
-        if seen < 2 {
-            active[seen] = i;
-        } else {
-            let j = (random() % (seen as u64 + 1)) as usize;
-            if j < 2 {
-                active[j] = i;
-            }
-        }
-        seen += 1;
-    }
-    match seen {
-        0 => untried().min_by(|a, b| {
-            replicas[*a]
-                .stats
-                .score()
-                .total_cmp(&replicas[*b].stats.score())
-        }),
-        1 => Some(active[0]),
-        _ => {
-            let (a, b) = (active[0], active[1]);
-            let better = if replicas[a].stats.score() <= replicas[b].stats.score() {
-                a
-            } else {
-                b
-            };
-            Some(better)
-        }
-    }
-}
-
-/// A cheap, thread-safe pseudo-random number (splitmix64 over a counter):
-/// enough to break ties between replicas, not for anything secret.
-fn random() -> u64 {
-    static STATE: AtomicU64 = AtomicU64::new(0x9E37_79B9_7F4A_7C15);
-    let mut z = STATE.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }

@@ -6,46 +6,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
 use tokio::time::Instant;
 
-use crate::config::duration_text;
-use crate::discovery::Replica;
-
-/// When a replica goes on probation and how it comes back.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ProbationConfig {
-    /// Off: every replica stays in rotation whatever it does.
-    pub enabled: bool,
-    /// Latency EWMA above this multiple of the median of its active
-    /// siblings ejects a replica. Lower ejects sooner, and more wrongly.
-    /// Default 3.
-    pub latency_factor: f64,
-    /// An error-rate trend above this ejects a replica whose siblings fail
-    /// less than half as often. Lower ejects a flaky replica sooner; its
-    /// failed calls cost a retry each, paid from the hedge budget.
-    /// Default 0.1.
-    pub error_rate: f64,
-    /// Shortest stay on probation. Default 2 s.
-    #[serde(with = "duration_text")]
-    pub min_duration: Duration,
-    /// One probe call per this interval while on probation. Default 200 ms.
-    #[serde(with = "duration_text")]
-    pub probe_interval: Duration,
-}
-
-impl Default for ProbationConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            latency_factor: 3.0,
-            error_rate: 0.1,
-            min_duration: Duration::from_secs(2),
-            probe_interval: Duration::from_millis(200),
-        }
-    }
-}
+use super::replica::Replica;
+use crate::config::ProbationConfig;
 
 /// The probation state of one replica.
 #[derive(Debug, Default)]

@@ -1,0 +1,122 @@
+//! Hedging, fast retries and probation: when the root sends a shard a
+//! second attempt, how much extra load it may add for that, and when a
+//! replica that stands out from its siblings leaves the rotation.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::duration_text;
+use super::duration_text::optional;
+
+/// Hedging and fast-retry settings.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HedgeConfig {
+    /// Send hedges at all (fast retries on UNAVAILABLE stay on). Default on.
+    pub enabled: bool,
+    /// Hedge after this percentile of the shard's recent latencies. Lower
+    /// hedges more often (more load, shorter tail). Default 95.
+    pub percentile: f64,
+    /// Hedge after this fixed delay instead of a percentile.
+    #[serde(with = "optional")]
+    pub fixed_delay: Option<Duration>,
+    /// The shortest hedge delay, so fast shards are not hedged on noise.
+    /// Default 1 ms.
+    #[serde(with = "duration_text")]
+    pub min_delay: Duration,
+    /// The longest hedge delay; also the delay before a shard has enough
+    /// history. Default 250 ms.
+    #[serde(with = "duration_text")]
+    pub max_delay: Duration,
+    /// Extra attempts (hedges and retries) allowed per first attempt.
+    /// Default 0.05 (5 %).
+    pub budget_ratio: f64,
+    /// Extra attempts that may be saved up for a burst; a fifth of them are
+    /// kept for fast retries. Larger rides out a burst of slow shards (one
+    /// request may want a hedge for several); smaller adds less load when
+    /// the whole tree slows down. Default 100.
+    pub budget_burst: f64,
+    /// Attempts per shard at most, counting the first. Default 2.
+    pub max_attempts: u32,
+    /// No hedge or retry is sent with less than this left before the
+    /// gather deadline: it could not answer in time. Default 2 ms.
+    #[serde(with = "duration_text")]
+    pub min_remaining: Duration,
+}
+
+impl Default for HedgeConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            percentile: 95.0,
+            fixed_delay: None,
+            min_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(250),
+            budget_ratio: 0.05,
+            budget_burst: 100.0,
+            max_attempts: 2,
+            min_remaining: Duration::from_millis(2),
+        }
+    }
+}
+
+impl HedgeConfig {
+    /// Checks ranges serde cannot.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.percentile > 0.0 && self.percentile < 100.0) {
+            return Err(format!(
+                "hedge percentile {} is not in (0, 100)",
+                self.percentile
+            ));
+        }
+        if self.min_delay > self.max_delay {
+            return Err("hedge min_delay is above max_delay".into());
+        }
+        if self.max_attempts == 0 {
+            return Err("hedge max_attempts must be at least 1".into());
+        }
+        if !(0.0..=1.0).contains(&self.budget_ratio) {
+            return Err(format!(
+                "hedge budget_ratio {} is not in [0, 1]",
+                self.budget_ratio
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// When a replica goes on probation and how it comes back.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProbationConfig {
+    /// Off: every replica stays in rotation whatever it does.
+    pub enabled: bool,
+    /// Latency EWMA above this multiple of the median of its active
+    /// siblings ejects a replica. Lower ejects sooner, and more wrongly.
+    /// Default 3.
+    pub latency_factor: f64,
+    /// An error-rate trend above this ejects a replica whose siblings fail
+    /// less than half as often. Lower ejects a flaky replica sooner; its
+    /// failed calls cost a retry each, paid from the hedge budget.
+    /// Default 0.1.
+    pub error_rate: f64,
+    /// Shortest stay on probation. Default 2 s.
+    #[serde(with = "duration_text")]
+    pub min_duration: Duration,
+    /// One probe call per this interval while on probation. Default 200 ms.
+    #[serde(with = "duration_text")]
+    pub probe_interval: Duration,
+}
+
+impl Default for ProbationConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            latency_factor: 3.0,
+            error_rate: 0.1,
+            min_duration: Duration::from_secs(2),
+            probe_interval: Duration::from_millis(200),
+        }
+    }
+}

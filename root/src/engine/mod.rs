@@ -1,0 +1,217 @@
+//! The engine: what every request shares (the tree, the merge, the hedge
+//! budget, the metrics) and the one driver that runs a request through
+//! fan-out and merge. [`Fanout`] is its public face: a Rust service embeds
+//! it to fan out in process, with no root hop, and the root's gRPC service
+//! is a thin layer over it.
+//!
+//! Consumers of a request's gather events: [`request`] (the driver: the
+//! merge, coverage and the unary answer) and [`stream`] (progressive
+//! updates for `QueryStream`); [`service`] makes [`Fanout`] a
+//! `tower::Service`.
+
+mod request;
+mod service;
+mod stream;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures::Stream;
+use scatter_management::metrics::Registry;
+use scatter_proto::v1::{Payload, Policy, QueryRequest, QueryResponse, QueryUpdate};
+use tonic::Status;
+use tower::Service;
+
+use crate::config::RootConfig;
+use crate::error::{QueryError, StartError};
+use crate::fanout::{HedgeBudget, Hedging, LeafCall, LeafStack, leaf_stack};
+use crate::merge::{MergeReserve, MergeTarget};
+use crate::metrics::RootMetrics;
+use crate::topology::{Connector, Topology};
+
+/// What every request shares.
+pub struct Engine<S> {
+    /// The configuration in force.
+    pub config: RootConfig,
+    /// The live tree.
+    pub topology: Arc<Topology>,
+    /// Where partials are merged.
+    pub merge: MergeTarget,
+    /// Time kept back for the merge, following its finish latency.
+    pub reserve: MergeReserve,
+    /// The shared budget for hedges and retries.
+    pub hedge_budget: HedgeBudget,
+    /// Request-level counters.
+    pub metrics: RootMetrics,
+    /// The stack every leaf call goes through.
+    pub leaf: S,
+    next_request_id: AtomicU64,
+}
+
+impl<S> Engine<S> {
+    /// An engine over `topology` merging into `merge`, calling leaves
+    /// through `leaf`.
+    pub fn new(
+        config: RootConfig,
+        topology: Arc<Topology>,
+        merge: MergeTarget,
+        metrics: &Registry,
+        leaf: S,
+    ) -> Self {
+        let hedge_budget = HedgeBudget::new(config.hedge.budget_ratio, config.hedge.budget_burst);
+        // Ids differ across restarts, which keeps leaf logs unambiguous.
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_micros() as u64)
+            << 16;
+        Self {
+            reserve: MergeReserve::new(&config.deadline),
+            config,
+            topology,
+            merge,
+            hedge_budget,
+            metrics: RootMetrics::new(metrics),
+            leaf,
+            next_request_id: AtomicU64::new(seed),
+        }
+    }
+
+    fn next_request_id(&self) -> u64 {
+        self.next_request_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// This request's hedging: the root's setting, unless the policy turns
+    /// it off or names its own percentile.
+    fn hedging(&self, policy: &Policy) -> Hedging {
+        let per_request = policy.hedge.as_ref();
+        if !self.config.hedge.enabled || per_request.is_some_and(|h| h.disabled) {
+            return Hedging::Off;
+        }
+        match per_request.map(|h| h.percentile) {
+            Some(p) if p > 0.0 => Hedging::Percentile(p),
+            _ => Hedging::Configured,
+        }
+    }
+}
+
+/// Scatter's fan-out as a library: the same hedging, budget, probation,
+/// coverage and merge as the root, called in process. Cloning is cheap (one
+/// `Arc`); every clone shares the tree, the budget and the statistics.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use scatter_proto::v1::{Payload, QueryRequest};
+/// use scatter_root::{Fanout, config::RootConfig};
+///
+/// let fanout = Fanout::connect(RootConfig {
+///     shards: vec![vec!["127.0.0.1:7001".into()], vec!["127.0.0.1:7002".into()]],
+///     ..RootConfig::default()
+/// })
+/// .await?;
+/// let request = QueryRequest {
+///     payload: Some(Payload::new("text/plain", "rust")),
+///     ..QueryRequest::default()
+/// };
+/// let answer = fanout.query(request, None).await?;
+/// println!("{} of {} shards answered", answer.coverage.unwrap().answered, 2);
+/// # Ok(())
+/// # }
+/// ```
+pub struct Fanout<S = LeafStack> {
+    engine: Arc<Engine<S>>,
+}
+
+impl<S> Clone for Fanout<S> {
+    fn clone(&self) -> Self {
+        Self {
+            engine: Arc::clone(&self.engine),
+        }
+    }
+}
+
+impl Fanout {
+    /// Connects to every leaf in `config.shards` and to `config.merge`
+    /// (`builtin:concat`, or a merge's address). Its metrics go to a
+    /// registry of its own; [`Fanout::with_merge`] takes yours.
+    pub async fn connect(config: RootConfig) -> Result<Self, StartError> {
+        let connector = Connector::new(config.connect.clone());
+        let merge = MergeTarget::from_config(&config.merge, &connector).await?;
+        Self::with_merge(config, merge, &Registry::default()).await
+    }
+
+    /// Like [`Fanout::connect`], merging with `merge` — e.g. your own
+    /// [`scatter_merge::Merge`] linked in as `MergeTarget::Local(Arc::new(MyMerge))` —
+    /// and counting in `metrics`.
+    pub async fn with_merge(
+        config: RootConfig,
+        merge: MergeTarget,
+        metrics: &Registry,
+    ) -> Result<Self, StartError> {
+        config.validate()?;
+        let connector = Connector::new(config.connect.clone());
+        let topology =
+            Arc::new(Topology::connect(&config.shards, connector, metrics.clone()).await?);
+        Ok(Self::with_leaf(
+            config,
+            topology,
+            merge,
+            metrics,
+            leaf_stack(),
+        ))
+    }
+}
+
+impl<S> Fanout<S>
+where
+    S: Service<LeafCall, Response = Payload, Error = Status> + Clone + Send + Sync + 'static,
+    S::Future: Send,
+{
+    /// A fan-out over `topology` whose leaf calls go through `leaf`: a
+    /// stack of your own layers over [`GrpcLeaf`](crate::fanout::GrpcLeaf),
+    /// or an in-memory service in tests.
+    pub fn with_leaf(
+        config: RootConfig,
+        topology: Arc<Topology>,
+        merge: MergeTarget,
+        metrics: &Registry,
+        leaf: S,
+    ) -> Self {
+        Self {
+            engine: Arc::new(Engine::new(config, topology, merge, metrics, leaf)),
+        }
+    }
+
+    /// Answers one query within `timeout` (the client's budget; `None` takes
+    /// the configured default, and it is capped by the configured maximum).
+    pub async fn query(
+        &self,
+        request: QueryRequest,
+        timeout: Option<Duration>,
+    ) -> Result<QueryResponse, QueryError> {
+        request::run(&self.engine, request, timeout, None).await
+    }
+
+    /// The same query, answered progressively: an update each time a shard
+    /// ends, then the final answer. Dropping the stream cancels every leaf
+    /// call still out.
+    pub fn query_stream(
+        &self,
+        request: QueryRequest,
+        timeout: Option<Duration>,
+    ) -> impl Stream<Item = Result<QueryUpdate, QueryError>> + Send + 'static {
+        stream::start(Arc::clone(&self.engine), request, timeout)
+    }
+}
+
+impl<S> Fanout<S> {
+    /// The engine: configuration, tree, merge, metrics.
+    pub fn engine(&self) -> &Arc<Engine<S>> {
+        &self.engine
+    }
+
+    /// The live tree; runtimes and DNS discovery change it while requests run.
+    pub fn topology(&self) -> Arc<Topology> {
+        Arc::clone(&self.engine.topology)
+    }
+}

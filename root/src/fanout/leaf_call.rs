@@ -1,0 +1,87 @@
+//! The leaf call as a `tower::Service`: one attempt, one replica, the time
+//! left as `grpc-timeout`. [`leaf_stack`] assembles the stack every attempt
+//! goes through, layer by layer; tests put an in-memory service at its
+//! bottom instead of gRPC.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use scatter_proto::v1::{LeafRequest, Payload};
+use tonic::Status;
+use tower::Service;
+
+use super::observe::{Observe, ObserveLayer};
+use crate::call_status::local_cause;
+use crate::topology::Replica;
+
+/// Why an attempt was sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttemptKind {
+    /// The shard's first call.
+    First,
+    /// A second call because the first was slow.
+    Hedge,
+    /// A call after a fast failure.
+    Retry,
+}
+
+/// One attempt of one shard: the request for one replica.
+pub struct LeafCall {
+    /// The replica called; its channel and statistics.
+    pub replica: Arc<Replica>,
+    /// What the leaf receives (the payload is a shared `Bytes`, not a copy).
+    pub request: LeafRequest,
+    /// Time left before the gather deadline, sent as `grpc-timeout`.
+    pub timeout: Duration,
+    /// Why it is sent.
+    pub kind: AttemptKind,
+}
+
+/// The bottom of the stack: a gRPC `Leaf.Answer` on the replica's kept-open
+/// channel. Dropping the future resets the HTTP/2 stream, so the leaf sees
+/// its work cancelled. A failure made on this side of the wire (a timeout,
+/// a broken connection) is given the code that says what it means.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GrpcLeaf;
+
+impl Service<LeafCall> for GrpcLeaf {
+    type Response = Payload;
+    type Error = Status;
+    type Future = BoxFuture<'static, Result<Payload, Status>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Status>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, call: LeafCall) -> Self::Future {
+        let mut client = call.replica.client.clone();
+        let mut request = tonic::Request::new(call.request);
+        request.set_timeout(call.timeout);
+        Box::pin(async move {
+            match client.answer(request).await {
+                Ok(response) => response
+                    .into_inner()
+                    .partial
+                    .ok_or_else(|| Status::internal("the leaf answered without a partial")),
+                Err(status) => Err(local_cause(status)),
+            }
+        })
+    }
+}
+
+/// The stack every leaf call of the root goes through.
+pub type LeafStack = Observe<GrpcLeaf>;
+
+/// Assembles the leaf-call stack, outermost layer first: replica
+/// statistics and counters, then the gRPC call.
+pub fn leaf_stack() -> LeafStack {
+    tower::ServiceBuilder::new()
+        .layer(ObserveLayer)
+        .service(GrpcLeaf)
+}
+
+/// A pinned, boxed future; the type every layer of the stack returns.
+pub type CallFuture = Pin<Box<dyn Future<Output = Result<Payload, Status>> + Send>>;

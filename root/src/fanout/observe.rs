@@ -1,0 +1,111 @@
+//! A layer that keeps each replica's statistics from the calls made to it:
+//! calls in flight (which steer replica choice), latency and error EWMAs,
+//! and the per-replica counters. A call dropped before it ends (a hedge won,
+//! the deadline came) is counted cancelled, and its time so far still says
+//! the replica is at least that slow.
+
+use std::task::{Context, Poll};
+
+use scatter_proto::v1::Payload;
+use tokio::time::Instant;
+use tonic::{Code, Status};
+use tower::{Layer, Service};
+
+use super::leaf_call::{AttemptKind, CallFuture, LeafCall};
+use crate::topology::Replica;
+
+/// Adds [`Observe`] to a leaf-call service.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ObserveLayer;
+
+impl<S> Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
+    fn layer(&self, inner: S) -> Observe<S> {
+        Observe { inner }
+    }
+}
+
+/// Records every call's outcome in its replica's statistics.
+#[derive(Clone, Debug)]
+pub struct Observe<S> {
+    inner: S,
+}
+
+impl<S> Service<LeafCall> for Observe<S>
+where
+    S: Service<LeafCall, Response = Payload, Error = Status>,
+    S::Future: Send + 'static,
+{
+    type Response = Payload;
+    type Error = Status;
+    type Future = CallFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Status>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, call: LeafCall) -> CallFuture {
+        let replica = std::sync::Arc::clone(&call.replica);
+        let counters = &replica.stats.counters;
+        match call.kind {
+            AttemptKind::First => counters.first_attempts.inc(),
+            AttemptKind::Hedge => counters.hedges.inc(),
+            AttemptKind::Retry => counters.retries.inc(),
+        }
+        replica.stats.started();
+        let mut in_flight = InFlight {
+            replica,
+            started: Instant::now(),
+            finished: false,
+        };
+        let future = self.inner.call(call);
+        Box::pin(async move {
+            let result = future.await;
+            in_flight.finish(&result);
+            result
+        })
+    }
+}
+
+/// Marks the replica busy while the call runs; counts it cancelled when
+/// the call is dropped before it ends.
+struct InFlight {
+    replica: std::sync::Arc<Replica>,
+    started: Instant,
+    finished: bool,
+}
+
+impl InFlight {
+    fn finish(&mut self, result: &Result<Payload, Status>) {
+        self.finished = true;
+        let stats = &self.replica.stats;
+        let latency = self.started.elapsed();
+        match result {
+            Ok(_) => stats.observe(Some(latency)),
+            // Out of time is slowness, not a fault: it says the replica takes
+            // at least this long, and must not send it on probation for errors.
+            Err(status) if status.code() == Code::DeadlineExceeded => {
+                stats.counters.failures.inc();
+                stats.observe_at_least(latency);
+            }
+            Err(_) => {
+                stats.counters.failures.inc();
+                stats.observe(None);
+            }
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let stats = &self.replica.stats;
+        stats.ended();
+        if !self.finished {
+            stats.counters.cancellations.inc();
+            // A call that lost to a hedge still says the replica is at least
+            // this slow; without it a replica whose calls are always
+            // cancelled would never look slow, and would keep being chosen.
+            stats.observe_at_least(self.started.elapsed());
+        }
+    }
+}

@@ -1,0 +1,327 @@
+//! One shard's attempts as one future: choose a replica, call it, hedge to
+//! another replica after the shard's delay, retry a fast failure at once,
+//! and end with the first success (dropping the losers, which cancels them
+//! at the leaf), a failure, or the gather deadline.
+//!
+//! The leaf call is any `tower::Service<LeafCall>`, so layers stack on it
+//! and tests drive this future with an in-memory service in paused time.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use futures::stream::FuturesUnordered;
+use scatter_proto::v1::{LeafRequest, Payload};
+use tokio::time::Instant;
+use tonic::{Code, Status};
+use tower::{Service, ServiceExt as _};
+
+use super::budget::HedgeBudget;
+use super::choose::choose;
+use super::event::{Missing, ShardEnd};
+use super::leaf_call::{AttemptKind, LeafCall};
+use crate::config::{HedgeConfig, ProbationConfig};
+use crate::topology::{Replica, Shard, probation};
+
+/// Whether one request hedges, and after which percentile.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Hedging {
+    /// No hedges (fast retries still go out).
+    Off,
+    /// Hedge after the root's configured percentile of the shard's latencies.
+    Configured,
+    /// Hedge after this percentile instead (a per-request override).
+    Percentile(f64),
+}
+
+/// What one shard's future needs to know of its request and the tree.
+pub struct ShardPlan<'a> {
+    /// The shard, with its replicas and statistics.
+    pub shard: &'a Shard,
+    /// How many shards the request went to.
+    pub shard_count: u32,
+    /// The client's payload, shared.
+    pub payload: &'a Payload,
+    /// The root's id for the request.
+    pub request_id: u64,
+    /// When the root stops waiting for leaves.
+    pub gather_deadline: Instant,
+    /// This request's hedging.
+    pub hedging: Hedging,
+    /// Hedge and retry settings.
+    pub hedge: &'a HedgeConfig,
+    /// Probation settings.
+    pub probation: &'a ProbationConfig,
+    /// The shared budget for hedges and retries.
+    pub budget: &'a HedgeBudget,
+}
+
+/// How one shard ended, with the partial when it answered.
+pub struct ShardOutcome {
+    /// Index of the shard in the request's snapshot.
+    pub shard: usize,
+    /// How it ended.
+    pub end: ShardEnd,
+    /// The partial, the replica index and attempt number that answered.
+    pub answer: Option<Answer>,
+}
+
+/// The winning attempt of a shard.
+pub struct Answer {
+    /// The leaf's partial.
+    pub partial: Payload,
+    /// The replica that answered.
+    pub replica: Arc<Replica>,
+    /// Its attempt number (0 first, then hedges and retries).
+    pub attempt: u32,
+}
+
+/// One finished attempt.
+struct Attempt {
+    replica: usize,
+    attempt: u32,
+    kind: AttemptKind,
+    result: Result<Payload, Status>,
+    latency: Duration,
+}
+
+/// Runs every attempt of one shard; `index` is the shard's place in the
+/// request's snapshot.
+pub async fn run<S>(plan: ShardPlan<'_>, index: usize, leaf: S) -> ShardOutcome
+where
+    S: Service<LeafCall, Response = Payload, Error = Status> + Clone,
+{
+    let replicas = &plan.shard.replicas;
+    let ended = |end| ShardOutcome {
+        shard: index,
+        end,
+        answer: None,
+    };
+    if replicas.is_empty() {
+        return ended(ShardEnd::Skipped(Missing {
+            code: Code::Unavailable,
+            message: "no live replica is known for this shard".into(),
+            ..Missing::default()
+        }));
+    }
+    plan.budget.deposit();
+    let mut shard = ShardRun {
+        plan: &plan,
+        tried: Vec::with_capacity(2),
+        last_error: None,
+    };
+    let mut attempts = FuturesUnordered::new();
+    let now = Instant::now();
+    attempts.extend(shard.launch(&leaf, AttemptKind::First, now));
+    if attempts.is_empty() {
+        return ended(shard.failed());
+    }
+    let hedge_at = shard.hedge_at(now);
+    let hedge = tokio::time::sleep_until(hedge_at.unwrap_or(plan.gather_deadline));
+    let deadline = tokio::time::sleep_until(plan.gather_deadline);
+    tokio::pin!(hedge, deadline);
+    let mut hedge_armed = hedge_at.is_some();
+    loop {
+        tokio::select! {
+            biased;
+            Some(done) = attempts.next() => {
+                let now = Instant::now();
+                shard.observe(&done, now);
+                match done.result {
+                    Ok(partial) => {
+                        if done.kind == AttemptKind::Hedge {
+                            replicas[done.replica].stats.counters.hedges_won.inc();
+                        }
+                        // Dropping `attempts` cancels the losers.
+                        return ShardOutcome {
+                            shard: index,
+                            end: ShardEnd::Answered,
+                            answer: Some(Answer { partial, replica: Arc::clone(&replicas[done.replica]), attempt: done.attempt }),
+                        };
+                    }
+                    Err(status) => {
+                        let retryable = is_retryable(status.code());
+                        shard.last_error = Some((status, done.replica));
+                        if retryable && attempts.is_empty() && shard.may_send_extra(AttemptKind::Retry, now) {
+                            attempts.extend(shard.launch(&leaf, AttemptKind::Retry, now));
+                        }
+                        if attempts.is_empty() {
+                            return ended(shard.failed());
+                        }
+                    }
+                }
+            }
+            () = &mut hedge, if hedge_armed => {
+                hedge_armed = false;
+                let now = Instant::now();
+                if shard.should_hedge(now) {
+                    attempts.extend(shard.launch(&leaf, AttemptKind::Hedge, now));
+                }
+            }
+            () = &mut deadline => return ended(shard.timed_out()),
+        }
+    }
+}
+
+/// One request's state for one shard.
+struct ShardRun<'p, 'a> {
+    plan: &'p ShardPlan<'a>,
+    tried: Vec<usize>,
+    last_error: Option<(Status, usize)>,
+}
+
+impl ShardRun<'_, '_> {
+    /// Sends one attempt to a replica chosen for it; `None` when no replica
+    /// is left to try.
+    fn launch<S>(
+        &mut self,
+        leaf: &S,
+        kind: AttemptKind,
+        now: Instant,
+    ) -> Option<impl Future<Output = Attempt> + use<S>>
+    where
+        S: Service<LeafCall, Response = Payload, Error = Status> + Clone,
+    {
+        let replicas = &self.plan.shard.replicas;
+        let replica = choose(replicas, &self.tried, now).or_else(|| {
+            // The only replica may be retried (its connection may just have been re-made).
+            (replicas.len() == 1 && kind == AttemptKind::Retry).then_some(0)
+        })?;
+        let attempt = self.attempts();
+        self.tried.push(replica);
+        let call = LeafCall {
+            replica: Arc::clone(&replicas[replica]),
+            request: LeafRequest {
+                payload: Some(self.plan.payload.clone()),
+                shard: self.plan.shard.id,
+                shard_count: self.plan.shard_count,
+                request_id: self.plan.request_id,
+                attempt,
+            },
+            timeout: self
+                .plan
+                .gather_deadline
+                .saturating_duration_since(now)
+                .max(Duration::from_millis(1)),
+            kind,
+        };
+        let leaf = leaf.clone();
+        Some(async move {
+            let result = leaf.oneshot(call).await;
+            Attempt {
+                replica,
+                attempt,
+                kind,
+                result,
+                latency: now.elapsed(),
+            }
+        })
+    }
+
+    fn attempts(&self) -> u32 {
+        u32::try_from(self.tried.len()).unwrap_or(u32::MAX)
+    }
+
+    /// When to hedge, or `None` when this shard is not hedged.
+    fn hedge_at(&self, now: Instant) -> Option<Instant> {
+        let percentile = match self.plan.hedging {
+            Hedging::Off => return None,
+            Hedging::Configured => None,
+            Hedging::Percentile(p) => Some(p),
+        };
+        // A hedge goes to another replica: with one replica there is nothing to gain.
+        if self.plan.shard.replicas.len() < 2 || self.plan.hedge.max_attempts < 2 {
+            return None;
+        }
+        let at = now
+            + self
+                .plan
+                .shard
+                .stats
+                .hedge_delay(self.plan.hedge, percentile);
+        (at < self.plan.gather_deadline).then_some(at)
+    }
+
+    fn should_hedge(&self, now: Instant) -> bool {
+        self.tried.len() < self.plan.shard.replicas.len()
+            && self.may_send_extra(AttemptKind::Hedge, now)
+    }
+
+    /// Whether one more attempt (hedge or retry) may go out now: attempts
+    /// left, time to answer, and a token in the budget.
+    fn may_send_extra(&self, kind: AttemptKind, now: Instant) -> bool {
+        let hedge = self.plan.hedge;
+        if self.attempts() >= hedge.max_attempts {
+            return false;
+        }
+        if self.plan.gather_deadline.saturating_duration_since(now) < hedge.min_remaining {
+            return false;
+        }
+        let paid = match kind {
+            AttemptKind::Hedge => self.plan.budget.try_withdraw_hedge(),
+            AttemptKind::First | AttemptKind::Retry => self.plan.budget.try_withdraw_retry(),
+        };
+        if !paid {
+            self.plan.shard.stats.budget_refusals.inc();
+        }
+        paid
+    }
+
+    /// Folds a finished attempt into the shard's statistics and re-judges
+    /// the replica's probation.
+    fn observe(&self, done: &Attempt, now: Instant) {
+        let shard = self.plan.shard;
+        if done.result.is_ok() {
+            shard.stats.record(done.latency, self.plan.hedge, now);
+        }
+        if probation::evaluate(&shard.replicas, done.replica, self.plan.probation, now) {
+            tracing::debug!(shard = shard.id, "replica ejected");
+        }
+    }
+
+    fn missing(&self, code: Code, message: String, replica: Option<usize>) -> Missing {
+        Missing {
+            code,
+            message,
+            replica: replica
+                .map(|r| self.plan.shard.replicas[r].addr.clone())
+                .unwrap_or_default(),
+            attempts: self.attempts(),
+        }
+    }
+
+    fn failed(&self) -> ShardEnd {
+        let Some((status, replica)) = &self.last_error else {
+            return ShardEnd::Failed(self.missing(
+                Code::Unknown,
+                "no attempt could be made".into(),
+                None,
+            ));
+        };
+        let missing = self.missing(status.code(), status.message().to_owned(), Some(*replica));
+        // The call's own timeout (the same deadline, sent as `grpc-timeout`)
+        // may expire a moment before the root's timer: that is a timeout,
+        // not a failure of the leaf.
+        if status.code() == Code::DeadlineExceeded {
+            ShardEnd::TimedOut(missing)
+        } else {
+            ShardEnd::Failed(missing)
+        }
+    }
+
+    fn timed_out(&self) -> ShardEnd {
+        ShardEnd::TimedOut(self.missing(
+            Code::DeadlineExceeded,
+            "no answer before the request deadline".into(),
+            self.tried.last().copied(),
+        ))
+    }
+}
+
+/// Fast failures that say nothing about the request: try another replica.
+fn is_retryable(code: Code) -> bool {
+    matches!(
+        code,
+        Code::Unavailable | Code::ResourceExhausted | Code::Aborted
+    )
+}

@@ -1,0 +1,6 @@
+//! Tests of the fan-out: replica choice and probation on replicas whose
+//! statistics the tests set, and one shard's attempts driven by an
+//! in-memory leaf service in paused time.
+
+mod choose;
+mod shard;

@@ -1,0 +1,390 @@
+//! One shard's attempts, driven by an in-memory leaf in paused time: every
+//! timing below is exact, with no wall clock and no margins.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use scatter_management::metrics::Registry;
+use scatter_proto::v1::Payload;
+use tokio::time::Instant;
+use tonic::{Code, Status};
+
+use crate::config::{HedgeConfig, ProbationConfig};
+use crate::fanout::budget::HedgeBudget;
+use crate::fanout::event::ShardEnd;
+use crate::fanout::leaf_call::LeafCall;
+use crate::fanout::observe::ObserveLayer;
+use crate::fanout::shard::{self, Hedging, ShardOutcome, ShardPlan};
+use crate::topology::{Connector, Replica, ReplicaStats, Shard, ShardStats};
+
+/// What one replica does with every call: wait, then answer or fail.
+#[derive(Clone, Copy)]
+enum Behaviour {
+    Answer(u64),
+    Fail(u64, Code),
+}
+
+/// One call as the leaf saw it.
+#[derive(Debug, Clone, PartialEq)]
+struct Seen {
+    replica: String,
+    attempt: u32,
+    at_ms: u64,
+    /// `None` while running; `Some(true)` answered, `Some(false)` cancelled.
+    completed: Option<bool>,
+}
+
+/// An in-memory tree of one shard: replicas `r0`, `r1`, ... and a log of
+/// every call they received.
+#[derive(Clone)]
+struct Leaves {
+    behaviour: Arc<HashMap<String, Behaviour>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    start: Instant,
+}
+
+impl Leaves {
+    fn new(behaviours: &[Behaviour]) -> Self {
+        Self {
+            behaviour: Arc::new(
+                behaviours
+                    .iter()
+                    .enumerate()
+                    .map(|(i, b)| (addr(i), *b))
+                    .collect(),
+            ),
+            seen: Arc::default(),
+            start: Instant::now(),
+        }
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    fn service(
+        &self,
+    ) -> impl tower::Service<
+        LeafCall,
+        Response = Payload,
+        Error = Status,
+        Future = impl Future<Output = Result<Payload, Status>> + Send + use<>,
+    > + Clone
+    + use<> {
+        let leaves = self.clone();
+        tower::service_fn(move |call: LeafCall| {
+            let leaves = leaves.clone();
+            async move {
+                let behaviour = leaves.behaviour[&call.replica.addr];
+                let index = {
+                    let mut seen = leaves.seen.lock().unwrap();
+                    seen.push(Seen {
+                        replica: call.replica.addr.clone(),
+                        attempt: call.request.attempt,
+                        at_ms: ms_since(leaves.start),
+                        completed: None,
+                    });
+                    seen.len() - 1
+                };
+                let mut guard = Cancelled {
+                    seen: Arc::clone(&leaves.seen),
+                    index,
+                    done: false,
+                };
+                let result = match behaviour {
+                    Behaviour::Answer(ms) => {
+                        tokio::time::sleep(Duration::from_millis(ms)).await;
+                        Ok(Payload::new("text/plain", call.replica.addr.clone()))
+                    }
+                    Behaviour::Fail(ms, code) => {
+                        tokio::time::sleep(Duration::from_millis(ms)).await;
+                        Err(Status::new(code, format!("{} says no", call.replica.addr)))
+                    }
+                };
+                guard.done = true;
+                leaves.seen.lock().unwrap()[index].completed = Some(true);
+                result
+            }
+        })
+    }
+}
+
+/// Marks a call cancelled when the root drops it before it ends.
+struct Cancelled {
+    seen: Arc<Mutex<Vec<Seen>>>,
+    index: usize,
+    done: bool,
+}
+
+impl Drop for Cancelled {
+    fn drop(&mut self) {
+        if !self.done {
+            self.seen.lock().unwrap()[self.index].completed = Some(false);
+        }
+    }
+}
+
+fn addr(i: usize) -> String {
+    format!("http://127.0.0.1:{}", 9 + i)
+}
+
+fn ms_since(start: Instant) -> u64 {
+    u64::try_from(start.elapsed().as_millis()).unwrap()
+}
+
+fn shard(replicas: usize, registry: &Registry) -> Shard {
+    Shard {
+        id: 0,
+        replicas: (0..replicas)
+            .map(|i| {
+                let addr = addr(i);
+                let channel = Connector::default().endpoint(&addr).unwrap().connect_lazy();
+                Arc::new(Replica {
+                    client: Connector::leaf_client(channel),
+                    stats: ReplicaStats::new(registry, 0, &addr),
+                    addr,
+                })
+            })
+            .collect(),
+        stats: Arc::new(ShardStats::new(registry, 0)),
+    }
+}
+
+/// The settings every test starts from: hedge after a fixed 20 ms, no
+/// probation (it would need history), a full budget.
+struct World {
+    shard: Shard,
+    hedge: HedgeConfig,
+    probation: ProbationConfig,
+    budget: HedgeBudget,
+    payload: Payload,
+    deadline_ms: u64,
+}
+
+impl World {
+    fn new(replicas: usize) -> Self {
+        Self {
+            shard: shard(replicas, &Registry::default()),
+            hedge: HedgeConfig {
+                fixed_delay: Some(Duration::from_millis(20)),
+                ..HedgeConfig::default()
+            },
+            probation: ProbationConfig {
+                enabled: false,
+                ..ProbationConfig::default()
+            },
+            budget: HedgeBudget::new(0.05, 100.0),
+            payload: Payload::new("text/plain", "query"),
+            deadline_ms: 1000,
+        }
+    }
+
+    async fn run(&self, leaves: &Leaves) -> (ShardOutcome, u64) {
+        let plan = ShardPlan {
+            shard: &self.shard,
+            shard_count: 1,
+            payload: &self.payload,
+            request_id: 7,
+            gather_deadline: leaves.start + Duration::from_millis(self.deadline_ms),
+            hedging: Hedging::Configured,
+            hedge: &self.hedge,
+            probation: &self.probation,
+            budget: &self.budget,
+        };
+        let service = tower::ServiceBuilder::new()
+            .layer(ObserveLayer)
+            .service(leaves.service());
+        let outcome = shard::run(plan, 0, service).await;
+        (outcome, ms_since(leaves.start))
+    }
+}
+
+fn answered_by(outcome: &ShardOutcome) -> (String, u32) {
+    assert!(
+        matches!(outcome.end, ShardEnd::Answered),
+        "{:?}",
+        outcome.end
+    );
+    let answer = outcome.answer.as_ref().expect("a partial");
+    (answer.replica.addr.clone(), answer.attempt)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_first_attempt_is_hedged_after_the_delay_and_the_loser_is_cancelled() {
+    let world = World::new(2);
+    let leaves = Leaves::new(&[Behaviour::Answer(500), Behaviour::Answer(5)]);
+    // Replica choice is random between fresh replicas: make r0 look faster
+    // so the first attempt goes to the slow one.
+    world.shard.replicas[1]
+        .stats
+        .observe(Some(Duration::from_millis(50)));
+    world.shard.replicas[0]
+        .stats
+        .observe(Some(Duration::from_millis(1)));
+    let (outcome, at) = world.run(&leaves).await;
+    assert_eq!(answered_by(&outcome), (addr(1), 1), "the hedge answered");
+    assert_eq!(at, 25, "hedged at 20 ms, answered 5 ms later");
+    let seen = leaves.seen();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(
+        (seen[1].replica.as_str(), seen[1].at_ms),
+        (addr(1).as_str(), 20)
+    );
+    assert_eq!(
+        seen[0].completed,
+        Some(false),
+        "the slow first call is cancelled"
+    );
+    let counters = &world.shard.replicas[1].stats.counters;
+    assert_eq!((counters.hedges.get(), counters.hedges_won.get()), (1, 1));
+    assert_eq!(
+        world.shard.replicas[0].stats.counters.cancellations.get(),
+        1
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_faster_error_from_the_hedge_does_not_win_over_a_slower_success() {
+    let world = World::new(2);
+    let leaves = Leaves::new(&[Behaviour::Answer(50), Behaviour::Fail(5, Code::Internal)]);
+    world.shard.replicas[0]
+        .stats
+        .observe(Some(Duration::from_millis(1)));
+    world.shard.replicas[1]
+        .stats
+        .observe(Some(Duration::from_millis(50)));
+    let (outcome, at) = world.run(&leaves).await;
+    assert_eq!(answered_by(&outcome), (addr(0), 0));
+    assert_eq!(at, 50);
+    assert_eq!(
+        leaves.seen().len(),
+        2,
+        "the hedge went out and failed at 25 ms"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_spent_budget_sends_no_hedge_and_counts_the_refusal() {
+    let mut world = World::new(2);
+    world.budget = HedgeBudget::new(0.0, 1.0);
+    assert!(world.budget.try_withdraw_retry(), "spend the only token");
+    let leaves = Leaves::new(&[Behaviour::Answer(80), Behaviour::Answer(80)]);
+    let (outcome, at) = world.run(&leaves).await;
+    assert!(matches!(outcome.end, ShardEnd::Answered));
+    assert_eq!(at, 80, "no hedge: the first attempt's answer");
+    assert_eq!(leaves.seen().len(), 1);
+    assert_eq!(world.shard.stats.budget_refusals.get(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_hedge_goes_out_too_close_to_the_deadline() {
+    let mut world = World::new(2);
+    world.hedge.fixed_delay = Some(Duration::from_millis(29));
+    world.hedge.min_remaining = Duration::from_millis(2);
+    world.deadline_ms = 30;
+    let leaves = Leaves::new(&[Behaviour::Answer(100), Behaviour::Answer(100)]);
+    let (outcome, at) = world.run(&leaves).await;
+    assert!(
+        matches!(outcome.end, ShardEnd::TimedOut(_)),
+        "{:?}",
+        outcome.end
+    );
+    assert_eq!(at, 30);
+    assert_eq!(
+        leaves.seen().len(),
+        1,
+        "1 ms left at the hedge delay: no hedge"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn unavailable_is_retried_on_the_sibling_at_once() {
+    let world = World::new(2);
+    let leaves = Leaves::new(&[
+        Behaviour::Fail(0, Code::Unavailable),
+        Behaviour::Fail(0, Code::Unavailable),
+    ]);
+    let (outcome, at) = world.run(&leaves).await;
+    let ShardEnd::Failed(missing) = &outcome.end else {
+        panic!("{:?}", outcome.end);
+    };
+    assert_eq!((missing.code, missing.attempts), (Code::Unavailable, 2));
+    assert_eq!(
+        at, 0,
+        "the retry went out at once, not after the hedge delay"
+    );
+    let seen = leaves.seen();
+    assert_ne!(
+        seen[0].replica, seen[1].replica,
+        "the retry went to the sibling"
+    );
+    assert_eq!(
+        world
+            .shard
+            .replicas
+            .iter()
+            .map(|r| r.stats.counters.retries.get())
+            .sum::<u64>(),
+        1
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retried_shard_is_answered_by_the_sibling() {
+    let world = World::new(2);
+    let leaves = Leaves::new(&[Behaviour::Fail(1, Code::Unavailable), Behaviour::Answer(3)]);
+    world.shard.replicas[0]
+        .stats
+        .observe(Some(Duration::from_millis(1)));
+    world.shard.replicas[1]
+        .stats
+        .observe(Some(Duration::from_millis(50)));
+    let (outcome, at) = world.run(&leaves).await;
+    assert_eq!(answered_by(&outcome), (addr(1), 1));
+    assert_eq!(at, 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn invalid_argument_is_not_retried() {
+    let world = World::new(2);
+    let leaves = Leaves::new(&[
+        Behaviour::Fail(1, Code::InvalidArgument),
+        Behaviour::Fail(1, Code::InvalidArgument),
+    ]);
+    let (outcome, at) = world.run(&leaves).await;
+    let ShardEnd::Failed(missing) = &outcome.end else {
+        panic!("{:?}", outcome.end);
+    };
+    assert_eq!((missing.code, missing.attempts), (Code::InvalidArgument, 1));
+    assert!(missing.message.contains("says no"), "{}", missing.message);
+    assert_eq!(at, 1);
+    assert_eq!(leaves.seen().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_deadline_ends_the_shard_as_timed_out_and_cancels_every_attempt() {
+    let mut world = World::new(2);
+    world.deadline_ms = 100;
+    let leaves = Leaves::new(&[Behaviour::Answer(500), Behaviour::Answer(500)]);
+    let (outcome, at) = world.run(&leaves).await;
+    let ShardEnd::TimedOut(missing) = &outcome.end else {
+        panic!("{:?}", outcome.end);
+    };
+    assert_eq!(
+        (missing.code, missing.attempts),
+        (Code::DeadlineExceeded, 2)
+    );
+    assert_eq!(at, 100, "ended exactly at the gather deadline");
+    // The shard future is gone: both calls were dropped, which cancels them.
+    assert!(leaves.seen().iter().all(|s| s.completed == Some(false)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shard_without_replicas_is_skipped_without_a_call() {
+    let world = World::new(0);
+    let leaves = Leaves::new(&[]);
+    let (outcome, at) = world.run(&leaves).await;
+    assert!(matches!(outcome.end, ShardEnd::Skipped(_)));
+    assert_eq!(at, 0);
+}

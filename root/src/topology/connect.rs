@@ -1,0 +1,95 @@
+//! The one place that dials a leaf or a merge. Every connection the root
+//! makes — to a configured or discovered leaf, to the merge, to a leaf asked
+//! which shard it serves or watched for health — is built here, so a
+//! transport setting (keep-alive, and later TLS) is added once.
+
+use std::time::Duration;
+
+use scatter_proto::v1::leaf_client::LeafClient;
+use scatter_proto::v1::merge_client::MergeClient;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::config::ConnectConfig;
+use crate::error::StartError;
+
+/// Partials up to 64 MiB are accepted from a leaf.
+const MAX_PARTIAL_BYTES: usize = 64 << 20;
+/// Results up to 64 MiB are accepted from the merge.
+const MAX_RESULT_BYTES: usize = 64 << 20;
+
+/// Builds channels to leaves and merges with one set of transport settings.
+#[derive(Clone, Debug, Default)]
+pub struct Connector {
+    config: ConnectConfig,
+}
+
+impl Connector {
+    /// A connector with `config`'s timeouts and keep-alive.
+    pub fn new(config: ConnectConfig) -> Self {
+        Self { config }
+    }
+
+    /// The endpoint for `addr` (`host:port` or a URI), not yet connected.
+    pub fn endpoint(&self, addr: &str) -> Result<Endpoint, StartError> {
+        let uri = normalise(addr);
+        let endpoint = Endpoint::from_shared(uri).map_err(|e| {
+            StartError::Config(format!(
+                "bad address {addr:?}: {e} (write it as host:port or http://host:port)"
+            ))
+        })?;
+        Ok(endpoint
+            .connect_timeout(self.config.timeout)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(self.config.keepalive)
+            .keep_alive_while_idle(true))
+    }
+
+    /// A kept-open channel to `addr`, connected now when possible so the
+    /// first request pays no handshake; when the peer is down it connects on
+    /// first use and reconnects by itself after the peer restarts.
+    pub async fn channel(&self, addr: &str) -> Result<Channel, StartError> {
+        let endpoint = self.endpoint(addr)?;
+        match endpoint.connect().await {
+            Ok(channel) => Ok(channel),
+            Err(error) => {
+                tracing::warn!(%addr, %error, "not reachable yet; will connect on first use");
+                Ok(endpoint.connect_lazy())
+            }
+        }
+    }
+
+    /// A channel to `addr` connected now, or the reason it is not, within
+    /// `timeout` (for one-off questions such as `Leaf.Info` or health).
+    pub async fn connect_now(&self, addr: &str, timeout: Duration) -> Result<Channel, String> {
+        let endpoint = self
+            .endpoint(addr)
+            .map_err(|e| e.to_string())?
+            .connect_timeout(timeout);
+        match tokio::time::timeout(timeout, endpoint.connect()).await {
+            Ok(Ok(channel)) => Ok(channel),
+            Ok(Err(error)) => Err(format!("cannot connect to {addr}: {error}")),
+            Err(_) => Err(format!("cannot connect to {addr} within {timeout:?}")),
+        }
+    }
+
+    /// A `Leaf` client on `channel`, accepting partials up to 64 MiB.
+    pub fn leaf_client(channel: Channel) -> LeafClient<Channel> {
+        LeafClient::new(channel).max_decoding_message_size(MAX_PARTIAL_BYTES)
+    }
+
+    /// A `Merge` client on `channel`, accepting results up to 64 MiB.
+    pub fn merge_client(channel: Channel) -> MergeClient<Channel> {
+        MergeClient::new(channel)
+            .max_decoding_message_size(MAX_RESULT_BYTES)
+            .max_encoding_message_size(usize::MAX)
+    }
+}
+
+/// `host:port` → `http://host:port`; full URIs are kept.
+pub fn normalise(addr: &str) -> String {
+    if addr.contains("://") {
+        addr.to_owned()
+    } else {
+        format!("http://{addr}")
+    }
+}

@@ -1,0 +1,124 @@
+//! The tree's state, shared by every request: the shards, their replicas
+//! with kept-open channels, and what the root has learnt of each across
+//! requests (latency windows, EWMAs, probation).
+//!
+//! A [`Snapshot`] is immutable; [`Topology`] holds the current one and
+//! swaps it when replicas join or leave (static config, a runtime, DNS). A
+//! request takes one snapshot at its start and keeps it, so no lock is held
+//! while it runs. Replicas keep their channel and statistics across swaps,
+//! keyed by address.
+
+mod connect;
+pub mod probation;
+mod replica;
+mod shard;
+mod window;
+
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use scatter_management::metrics::Registry;
+
+pub use connect::{Connector, normalise};
+pub use replica::{Replica, ReplicaCounters, ReplicaStats};
+pub use shard::{Shard, ShardStats};
+pub use window::{AtomicDuration, LatencyWindow};
+
+use crate::error::StartError;
+
+/// The whole tree at one moment.
+pub struct Snapshot {
+    /// Indexed by shard id.
+    pub shards: Vec<Shard>,
+}
+
+impl Snapshot {
+    /// How many shards make the whole.
+    pub fn shard_count(&self) -> u32 {
+        u32::try_from(self.shards.len()).unwrap_or(u32::MAX)
+    }
+}
+
+/// The current snapshot, and how to build the next one.
+pub struct Topology {
+    current: RwLock<Arc<Snapshot>>,
+    connector: Connector,
+    metrics: Registry,
+}
+
+impl Topology {
+    /// Connects to every replica of `shards` (an unreachable leaf is
+    /// connected lazily, so one leaf down does not stop the root).
+    pub async fn connect(
+        shards: &[Vec<String>],
+        connector: Connector,
+        metrics: Registry,
+    ) -> Result<Self, StartError> {
+        let topology = Self {
+            current: RwLock::new(Arc::new(Snapshot { shards: Vec::new() })),
+            connector,
+            metrics,
+        };
+        topology.replace_all(shards).await?;
+        Ok(topology)
+    }
+
+    /// The snapshot to use for one request.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The connector every channel of this tree is built with.
+    pub fn connector(&self) -> &Connector {
+        &self.connector
+    }
+
+    /// Makes `shards` the tree: replicas already known keep their channel
+    /// and statistics, new ones are connected, missing ones are dropped.
+    pub async fn replace_all(&self, shards: &[Vec<String>]) -> Result<(), StartError> {
+        let old = self.snapshot();
+        let known: HashMap<&str, &Arc<Replica>> = old
+            .shards
+            .iter()
+            .flat_map(|s| s.replicas.iter())
+            .map(|r| (r.addr.as_str(), r))
+            .collect();
+        let mut next = Vec::with_capacity(shards.len());
+        for (id, addrs) in shards.iter().enumerate() {
+            let id = u32::try_from(id).map_err(|_| StartError::Config("too many shards".into()))?;
+            let mut replicas = Vec::with_capacity(addrs.len());
+            for addr in addrs {
+                let addr = normalise(addr);
+                let replica = match known.get(addr.as_str()) {
+                    Some(existing) => Arc::clone(existing),
+                    None => Arc::new(self.connect_replica(id, addr).await?),
+                };
+                replicas.push(replica);
+            }
+            let stats = old.shards.get(id as usize).map_or_else(
+                || Arc::new(ShardStats::new(&self.metrics, id)),
+                |s| Arc::clone(&s.stats),
+            );
+            next.push(Shard {
+                id,
+                replicas,
+                stats,
+            });
+        }
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) =
+            Arc::new(Snapshot { shards: next });
+        Ok(())
+    }
+
+    async fn connect_replica(&self, shard: u32, addr: String) -> Result<Replica, StartError> {
+        let channel = self.connector.channel(&addr).await?;
+        Ok(Replica {
+            client: Connector::leaf_client(channel),
+            stats: ReplicaStats::new(&self.metrics, shard, &addr),
+            addr,
+        })
+    }
+}
