@@ -9,7 +9,8 @@
 //! and ratios against a hand-written fan-out and against the oracle bound
 //! ([`report`], [`plot`]). The [`modes`] are `direct`, `plain-fanout`,
 //! `plain-root` (the hand-written fan-out as a root process of its own,
-//! [`plain_root`]), `tower-hedge`, `scatter`, `scatter-hedge` and
+//! [`plain_root`]), `tower-hedge`, `scatter`, `scatter-embedded` (Scatter's
+//! fan-out as a library in the client), `scatter-hedge` and
 //! `scatter-merge`; the [`scenarios`] say which run where. [`run`] drives
 //! it all.
 

@@ -5,12 +5,13 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const MODES: [&str; 7] = [
+const MODES: [&str; 8] = [
     "direct",
     "plain-fanout",
     "plain-root",
     "tower-hedge",
     "scatter",
+    "scatter-embedded",
     "scatter-hedge",
     "scatter-merge",
 ];
@@ -86,6 +87,14 @@ fn every_mode_answers_every_request_of_a_short_run() {
     let plain_root = modes.iter().find(|m| m["mode"] == "plain-root").unwrap();
     let source = plain_root["root_cpu_source"].as_str().unwrap();
     assert!(source.contains("plain-root root process"), "{source}");
+    let embedded = modes
+        .iter()
+        .find(|m| m["mode"] == "scatter-embedded")
+        .unwrap();
+    assert_eq!(embedded["counterpart"], "plain-fanout");
+    assert!(embedded["vs_counterpart"]["p50"].is_number());
+    let source = embedded["root_cpu_source"].as_str().unwrap();
+    assert!(source.contains("harness client threads"), "{source}");
     assert!(report["oracle"]["p50_us"].as_u64().unwrap() > 0);
     assert!(out.join("latency.svg").exists());
     let _ = std::fs::remove_dir_all(&out);

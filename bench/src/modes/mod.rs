@@ -1,7 +1,8 @@
 //! The systems under test. Each mode turns a harness request id into one
 //! complete request — a single leaf call, a fan-out over every shard, or a
-//! query to a root process (Scatter's or a hand-written one) — and reports
-//! only whether it succeeded; the harness times it.
+//! query to a root process (Scatter's or a hand-written one) or to
+//! Scatter's fan-out embedded in the client — and reports only whether it
+//! succeeded; the harness times it.
 //!
 //! All client work of every mode runs on the harness's client runtime (its
 //! threads are named `bench-client`), so the CPU of an in-harness fan-out
@@ -10,6 +11,7 @@
 mod direct;
 mod plain_fanout;
 mod scatter;
+mod scatter_embedded;
 mod tower_hedge;
 
 use std::net::SocketAddr;
@@ -24,6 +26,7 @@ use tonic::transport::{Channel, Endpoint};
 pub use direct::Direct;
 pub use plain_fanout::{PlainFanout, concat_all};
 pub use scatter::ScatterQuery;
+pub use scatter_embedded::ScatterEmbedded;
 pub use tower_hedge::TowerHedge;
 
 use crate::wire;
@@ -44,6 +47,9 @@ pub enum Mode {
     TowerHedge,
     /// The Scatter root with its built-in merge, hedging off.
     Scatter,
+    /// Scatter's fan-out as a library in the client (`scatter_root::Fanout`),
+    /// configured as `Scatter`'s root: no root hop.
+    ScatterEmbedded,
     /// The Scatter root with hedging on.
     ScatterHedge,
     /// The Scatter root streaming partials to a merge process, hedging off.
@@ -59,6 +65,7 @@ impl Mode {
             Self::PlainRoot => "plain-root",
             Self::TowerHedge => "tower-hedge",
             Self::Scatter => "scatter",
+            Self::ScatterEmbedded => "scatter-embedded",
             Self::ScatterHedge => "scatter-hedge",
             Self::ScatterMerge => "scatter-merge",
         }
@@ -84,6 +91,7 @@ impl Mode {
     pub fn counterpart(self) -> Option<Self> {
         match self {
             Self::Scatter | Self::ScatterHedge | Self::ScatterMerge => Some(Self::PlainRoot),
+            Self::ScatterEmbedded => Some(Self::PlainFanout),
             _ => None,
         }
     }

@@ -142,7 +142,8 @@ pub struct ModeReport {
     /// Against plain-fanout in the same variant.
     pub vs_plain_fanout: Ratios,
     /// The hand-written mode that does this mode's job in the same place
-    /// (`plain-root` for Scatter's root modes), when set by the harness.
+    /// (`plain-root` for Scatter's root modes, `plain-fanout` for
+    /// `scatter-embedded`), when set by the harness.
     pub counterpart: Option<String>,
     /// Against `counterpart` in the same variant (empty when it did not run).
     pub vs_counterpart: Ratios,

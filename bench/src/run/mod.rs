@@ -362,7 +362,7 @@ async fn leaf_calls(leaves: &[Vec<SocketAddr>]) -> anyhow::Result<f64> {
 
 fn one_line(m: &ModeReport) -> String {
     format!(
-        "  {:<8} {:<13} {} ok of {}, p50 {} p99 {} p99.9 {} max {}, {:.2} leaf calls/req, {} errors",
+        "  {:<8} {:<16} {} ok of {}, p50 {} p99 {} p99.9 {} max {}, {:.2} leaf calls/req, {} errors",
         m.variant,
         m.mode,
         m.ok,

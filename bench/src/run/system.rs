@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use super::{Context, Harness};
-use crate::modes::{CallSettings, Direct, Mode, PlainFanout, ScatterQuery, Target, TowerHedge};
+use crate::modes::{
+    CallSettings, Direct, Mode, PlainFanout, ScatterEmbedded, ScatterQuery, Target, TowerHedge,
+};
 use crate::topology::{MergeProcess, RootProcess};
 
 /// The processes a mode starts, stopped when the mode ends.
@@ -60,6 +62,11 @@ impl Harness {
                     .await?,
                 )
             }
+            // On the client runtime, so its connections, tasks and CPU are there.
+            Mode::ScatterEmbedded => Arc::new(
+                self.on_client(async move { ScatterEmbedded::connect(&leaves, settings).await })
+                    .await?,
+            ),
             Mode::PlainRoot => {
                 let root = RootProcess::start_plain(&leaves).await?;
                 let addr = root.addr;
