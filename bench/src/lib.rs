@@ -8,8 +8,11 @@
 //! HdrHistograms ([`recorder`]), and reports percentiles, leaf calls, CPU
 //! and ratios against a hand-written fan-out and against the oracle bound
 //! ([`report`], [`plot`]). The [`modes`] are `direct`, `plain-fanout`,
-//! `tower-hedge`, `scatter`, `scatter-hedge` and `scatter-merge`; the
-//! [`scenarios`] say which run where. [`run`] drives it all.
+//! `plain-root` (the hand-written fan-out as a root process of its own,
+//! [`plain_root`]), `tower-hedge`, `scatter`, `scatter-embedded` (Scatter's
+//! fan-out as a library in the client), `scatter-hedge` and
+//! `scatter-merge`; the [`scenarios`] say which run where. [`run`] drives
+//! it all.
 
 pub mod counters;
 pub mod cpu;
@@ -17,6 +20,7 @@ pub mod leaf;
 pub mod metrics;
 pub mod model;
 pub mod modes;
+pub mod plain_root;
 pub mod plot;
 pub mod recorder;
 pub mod report;

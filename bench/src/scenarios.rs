@@ -136,8 +136,10 @@ impl ScenarioName {
                 modes: vec![
                     Mode::Direct,
                     Mode::PlainFanout,
+                    Mode::PlainRoot,
                     Mode::TowerHedge,
                     Mode::Scatter,
+                    Mode::ScatterEmbedded,
                     Mode::ScatterMerge,
                 ],
                 variants: one(shape(16, 1), zero_work(seed, 100)),
@@ -147,7 +149,12 @@ impl ScenarioName {
                 name: "fanout-sweep",
                 default_rate: 200.0,
                 default_duration: Duration::from_secs(10),
-                modes: vec![Mode::PlainFanout, Mode::Scatter],
+                modes: vec![
+                    Mode::PlainFanout,
+                    Mode::PlainRoot,
+                    Mode::Scatter,
+                    Mode::ScatterEmbedded,
+                ],
                 variants: [1, 4, 16, 64]
                     .into_iter()
                     .map(|n| Variant {

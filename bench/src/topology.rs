@@ -1,8 +1,9 @@
 //! The processes of a run, all on loopback: the bench leaves (shards ×
 //! replicas, through the root crate's process runtime, which waits for
-//! each to report SERVING and stops them afterwards), a Scatter root
-//! (`scatter serve`, started by the harness itself so it knows the pid
-//! whose CPU it measures), and optionally a merge process.
+//! each to report SERVING and stops them afterwards), a root process —
+//! Scatter's (`scatter serve`) or the hand-written `scatter-bench-plain-root`,
+//! started by the harness itself so it knows the pid whose CPU it measures —
+//! and optionally a merge process.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -139,20 +140,22 @@ impl MergeProcess {
     }
 }
 
-/// A `scatter serve` root.
+/// A root process: Scatter's (`scatter serve`) or the hand-written one of
+/// the `plain-root` mode (`scatter-bench-plain-root`).
 pub struct RootProcess {
     child: Child,
-    /// Where it serves gRPC and `/metrics`.
+    /// Where it serves gRPC (and, for Scatter's, `/metrics`).
     pub addr: SocketAddr,
     /// Its process id (for CPU accounting).
     pub pid: u32,
 }
 
 impl RootProcess {
-    /// Starts a root over `leaves` merging with `merge` (`builtin:concat` or
-    /// an address), with `extra` flags, and waits for its ready line. The
-    /// binary is the `scatter` beside this one, or `$SCATTER_BENCH_ROOT`
-    /// (to measure another build of the root against the same leaves).
+    /// Starts a Scatter root over `leaves` merging with `merge`
+    /// (`builtin:concat` or an address), with `extra` flags, and waits for
+    /// its ready line. The binary is the `scatter` beside this one, or
+    /// `$SCATTER_BENCH_ROOT` (to measure another build of the root against
+    /// the same leaves).
     pub async fn start(
         leaves: &[Vec<SocketAddr>],
         merge: &str,
@@ -165,7 +168,26 @@ impl RootProcess {
         let mut command = Command::new(&program);
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--merge", merge])
-            .args(extra)
+            .args(extra);
+        Self::spawn(command, leaves, "scatter root ready on http://").await
+    }
+
+    /// Starts the hand-written root of the `plain-root` mode over `leaves`
+    /// and waits for its ready line.
+    pub async fn start_plain(leaves: &[Vec<SocketAddr>]) -> anyhow::Result<Self> {
+        let mut command = Command::new(sibling_binary("scatter-bench-plain-root")?);
+        command.args(["--listen", "127.0.0.1:0"]);
+        Self::spawn(command, leaves, crate::plain_root::READY_LINE).await
+    }
+
+    /// Runs `command` with one `--shard` flag per shard of `leaves` and
+    /// waits for the stdout line starting with `ready` (then its address).
+    async fn spawn(
+        mut command: Command,
+        leaves: &[Vec<SocketAddr>],
+        ready: &str,
+    ) -> anyhow::Result<Self> {
+        command
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -174,22 +196,23 @@ impl RootProcess {
             let list: Vec<String> = replicas.iter().map(ToString::to_string).collect();
             command.arg("--shard").arg(list.join(","));
         }
+        let program = command.as_std().get_program().to_owned();
         let mut child = command
             .spawn()
             .with_context(|| format!("cannot start {}", program.display()))?;
         let pid = child.id().context("the root exited at once")?;
         let stdout = child.stdout.take().context("no stdout from the root")?;
         let mut lines = BufReader::new(stdout).lines();
-        let ready = tokio::time::timeout(Duration::from_secs(30), async {
+        let started = tokio::time::timeout(Duration::from_secs(30), async {
             while let Some(line) = lines.next_line().await? {
-                if let Some(url) = line.strip_prefix("scatter root ready on http://") {
+                if let Some(url) = line.strip_prefix(ready) {
                     return Ok::<_, anyhow::Error>(Some(url.trim().parse::<SocketAddr>()?));
                 }
             }
             Ok(None)
         })
         .await;
-        let addr = match ready {
+        let addr = match started {
             Ok(Ok(Some(addr))) => addr,
             Ok(Ok(None)) => bail!("the root exited before it was ready; see its errors above"),
             Ok(Err(e)) => return Err(e.context("reading the root's ready line")),

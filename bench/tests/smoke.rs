@@ -1,15 +1,17 @@
 //! A smoke run of every mode: the real `scatter-bench` binary runs the
-//! `stragglers` scenario for one second at 20 requests/s with all six modes,
+//! `stragglers` scenario for one second at 20 requests/s with every mode,
 //! and its report must show every mode answering every request.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const MODES: [&str; 6] = [
+const MODES: [&str; 8] = [
     "direct",
     "plain-fanout",
+    "plain-root",
     "tower-hedge",
     "scatter",
+    "scatter-embedded",
     "scatter-hedge",
     "scatter-merge",
 ];
@@ -79,7 +81,20 @@ fn every_mode_answers_every_request_of_a_short_run() {
         let mode = modes.iter().find(|m| m["mode"] == name).unwrap();
         let first = mode["root_counters"]["total"]["first_attempts"].as_u64();
         assert!(first.unwrap_or(0) > 0, "{name}: root counters not read");
+        assert_eq!(mode["counterpart"], "plain-root", "{name}");
+        assert!(mode["vs_counterpart"]["p50"].is_number(), "{name}");
     }
+    let plain_root = modes.iter().find(|m| m["mode"] == "plain-root").unwrap();
+    let source = plain_root["root_cpu_source"].as_str().unwrap();
+    assert!(source.contains("plain-root root process"), "{source}");
+    let embedded = modes
+        .iter()
+        .find(|m| m["mode"] == "scatter-embedded")
+        .unwrap();
+    assert_eq!(embedded["counterpart"], "plain-fanout");
+    assert!(embedded["vs_counterpart"]["p50"].is_number());
+    let source = embedded["root_cpu_source"].as_str().unwrap();
+    assert!(source.contains("harness client threads"), "{source}");
     assert!(report["oracle"]["p50_us"].as_u64().unwrap() > 0);
     assert!(out.join("latency.svg").exists());
     let _ = std::fs::remove_dir_all(&out);

@@ -1,7 +1,8 @@
 //! The systems under test. Each mode turns a harness request id into one
 //! complete request — a single leaf call, a fan-out over every shard, or a
-//! query to a Scatter root — and reports only whether it succeeded; the
-//! harness times it.
+//! query to a root process (Scatter's or a hand-written one) or to
+//! Scatter's fan-out embedded in the client — and reports only whether it
+//! succeeded; the harness times it.
 //!
 //! All client work of every mode runs on the harness's client runtime (its
 //! threads are named `bench-client`), so the CPU of an in-harness fan-out
@@ -10,6 +11,7 @@
 mod direct;
 mod plain_fanout;
 mod scatter;
+mod scatter_embedded;
 mod tower_hedge;
 
 use std::net::SocketAddr;
@@ -22,8 +24,9 @@ use serde::Serialize;
 use tonic::transport::{Channel, Endpoint};
 
 pub use direct::Direct;
-pub use plain_fanout::PlainFanout;
+pub use plain_fanout::{PlainFanout, concat_all};
 pub use scatter::ScatterQuery;
+pub use scatter_embedded::ScatterEmbedded;
 pub use tower_hedge::TowerHedge;
 
 use crate::wire;
@@ -37,10 +40,16 @@ pub enum Mode {
     /// A hand-written tonic fan-out: every shard at once, replica by
     /// round-robin, join all, concatenate; no hedging, no retries.
     PlainFanout,
+    /// The same fan-out in a hand-written tonic root process of its own,
+    /// queried like Scatter's root: Scatter-as-a-service's like-for-like baseline.
+    PlainRoot,
     /// The same fan-out with tower's `hedge` middleware on each shard.
     TowerHedge,
     /// The Scatter root with its built-in merge, hedging off.
     Scatter,
+    /// Scatter's fan-out as a library in the client (`scatter_root::Fanout`),
+    /// configured as `Scatter`'s root: no root hop.
+    ScatterEmbedded,
     /// The Scatter root with hedging on.
     ScatterHedge,
     /// The Scatter root streaming partials to a merge process, hedging off.
@@ -53,19 +62,38 @@ impl Mode {
         match self {
             Self::Direct => "direct",
             Self::PlainFanout => "plain-fanout",
+            Self::PlainRoot => "plain-root",
             Self::TowerHedge => "tower-hedge",
             Self::Scatter => "scatter",
+            Self::ScatterEmbedded => "scatter-embedded",
             Self::ScatterHedge => "scatter-hedge",
             Self::ScatterMerge => "scatter-merge",
         }
     }
 
-    /// Whether the fan-out runs in a Scatter root process (else in the harness).
+    /// Whether the fan-out runs in a root process of its own (else in the
+    /// harness's client threads).
     pub fn is_root(self) -> bool {
         matches!(
             self,
-            Self::Scatter | Self::ScatterHedge | Self::ScatterMerge
+            Self::PlainRoot | Self::Scatter | Self::ScatterHedge | Self::ScatterMerge
         )
+    }
+
+    /// Whether the root process is Scatter's, with `/metrics` to read.
+    pub fn is_scatter_root(self) -> bool {
+        self.is_root() && self != Self::PlainRoot
+    }
+
+    /// The hand-written mode that does the same job in the same place: a
+    /// root process for the Scatter root modes, the harness's client for
+    /// Scatter as a library. Reports divide by it like for like.
+    pub fn counterpart(self) -> Option<Self> {
+        match self {
+            Self::Scatter | Self::ScatterHedge | Self::ScatterMerge => Some(Self::PlainRoot),
+            Self::ScatterEmbedded => Some(Self::PlainFanout),
+            _ => None,
+        }
     }
 }
 

@@ -2,14 +2,18 @@
 //! at once (replica by round-robin on the request id), wait for all, fail
 //! on the first error, concatenate the partials. The payload is built once
 //! and shared (`Bytes`), as Scatter does; no hedging, no retries.
+//!
+//! [`concat_all`] is that fan-out; the `plain-root` mode's hand-written
+//! root process runs the same function behind its `Root` service.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::future::try_join_all;
 use prost::Message as _;
 use scatter_proto::v1::leaf_client::LeafClient;
-use scatter_proto::v1::{ConcatResult, LeafRequest, ShardPartial};
+use scatter_proto::v1::{ConcatResult, LeafRequest, Payload, ShardPartial};
 use tonic::transport::Channel;
 
 use super::{CallFuture, CallSettings, Target, describe, leaf_clients, leaf_request};
@@ -35,38 +39,59 @@ impl PlainFanout {
 
 impl Target for PlainFanout {
     fn call(&self, request: u64) -> CallFuture {
-        let payload = self.settings.payload(request);
-        let shard_count = self.shards.len() as u32;
-        let calls: Vec<_> = self
-            .shards
-            .iter()
-            .enumerate()
-            .map(|(shard, replicas)| {
-                let mut client = replicas[request as usize % replicas.len()].clone();
-                let call = leaf_request(
-                    LeafRequest {
-                        payload: Some(payload.clone()),
-                        shard: shard as u32,
-                        shard_count,
-                        request_id: request,
-                        attempt: 0,
-                    },
-                    self.settings.timeout,
-                );
-                async move {
-                    let response = client.answer(call).await?;
-                    Ok::<_, tonic::Status>(ShardPartial {
-                        shard: shard as u32,
-                        partial: response.into_inner().partial,
-                    })
-                }
-            })
-            .collect();
+        let gather = concat_all(
+            &self.shards,
+            &self.settings.payload(request),
+            request,
+            self.settings.timeout,
+        );
         Box::pin(async move {
-            let partials = try_join_all(calls).await.map_err(|s| describe(&s))?;
-            let merged = ConcatResult { partials }.encode_to_vec();
+            let merged = gather.await.map_err(|s| describe(&s))?.encode_to_vec();
             std::hint::black_box(merged);
             Ok(())
+        })
+    }
+}
+
+/// Calls every shard at once — replica `request mod replicas`, with
+/// `timeout` as each call's `grpc-timeout` — and gathers the partials in
+/// shard order; the first error fails the whole. The calls are built now
+/// (the payload's body shared, not copied), so the future owns nothing
+/// borrowed.
+pub fn concat_all(
+    shards: &[Vec<LeafClient<Channel>>],
+    payload: &Payload,
+    request: u64,
+    timeout: Duration,
+) -> impl Future<Output = Result<ConcatResult, tonic::Status>> + Send + 'static {
+    let shard_count = shards.len() as u32;
+    let calls: Vec<_> = shards
+        .iter()
+        .enumerate()
+        .map(|(shard, replicas)| {
+            let mut client = replicas[request as usize % replicas.len()].clone();
+            let call = leaf_request(
+                LeafRequest {
+                    payload: Some(payload.clone()),
+                    shard: shard as u32,
+                    shard_count,
+                    request_id: request,
+                    attempt: 0,
+                },
+                timeout,
+            );
+            async move {
+                let response = client.answer(call).await?;
+                Ok::<_, tonic::Status>(ShardPartial {
+                    shard: shard as u32,
+                    partial: response.into_inner().partial,
+                })
+            }
+        })
+        .collect();
+    async move {
+        Ok(ConcatResult {
+            partials: try_join_all(calls).await?,
         })
     }
 }

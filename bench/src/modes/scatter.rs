@@ -1,12 +1,14 @@
-//! `scatter`, `scatter-hedge`, `scatter-merge`: a query to a Scatter root
-//! process, which fans out to the same leaves. Every shard is required
-//! (`require_all_shards`), so a partial answer counts as an error, as it
-//! does for the hand-written fan-outs.
+//! `scatter`, `scatter-hedge`, `scatter-merge`, `plain-root`: a query to a
+//! root process — Scatter's, or the hand-written one — which fans out to
+//! the same leaves. Every shard is required (`require_all_shards`), so a
+//! partial answer counts as an error, as it does for the hand-written
+//! fan-outs. [`scatter_embedded`](super::ScatterEmbedded) sends the same
+//! query in process.
 
 use std::net::SocketAddr;
 
 use scatter_proto::v1::root_client::RootClient;
-use scatter_proto::v1::{Policy, QueryRequest};
+use scatter_proto::v1::{Policy, QueryRequest, QueryResponse};
 use tonic::transport::Channel;
 
 use super::{CallFuture, CallSettings, MAX_MESSAGE, Target, channel, describe};
@@ -32,24 +34,34 @@ impl ScatterQuery {
 impl Target for ScatterQuery {
     fn call(&self, request: u64) -> CallFuture {
         let mut client = self.client.clone();
-        let mut query = tonic::Request::new(QueryRequest {
-            payload: Some(self.settings.payload(request)),
-            policy: Some(Policy {
-                require_all_shards: true,
-                ..Policy::default()
-            }),
-        });
+        let mut query = tonic::Request::new(query(&self.settings, request));
         query.set_timeout(self.settings.timeout);
         Box::pin(async move {
             let response = client.query(query).await.map_err(|s| describe(&s))?;
-            let coverage = response.into_inner().coverage.unwrap_or_default();
-            if coverage.answered != coverage.total {
-                return Err(format!(
-                    "partial answer: {}/{} shards",
-                    coverage.answered, coverage.total
-                ));
-            }
-            Ok(())
+            every_shard_answered(&response.into_inner())
         })
     }
+}
+
+/// The query of request `request`, asking for every shard.
+pub(super) fn query(settings: &CallSettings, request: u64) -> QueryRequest {
+    QueryRequest {
+        payload: Some(settings.payload(request)),
+        policy: Some(Policy {
+            require_all_shards: true,
+            ..Policy::default()
+        }),
+    }
+}
+
+/// A partial answer is an error, whatever the root let through.
+pub(super) fn every_shard_answered(response: &QueryResponse) -> Result<(), String> {
+    let (answered, total) = response
+        .coverage
+        .as_ref()
+        .map_or((0, 0), |c| (c.answered, c.total));
+    if answered != total {
+        return Err(format!("partial answer: {answered}/{total} shards"));
+    }
+    Ok(())
 }

@@ -96,14 +96,18 @@ pub struct Ratios {
     pub p99: Option<f64>,
     /// p99.9 ratio.
     pub p999: Option<f64>,
-    /// Throughput ratio (only against plain-fanout).
+    /// Throughput ratio (not against the oracle).
     pub throughput: Option<f64>,
+    /// Fan-out CPU per leaf call (only against a counterpart, whose CPU is
+    /// measured in the same place: both a root process, or both the
+    /// harness's client threads).
+    pub cpu_per_leaf_call: Option<f64>,
 }
 
 /// One mode in one variant of a scenario.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct ModeReport {
-    /// `direct`, `plain-fanout`, `tower-hedge`, `scatter`, `scatter-hedge`, `scatter-merge`.
+    /// The mode's name (see [`crate::modes::Mode::name`]).
     pub mode: String,
     /// The scenario variant (`""` when the scenario has one).
     pub variant: String,
@@ -137,6 +141,12 @@ pub struct ModeReport {
     pub client_cpu_s_per_1k: f64,
     /// Against plain-fanout in the same variant.
     pub vs_plain_fanout: Ratios,
+    /// The hand-written mode that does this mode's job in the same place
+    /// (`plain-root` for Scatter's root modes, `plain-fanout` for
+    /// `scatter-embedded`), when set by the harness.
+    pub counterpart: Option<String>,
+    /// Against `counterpart` in the same variant (empty when it did not run).
+    pub vs_counterpart: Ratios,
     /// Against the oracle bound of the variant (none for zero-work leaves).
     pub vs_oracle: Ratios,
     /// The latest a request was sent after its due time, in µs.
@@ -250,24 +260,36 @@ pub struct Report {
 pub const FULL_RUN_REQUESTS: u64 = 20_000;
 
 impl Report {
-    /// Fills every mode's ratios against plain-fanout of its variant and
-    /// against its variant's oracle.
+    /// Fills every mode's ratios against plain-fanout of its variant, its
+    /// counterpart in the variant, and its variant's oracle.
     pub fn compute_ratios(&mut self) {
-        let plain: Vec<(String, ModeReport)> = self
+        let reference = |name: &str, variant: &str| {
+            self.modes
+                .iter()
+                .find(|m| m.mode == name && m.variant == variant)
+                .cloned()
+        };
+        let found: Vec<(Option<ModeReport>, Option<ModeReport>)> = self
             .modes
             .iter()
-            .filter(|m| m.mode == "plain-fanout")
-            .map(|m| (m.variant.clone(), m.clone()))
+            .map(|m| {
+                (
+                    reference("plain-fanout", &m.variant),
+                    m.counterpart
+                        .as_deref()
+                        .and_then(|c| reference(c, &m.variant)),
+                )
+            })
             .collect();
-        for m in &mut self.modes {
-            let base = |p: u64| p as f64;
-            if let Some((_, p)) = plain.iter().find(|(v, _)| *v == m.variant) {
+        for (m, (plain, counterpart)) in self.modes.iter_mut().zip(found) {
+            if let Some(p) = plain {
                 m.vs_plain_fanout = Ratios {
-                    p50: ratio(base(m.latency.p50_us), base(p.latency.p50_us)),
-                    p99: ratio(base(m.latency.p99_us), base(p.latency.p99_us)),
-                    p999: ratio(base(m.latency.p999_us), base(p.latency.p999_us)),
-                    throughput: ratio(m.throughput_rps, p.throughput_rps),
+                    cpu_per_leaf_call: None,
+                    ..against(m, &p)
                 };
+            }
+            if let Some(c) = counterpart {
+                m.vs_counterpart = against(m, &c);
             }
             // Zero-work leaves have no bound worth dividing by.
             if let Some(v) = self
@@ -275,14 +297,31 @@ impl Report {
                 .iter()
                 .find(|v| v.label == m.variant && v.oracle.max_us > 1)
             {
+                let base = |p: u64| p as f64;
                 m.vs_oracle = Ratios {
                     p50: ratio(base(m.latency.p50_us), base(v.oracle.p50_us)),
                     p99: ratio(base(m.latency.p99_us), base(v.oracle.p99_us)),
                     p999: ratio(base(m.latency.p999_us), base(v.oracle.p999_us)),
-                    throughput: None,
+                    ..Ratios::default()
                 };
             }
         }
+    }
+}
+
+/// `m`'s figures ÷ `reference`'s.
+fn against(m: &ModeReport, reference: &ModeReport) -> Ratios {
+    let (a, b) = (&m.latency, &reference.latency);
+    let us = |p: u64| p as f64;
+    Ratios {
+        p50: ratio(us(a.p50_us), us(b.p50_us)),
+        p99: ratio(us(a.p99_us), us(b.p99_us)),
+        p999: ratio(us(a.p999_us), us(b.p999_us)),
+        throughput: ratio(m.throughput_rps, reference.throughput_rps),
+        cpu_per_leaf_call: ratio(
+            m.root_cpu_us_per_leaf_call,
+            reference.root_cpu_us_per_leaf_call,
+        ),
     }
 }
 
@@ -340,6 +379,7 @@ mod tests {
     fn mode(name: &str, p50: u64, p999: u64, rps: f64) -> ModeReport {
         ModeReport {
             mode: name.into(),
+            root_cpu_us_per_leaf_call: 50.0,
             throughput_rps: rps,
             latency: Percentiles {
                 p50_us: p50,
@@ -351,7 +391,7 @@ mod tests {
     }
 
     #[test]
-    fn ratios_against_plain_fanout_and_the_oracle() {
+    fn ratios_against_plain_fanout_the_counterpart_and_the_oracle() {
         let mut report = Report {
             scenario: "t".into(),
             command: String::new(),
@@ -365,7 +405,14 @@ mod tests {
             capacity_rps: None,
             modes: vec![
                 mode("plain-fanout", 1000, 200_000, 100.0),
-                mode("scatter-hedge", 1100, 10_000, 99.0),
+                ModeReport {
+                    counterpart: Some("plain-root".into()),
+                    ..mode("scatter-hedge", 1100, 10_000, 99.0)
+                },
+                ModeReport {
+                    root_cpu_us_per_leaf_call: 40.0,
+                    ..mode("plain-root", 2200, 200_000, 100.0)
+                },
             ],
             oracle: Oracle::default(),
             variants: vec![VariantReport {
@@ -395,8 +442,24 @@ mod tests {
         assert_eq!(s.vs_plain_fanout.p999, Some(0.05));
         assert_eq!(s.vs_plain_fanout.throughput, Some(0.99));
         assert_eq!(s.vs_plain_fanout.p99, None, "zero reference gives no ratio");
+        assert_eq!(
+            s.vs_plain_fanout.cpu_per_leaf_call, None,
+            "CPU measured elsewhere"
+        );
+        assert_eq!(s.vs_counterpart.p50, Some(0.5));
+        assert_eq!(s.vs_counterpart.cpu_per_leaf_call, Some(1.25));
         assert_eq!(s.vs_oracle.p50, Some(2.2));
         assert_eq!(s.vs_oracle.p999, Some(2.0));
-        assert!(report.table().contains("scatter-hedge"));
+        assert_eq!(
+            report.modes[0].vs_counterpart,
+            Ratios::default(),
+            "no counterpart"
+        );
+        let table = report.table();
+        assert!(table.contains("scatter-hedge"));
+        assert!(
+            table.contains("scatter-hedge ÷ plain-root: p50 0.50×"),
+            "{table}"
+        );
     }
 }

@@ -1,4 +1,5 @@
-//! The report as the text table printed at the end of a run, then the
+//! The report as the text table printed at the end of a run, then each
+//! mode against its hand-written counterpart (like for like), then the
 //! root's counters per mode (every replica is in `report.json`; the table
 //! shows only those that stood out).
 
@@ -8,7 +9,8 @@ use super::{ModeReport, Report};
 use crate::counters::RootCounters;
 
 impl Report {
-    /// The results as a text table, then the root's counters.
+    /// The results as a text table, then the like-for-like ratios, then the
+    /// root's counters.
     pub fn table(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(
@@ -44,7 +46,7 @@ impl Report {
         }
         let _ = writeln!(
             out,
-            "{:<8} {:<13} {:>7} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>6} {:>6} {:>7} {:>7} {:>6} {:>7} {:>7}",
+            "{:<8} {:<16} {:>7} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>6} {:>6} {:>7} {:>7} {:>6} {:>7} {:>7}",
             "variant",
             "mode",
             "reqs",
@@ -65,7 +67,7 @@ impl Report {
         for m in &self.modes {
             let _ = writeln!(
                 out,
-                "{:<8} {:<13} {:>7} {:>8.1} {:>8} {:>8} {:>8} {:>9} {:>9} {:>6.2} {:>6.2} {:>7.3} {:>7.1} {:>6} {:>7} {:>7}",
+                "{:<8} {:<16} {:>7} {:>8.1} {:>8} {:>8} {:>8} {:>9} {:>9} {:>6.2} {:>6.2} {:>7.3} {:>7.1} {:>6} {:>7} {:>7}",
                 if m.variant.is_empty() {
                     "-"
                 } else {
@@ -91,6 +93,23 @@ impl Report {
         for m in self.modes.iter().filter(|m| !m.error_kinds.is_empty()) {
             for (kind, n) in m.error_kinds.iter().take(3) {
                 let _ = writeln!(out, "  {} {} error ×{n}: {kind}", m.variant, m.mode);
+            }
+        }
+        for m in &self.modes {
+            if let Some(counterpart) = &m.counterpart
+                && m.vs_counterpart.p50.is_some()
+            {
+                let r = &m.vs_counterpart;
+                let _ = writeln!(
+                    out,
+                    "like for like {} {} ÷ {counterpart}: p50 {} p99 {} p99.9 {} cpu/leaf call {}",
+                    m.variant,
+                    m.mode,
+                    times(r.p50),
+                    times(r.p99),
+                    times(r.p999),
+                    times(r.cpu_per_leaf_call),
+                );
             }
         }
         for m in &self.modes {

@@ -6,6 +6,7 @@
 
 mod capacity;
 mod phase;
+mod system;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -19,7 +20,7 @@ use tokio::runtime::Handle;
 use crate::counters::RootCounters;
 use crate::cpu;
 use crate::metrics::Reading;
-use crate::modes::{CallSettings, Direct, Mode, PlainFanout, ScatterQuery, Target, TowerHedge};
+use crate::modes::{Mode, Target};
 use crate::plot::{self, Series};
 use crate::recorder::Recorder;
 use crate::report::{
@@ -28,7 +29,8 @@ use crate::report::{
 use crate::scenarios::{Scenario, Variant};
 use crate::schedule::{Arrivals, plan};
 use crate::timer::PreciseTimer;
-use crate::topology::{Fleet, MergeProcess, RootProcess};
+use crate::topology::Fleet;
+use system::SystemUnderTest;
 
 /// Thread-name prefix of the client runtime (see [`crate::modes`]).
 pub const CLIENT_THREADS: &str = "bench-client";
@@ -190,56 +192,8 @@ impl Harness {
         due: &[Duration],
         warm: &[Duration],
     ) -> anyhow::Result<ModeRun> {
-        let settings = CallSettings {
-            request_bytes: context.variant.request_bytes,
-            timeout: context.scenario.timeout,
-        };
-        let leaves = context.leaves.clone();
         let mut sut = SystemUnderTest::default();
-        let target: anyhow::Result<Arc<dyn Target>> = async {
-            Ok(match mode {
-                Mode::Direct => {
-                    let direct: Arc<dyn Target> = Arc::new(
-                        self.on_client(async move { Direct::connect(&leaves, settings).await })
-                            .await?,
-                    );
-                    direct
-                }
-                Mode::PlainFanout => Arc::new(
-                    self.on_client(async move { PlainFanout::connect(&leaves, settings).await })
-                        .await?,
-                ),
-                Mode::TowerHedge => {
-                    let percentile = context.percentile;
-                    Arc::new(
-                        self.on_client(async move {
-                            TowerHedge::connect(&leaves, settings, percentile).await
-                        })
-                        .await?,
-                    )
-                }
-                Mode::Scatter | Mode::ScatterHedge | Mode::ScatterMerge => {
-                    let merge = if mode == Mode::ScatterMerge {
-                        let process = MergeProcess::start().await?;
-                        let addr = format!("http://{}", process.addr);
-                        sut.merge = Some(process);
-                        addr
-                    } else {
-                        "builtin:concat".to_owned()
-                    };
-                    let root =
-                        RootProcess::start(&context.leaves, &merge, &root_flags(mode, context))
-                            .await?;
-                    let addr = root.addr;
-                    sut.root = Some(root);
-                    Arc::new(
-                        self.on_client(ScatterQuery::connect(addr, settings))
-                            .await?,
-                    )
-                }
-            })
-        }
-        .await;
+        let target = self.start_target(mode, context, &mut sut).await;
         let result = match target {
             Ok(target) => self.measure(mode, context, &target, &sut, due, warm).await,
             Err(e) => Err(e),
@@ -280,7 +234,9 @@ impl Harness {
             None => cpu::own_threads(CLIENT_THREADS),
         };
         let leaves_before = leaf_calls(&context.leaves).await?;
-        let root_before = match &sut.root {
+        // Only Scatter's root has `/metrics`; the hand-written one counts nothing.
+        let scatter_root = sut.root.as_ref().filter(|_| mode.is_scatter_root());
+        let root_before = match scatter_root {
             Some(root) => Some(Reading::scrape(root.addr).await?),
             None => None,
         };
@@ -290,7 +246,7 @@ impl Harness {
 
         let (cpu_after, client_after) = (fanout_cpu()?, cpu::own_threads(CLIENT_THREADS)?);
         let leaf_calls = leaf_calls(&context.leaves).await? - leaves_before;
-        let root_counters = match (&sut.root, root_before) {
+        let root_counters = match (scatter_root, root_before) {
             (Some(root), Some(before)) => Some(RootCounters::from_reading(
                 &Reading::scrape(root.addr).await?.since(&before),
                 &context.leaves,
@@ -322,13 +278,14 @@ impl Harness {
             root_cpu_s_per_1k: per_1k(fanout),
             root_cpu_us_per_leaf_call: fanout.as_secs_f64() * 1e6 / leaf_calls.max(1.0),
             root_cpu_source: if root_pid.is_some() {
-                "root process (/proc/PID/stat)".into()
+                format!("{} root process (/proc/PID/stat)", mode.name())
             } else {
                 format!("harness client threads '{CLIENT_THREADS}*' (in-harness fan-out)")
             },
             client_cpu_s_per_1k: per_1k(client_after.saturating_sub(client_before)),
             max_send_lag_us: report::micros(lag.max),
             root_counters,
+            counterpart: mode.counterpart().map(|c| c.name().to_owned()),
             ..ModeReport::default()
         };
         Ok(ModeRun { report, recorder })
@@ -393,37 +350,6 @@ struct Context<'a> {
     rate: f64,
 }
 
-/// The processes a Scatter mode starts, stopped when the mode ends.
-#[derive(Default)]
-struct SystemUnderTest {
-    root: Option<RootProcess>,
-    merge: Option<MergeProcess>,
-}
-
-impl SystemUnderTest {
-    async fn stop(self) {
-        if let Some(root) = self.root {
-            root.stop().await;
-        }
-        if let Some(merge) = self.merge {
-            merge.stop().await;
-        }
-    }
-}
-
-/// `scatter serve` flags of each Scatter mode.
-fn root_flags(mode: Mode, context: &Context<'_>) -> Vec<String> {
-    let mut flags = vec!["--hedge".to_owned()];
-    if mode == Mode::ScatterHedge {
-        flags.push("on".into());
-        flags.push("--hedge-percentile".into());
-        flags.push(context.percentile.to_string());
-    } else {
-        flags.push("off".into());
-    }
-    flags
-}
-
 /// Calls served by every leaf so far (`scatter_leaf_calls_total`, all outcomes).
 async fn leaf_calls(leaves: &[Vec<SocketAddr>]) -> anyhow::Result<f64> {
     let readings = join_all(leaves.iter().flatten().map(|a| Reading::scrape(*a))).await;
@@ -436,7 +362,7 @@ async fn leaf_calls(leaves: &[Vec<SocketAddr>]) -> anyhow::Result<f64> {
 
 fn one_line(m: &ModeReport) -> String {
     format!(
-        "  {:<8} {:<13} {} ok of {}, p50 {} p99 {} p99.9 {} max {}, {:.2} leaf calls/req, {} errors",
+        "  {:<8} {:<16} {} ok of {}, p50 {} p99 {} p99.9 {} max {}, {:.2} leaf calls/req, {} errors",
         m.variant,
         m.mode,
         m.ok,

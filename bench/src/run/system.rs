@@ -1,0 +1,111 @@
+//! The system under test of each mode: what the harness starts for it (a
+//! root process, a merge process), the target its requests go to (clients
+//! connected on the client runtime), and how it stops again.
+
+use std::sync::Arc;
+
+use super::{Context, Harness};
+use crate::modes::{
+    CallSettings, Direct, Mode, PlainFanout, ScatterEmbedded, ScatterQuery, Target, TowerHedge,
+};
+use crate::topology::{MergeProcess, RootProcess};
+
+/// The processes a mode starts, stopped when the mode ends.
+#[derive(Default)]
+pub(super) struct SystemUnderTest {
+    /// The root process (Scatter's or the hand-written one), if the mode has one.
+    pub(super) root: Option<RootProcess>,
+    merge: Option<MergeProcess>,
+}
+
+impl SystemUnderTest {
+    /// Stops the root first, so no query reaches a merge that is gone.
+    pub(super) async fn stop(self) {
+        if let Some(root) = self.root {
+            root.stop().await;
+        }
+        if let Some(merge) = self.merge {
+            merge.stop().await;
+        }
+    }
+}
+
+impl Harness {
+    /// Starts what `mode` needs and connects its target. Processes started
+    /// are left in `sut` even when a later step fails, for the caller to stop.
+    pub(super) async fn start_target(
+        &self,
+        mode: Mode,
+        context: &Context<'_>,
+        sut: &mut SystemUnderTest,
+    ) -> anyhow::Result<Arc<dyn Target>> {
+        let settings = CallSettings {
+            request_bytes: context.variant.request_bytes,
+            timeout: context.scenario.timeout,
+        };
+        let leaves = context.leaves.clone();
+        Ok(match mode {
+            Mode::Direct => Arc::new(
+                self.on_client(async move { Direct::connect(&leaves, settings).await })
+                    .await?,
+            ),
+            Mode::PlainFanout => Arc::new(
+                self.on_client(async move { PlainFanout::connect(&leaves, settings).await })
+                    .await?,
+            ),
+            Mode::TowerHedge => {
+                let percentile = context.percentile;
+                Arc::new(
+                    self.on_client(async move {
+                        TowerHedge::connect(&leaves, settings, percentile).await
+                    })
+                    .await?,
+                )
+            }
+            // On the client runtime, so its connections, tasks and CPU are there.
+            Mode::ScatterEmbedded => Arc::new(
+                self.on_client(async move { ScatterEmbedded::connect(&leaves, settings).await })
+                    .await?,
+            ),
+            Mode::PlainRoot => {
+                let root = RootProcess::start_plain(&leaves).await?;
+                let addr = root.addr;
+                sut.root = Some(root);
+                Arc::new(
+                    self.on_client(ScatterQuery::connect(addr, settings))
+                        .await?,
+                )
+            }
+            Mode::Scatter | Mode::ScatterHedge | Mode::ScatterMerge => {
+                let merge = if mode == Mode::ScatterMerge {
+                    let process = MergeProcess::start().await?;
+                    let addr = format!("http://{}", process.addr);
+                    sut.merge = Some(process);
+                    addr
+                } else {
+                    "builtin:concat".to_owned()
+                };
+                let root = RootProcess::start(&leaves, &merge, &root_flags(mode, context)).await?;
+                let addr = root.addr;
+                sut.root = Some(root);
+                Arc::new(
+                    self.on_client(ScatterQuery::connect(addr, settings))
+                        .await?,
+                )
+            }
+        })
+    }
+}
+
+/// `scatter serve` flags of each Scatter mode.
+fn root_flags(mode: Mode, context: &Context<'_>) -> Vec<String> {
+    let mut flags = vec!["--hedge".to_owned()];
+    if mode == Mode::ScatterHedge {
+        flags.push("on".into());
+        flags.push("--hedge-percentile".into());
+        flags.push(context.percentile.to_string());
+    } else {
+        flags.push("off".into());
+    }
+    flags
+}
