@@ -271,8 +271,11 @@ impl ShardRun<'_, '_> {
     /// the replica's probation.
     fn observe(&self, done: &Attempt, now: Instant) {
         let shard = self.plan.shard;
-        if done.result.is_ok() {
-            shard.stats.record(done.latency, self.plan.hedge, now);
+        // The window only sets hedge delays: with hedging off or a fixed
+        // delay nobody reads it, and recording is not free.
+        let hedge = self.plan.hedge;
+        if done.result.is_ok() && hedge.enabled && hedge.fixed_delay.is_none() {
+            shard.stats.record(done.latency, hedge, now);
         }
         if probation::evaluate(&shard.replicas, done.replica, self.plan.probation, now) {
             tracing::debug!(shard = shard.id, "replica ejected");
