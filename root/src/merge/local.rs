@@ -90,7 +90,7 @@ impl LocalSession {
                 let Some(folding) = fold else { return };
                 match folding.accept_dyn(shard, partial) {
                     Ok(()) if *snapshots => {
-                        events.push_back(FoldEvent::Snapshot(folding.snapshot_dyn()))
+                        events.push_back(FoldEvent::Snapshot(folding.snapshot_dyn()));
                     }
                     Ok(()) => {}
                     Err(status) => {

@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::StartError;
+use crate::topology::Connector;
 
 /// One program to run.
 #[derive(Clone, Debug)]
@@ -203,7 +204,10 @@ async fn wait_ready(
                 "{name} exited before it was ready ({status}); see its output above"
             )));
         }
-        if is_serving(&uri).await {
+        if Connector::default()
+            .is_serving(&uri, Duration::from_millis(500))
+            .await
+        {
             return Ok(());
         }
         if Instant::now() >= deadline {
@@ -215,8 +219,6 @@ async fn wait_ready(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
-
-pub use scatter_management::is_serving;
 
 /// Watches one child: restarts it when it dies, stops it when told.
 async fn supervise(

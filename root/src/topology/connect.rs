@@ -8,6 +8,9 @@ use std::time::Duration;
 use scatter_proto::v1::leaf_client::LeafClient;
 use scatter_proto::v1::merge_client::MergeClient;
 use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
 
 use crate::config::ConnectConfig;
 use crate::error::StartError;
@@ -70,6 +73,21 @@ impl Connector {
             Ok(Err(error)) => Err(format!("cannot connect to {addr}: {error}")),
             Err(_) => Err(format!("cannot connect to {addr} within {timeout:?}")),
         }
+    }
+
+    /// Whether the process at `addr` answers gRPC health with SERVING
+    /// within `timeout`; `false` when it is unreachable or says anything
+    /// else (how a runtime waits for a leaf or merge it started).
+    pub async fn is_serving(&self, addr: &str, timeout: Duration) -> bool {
+        let Ok(channel) = self.connect_now(addr, timeout).await else {
+            return false;
+        };
+        let mut client = HealthClient::new(channel);
+        let check = client.check(HealthCheckRequest::default());
+        matches!(
+            tokio::time::timeout(timeout, check).await,
+            Ok(Ok(response)) if response.get_ref().status == ServingStatus::Serving as i32
+        )
     }
 
     /// A `Leaf` client on `channel`, accepting partials up to 64 MiB.

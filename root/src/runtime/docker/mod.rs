@@ -54,6 +54,7 @@ pub use placement::Placement;
 use self::reconcile::Reconciler;
 use self::spec::{MergeAt, Names};
 use crate::error::StartError;
+use crate::topology::Connector;
 use crate::topology::Topology;
 
 /// The port leaves listen on inside their containers.
@@ -331,7 +332,8 @@ fn free_loopback_port() -> Result<u16, StartError> {
 
 async fn wait_serving(what: &str, uri: &str, timeout: Duration) -> Result<(), StartError> {
     let deadline = tokio::time::Instant::now() + timeout;
-    while !scatter_management::is_serving(uri).await {
+    let connector = Connector::default();
+    while !connector.is_serving(uri, Duration::from_millis(500)).await {
         if tokio::time::Instant::now() >= deadline {
             return Err(StartError::runtime_failed(format!(
                 "{what} at {uri} did not report SERVING within {timeout:?}"
