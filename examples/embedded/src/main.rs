@@ -4,7 +4,7 @@
 //! coverage and merge, with no root hop — first for one answer, then as a
 //! progressive stream.
 //!
-//! `cargo run -p scatter-example-embedded -- rust async runtime`
+//! `cargo run -p scatter-example-embedded -- hello world`
 
 use std::sync::Arc;
 
@@ -27,7 +27,7 @@ const REPLICAS: u32 = 2;
 async fn main() -> anyhow::Result<()> {
     let words: Vec<String> = std::env::args().skip(1).collect();
     let text = if words.is_empty() {
-        "distributed search".to_owned()
+        "hello world".to_owned()
     } else {
         words.join(" ")
     };

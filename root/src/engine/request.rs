@@ -85,12 +85,19 @@ where
     let events = gather(plans, &engine.leaf);
     tokio::pin!(events);
     let mut ends: Vec<Option<ShardEnd>> = vec![None; snapshot.shards.len()];
-    loop {
+    // Snapshots still to come for partials already sent: the last shard's
+    // progress is reported too, but never past the request's deadline.
+    let mut snapshots_due = 0usize;
+    let mut gathered = false;
+    let request_deadline = tokio::time::sleep_until(deadlines.request);
+    tokio::pin!(request_deadline);
+    while !gathered || snapshots_due > 0 {
         tokio::select! {
             biased;
-            event = events.next() => match event {
+            event = events.next(), if !gathered => match event {
                 Some(GatherEvent::Partial { shard, partial, .. }) => {
                     merge.send(snapshot.shards[shard].id, partial);
+                    snapshots_due += usize::from(snapshot_follows);
                 }
                 Some(GatherEvent::ShardEnded { shard, end }) => {
                     let answered = matches!(end, ShardEnd::Answered);
@@ -101,11 +108,13 @@ where
                         report(&ends, None);
                     }
                 }
-                None => break,
+                None => gathered = true,
             },
             snapshot = merge.next_snapshot() => {
+                snapshots_due = snapshots_due.saturating_sub(1);
                 report(&ends, snapshot?);
             }
+            () = &mut request_deadline, if gathered => break,
         }
     }
     let ends: Vec<ShardEnd> = ends.into_iter().flatten().collect();
