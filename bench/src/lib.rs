@@ -10,8 +10,9 @@
 //! ([`report`], [`plot`]). The [`modes`] are `direct`, `plain-fanout`,
 //! `plain-root` (the hand-written fan-out as a root process of its own,
 //! [`plain_root`]), `tower-hedge`, `scatter`, `scatter-embedded` (Scatter's
-//! fan-out as a library in the client), `scatter-hedge` and
-//! `scatter-merge`; the [`scenarios`] say which run where. [`run`] drives
+//! fan-out as a library in the client), `scatter-hedge`, `scatter-stream`
+//! (`scatter-hedge`'s root answering progressively, timed at k of N
+//! shards) and `scatter-merge`; the [`scenarios`] say which run where. [`run`] drives
 //! it all.
 
 pub mod counters;

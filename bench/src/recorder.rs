@@ -1,6 +1,8 @@
 //! Recording one measured phase: every request's latency from its due time
 //! (not its send time) into an HdrHistogram, plus one histogram per second
-//! of completions for the `.hlog` interval log, plus error counts.
+//! of completions for the `.hlog` interval log, plus error counts; for a
+//! streaming mode, also the times from due to half the shards and to every
+//! shard but one, each in a histogram of its own.
 //!
 //! Only successful requests enter the latency histograms; errors are
 //! counted apart (an error that comes back fast must not flatter a mode's
@@ -19,10 +21,16 @@ use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 pub struct Sample {
     /// When it was due, from the phase start.
     pub due: Duration,
-    /// From its due time to its response.
+    /// From its due time to its response (a streaming mode's final answer).
     pub latency: Duration,
     /// `Err` with a short description when it failed.
     pub outcome: Result<(), String>,
+    /// From its due time to the first update with half the shards answered
+    /// (streaming modes).
+    pub half: Option<Duration>,
+    /// From its due time to the first update with every shard but one
+    /// answered (streaming modes).
+    pub all_but_one: Option<Duration>,
 }
 
 /// A new latency histogram: 1 µs to 1 h at 3 significant digits, in µs.
@@ -39,6 +47,8 @@ pub fn record(histogram: &mut Histogram<u64>, value: Duration) {
 /// The latencies and errors of one phase.
 pub struct Recorder {
     total: Histogram<u64>,
+    half: Histogram<u64>,
+    all_but_one: Histogram<u64>,
     intervals: BTreeMap<u64, Histogram<u64>>,
     ok: u64,
     errors: BTreeMap<String, u64>,
@@ -50,6 +60,8 @@ impl Default for Recorder {
     fn default() -> Self {
         Self {
             total: histogram(),
+            half: histogram(),
+            all_but_one: histogram(),
             intervals: BTreeMap::new(),
             ok: 0,
             errors: BTreeMap::new(),
@@ -72,6 +84,12 @@ impl Recorder {
             Ok(()) => {
                 self.ok += 1;
                 record(&mut self.total, sample.latency);
+                if let Some(half) = sample.half {
+                    record(&mut self.half, half);
+                }
+                if let Some(all_but_one) = sample.all_but_one {
+                    record(&mut self.all_but_one, all_but_one);
+                }
                 let slot = end.as_secs() / INTERVAL.as_secs();
                 record(
                     self.intervals.entry(slot).or_insert_with(histogram),
@@ -96,6 +114,16 @@ impl Recorder {
     /// Latencies of successful requests, in µs.
     pub fn histogram(&self) -> &Histogram<u64> {
         &self.total
+    }
+
+    /// Times to half the shards of successful streaming requests, in µs.
+    pub fn half(&self) -> &Histogram<u64> {
+        &self.half
+    }
+
+    /// Times to every shard but one of successful streaming requests, in µs.
+    pub fn all_but_one(&self) -> &Histogram<u64> {
+        &self.all_but_one
     }
 
     /// Successful requests.
@@ -174,6 +202,8 @@ mod tests {
             due: Duration::from_millis(due_ms),
             latency: Duration::from_millis(latency_ms),
             outcome: Ok(()),
+            half: None,
+            all_but_one: None,
         }
     }
 
@@ -189,6 +219,26 @@ mod tests {
         assert_eq!((r.ok(), r.errors()), (1, 2));
         assert_eq!(r.histogram().len(), 1);
         assert!(r.histogram().equivalent(r.histogram().max(), 10_000));
+    }
+
+    #[test]
+    fn milestones_of_successful_streams_have_histograms_of_their_own() {
+        let mut r = Recorder::default();
+        let streamed = |due_ms| Sample {
+            half: Some(Duration::from_millis(2)),
+            all_but_one: Some(Duration::from_millis(4)),
+            ..ok(due_ms, 10)
+        };
+        r.record(&streamed(0));
+        r.record(&Sample {
+            outcome: Err("UNAVAILABLE: 15/16 shards".into()),
+            ..streamed(5)
+        });
+        r.record(&ok(10, 10));
+        assert_eq!((r.half().len(), r.all_but_one().len()), (1, 1));
+        assert!(r.half().equivalent(r.half().max(), 2_000));
+        assert!(r.all_but_one().equivalent(r.all_but_one().max(), 4_000));
+        assert_eq!(r.histogram().len(), 2, "the full answers, as for any mode");
     }
 
     #[test]

@@ -18,7 +18,8 @@ pub enum ScenarioName {
     FanoutSweep,
     /// Request and partial sizes from 100 B to 1 MiB, 4 shards.
     PayloadSweep,
-    /// 16 × 2, log-normal median 5 ms σ 0.5, 0.5 % of calls 50× slower.
+    /// 16 × 2, log-normal median 5 ms σ 0.5, 0.5 % of calls 50× slower;
+    /// with `scatter-stream`'s times to k of N shards.
     Stragglers,
     /// One replica of one shard 10× slower, against the same run without it.
     SlowReplica,
@@ -206,6 +207,7 @@ impl ScenarioName {
                     Mode::TowerHedge,
                     Mode::Scatter,
                     Mode::ScatterHedge,
+                    Mode::ScatterStream,
                 ],
                 variants: one(
                     shape(16, 2),

@@ -1,11 +1,12 @@
 //! A smoke run of every mode: the real `scatter-bench` binary runs the
 //! `stragglers` scenario for one second at 20 requests/s with every mode,
-//! and its report must show every mode answering every request.
+//! and its report must show every mode answering every request, and the
+//! streaming mode its times to k of N shards.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const MODES: [&str; 8] = [
+const MODES: [&str; 9] = [
     "direct",
     "plain-fanout",
     "plain-root",
@@ -13,6 +14,7 @@ const MODES: [&str; 8] = [
     "scatter",
     "scatter-embedded",
     "scatter-hedge",
+    "scatter-stream",
     "scatter-merge",
 ];
 
@@ -77,13 +79,35 @@ fn every_mode_answers_every_request_of_a_short_run() {
         assert!(mode["p50_us"].as_u64().unwrap() > 0, "{name}");
         assert!(out.join(format!("{name}.hlog")).exists(), "{name}.hlog");
     }
-    for name in ["scatter", "scatter-hedge", "scatter-merge"] {
+    for name in [
+        "scatter",
+        "scatter-hedge",
+        "scatter-stream",
+        "scatter-merge",
+    ] {
         let mode = modes.iter().find(|m| m["mode"] == name).unwrap();
         let first = mode["root_counters"]["total"]["first_attempts"].as_u64();
         assert!(first.unwrap_or(0) > 0, "{name}: root counters not read");
         assert_eq!(mode["counterpart"], "plain-root", "{name}");
         assert!(mode["vs_counterpart"]["p50"].is_number(), "{name}");
     }
+    let stream = modes
+        .iter()
+        .find(|m| m["mode"] == "scatter-stream")
+        .unwrap();
+    let progressive = &stream["progressive"];
+    let p99 = |what: &str| progressive[what]["p99_us"].as_u64().unwrap();
+    assert!(p99("half") > 0, "{progressive}");
+    assert!(p99("half") <= p99("all_but_one"), "{progressive}");
+    assert!(p99("all_but_one") <= p99("full"), "{progressive}");
+    assert_eq!(progressive["full"]["p99_us"], stream["p99_us"]);
+    assert!(progressive["all_but_one_p99_vs_full_p99"].is_number());
+    assert!(progressive["all_but_one_p99_vs_scatter_hedge_p99"].is_number());
+    assert!(
+        modes
+            .iter()
+            .all(|m| m["mode"] == "scatter-stream" || m["progressive"].is_null())
+    );
     let plain_root = modes.iter().find(|m| m["mode"] == "plain-root").unwrap();
     let source = plain_root["root_cpu_source"].as_str().unwrap();
     assert!(source.contains("plain-root root process"), "{source}");

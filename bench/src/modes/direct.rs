@@ -8,7 +8,7 @@ use scatter_proto::v1::LeafRequest;
 use scatter_proto::v1::leaf_client::LeafClient;
 use tonic::transport::Channel;
 
-use super::{CallFuture, CallSettings, Target, describe, leaf_clients, leaf_request};
+use super::{CallFuture, CallSettings, Milestones, Target, describe, leaf_clients, leaf_request};
 
 /// A client of one leaf.
 pub struct Direct {
@@ -53,7 +53,7 @@ impl Target for Direct {
             client
                 .answer(call)
                 .await
-                .map(|_| ())
+                .map(|_| Milestones::default())
                 .map_err(|s| describe(&s))
         })
     }

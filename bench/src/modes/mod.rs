@@ -1,8 +1,9 @@
 //! The systems under test. Each mode turns a harness request id into one
 //! complete request — a single leaf call, a fan-out over every shard, or a
 //! query to a root process (Scatter's or a hand-written one) or to
-//! Scatter's fan-out embedded in the client — and reports only whether it
-//! succeeded; the harness times it.
+//! Scatter's fan-out embedded in the client — and reports whether it
+//! succeeded and, for a streaming mode, when its answer grew; the harness
+//! times it.
 //!
 //! All client work of every mode runs on the harness's client runtime (its
 //! threads are named `bench-client`), so the CPU of an in-harness fan-out
@@ -12,10 +13,11 @@ mod direct;
 mod plain_fanout;
 mod scatter;
 mod scatter_embedded;
+mod scatter_stream;
 mod tower_hedge;
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use scatter_proto::v1::leaf_client::LeafClient;
@@ -27,6 +29,7 @@ pub use direct::Direct;
 pub use plain_fanout::{PlainFanout, concat_all};
 pub use scatter::ScatterQuery;
 pub use scatter_embedded::ScatterEmbedded;
+pub use scatter_stream::ScatterStream;
 pub use tower_hedge::TowerHedge;
 
 use crate::wire;
@@ -52,6 +55,9 @@ pub enum Mode {
     ScatterEmbedded,
     /// The Scatter root with hedging on.
     ScatterHedge,
+    /// `ScatterHedge`'s root queried with `QueryStream`: progressive
+    /// coverage, timed at half the shards, all but one, and the full answer.
+    ScatterStream,
     /// The Scatter root streaming partials to a merge process, hedging off.
     ScatterMerge,
 }
@@ -67,6 +73,7 @@ impl Mode {
             Self::Scatter => "scatter",
             Self::ScatterEmbedded => "scatter-embedded",
             Self::ScatterHedge => "scatter-hedge",
+            Self::ScatterStream => "scatter-stream",
             Self::ScatterMerge => "scatter-merge",
         }
     }
@@ -76,8 +83,18 @@ impl Mode {
     pub fn is_root(self) -> bool {
         matches!(
             self,
-            Self::PlainRoot | Self::Scatter | Self::ScatterHedge | Self::ScatterMerge
+            Self::PlainRoot
+                | Self::Scatter
+                | Self::ScatterHedge
+                | Self::ScatterStream
+                | Self::ScatterMerge
         )
+    }
+
+    /// Whether the client reads a progressive answer, whose [`Milestones`]
+    /// the report shows.
+    pub fn streams(self) -> bool {
+        self == Self::ScatterStream
     }
 
     /// Whether the root process is Scatter's, with `/metrics` to read.
@@ -90,15 +107,31 @@ impl Mode {
     /// Scatter as a library. Reports divide by it like for like.
     pub fn counterpart(self) -> Option<Self> {
         match self {
-            Self::Scatter | Self::ScatterHedge | Self::ScatterMerge => Some(Self::PlainRoot),
+            Self::Scatter | Self::ScatterHedge | Self::ScatterStream | Self::ScatterMerge => {
+                Some(Self::PlainRoot)
+            }
             Self::ScatterEmbedded => Some(Self::PlainFanout),
             _ => None,
         }
     }
 }
 
+/// When a streaming request's answer grew, on the client's clock: the
+/// first update (progress or final) that covered each share of the shards.
+/// Empty for a unary mode, whose one response is its answer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Milestones {
+    /// At least half the shards answered.
+    pub half: Option<Instant>,
+    /// Every shard but one answered (N−1 of N).
+    pub all_but_one: Option<Instant>,
+    /// The final answer arrived (before the stream's trailers, which end
+    /// the call a moment later).
+    pub full: Option<Instant>,
+}
+
 /// One request's outcome: `Err` carries a short description.
-pub type CallFuture = BoxFuture<'static, Result<(), String>>;
+pub type CallFuture = BoxFuture<'static, Result<Milestones, String>>;
 
 /// A system under test, ready for requests.
 pub trait Target: Send + Sync + 'static {

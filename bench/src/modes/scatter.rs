@@ -3,7 +3,8 @@
 //! the same leaves. Every shard is required (`require_all_shards`), so a
 //! partial answer counts as an error, as it does for the hand-written
 //! fan-outs. [`scatter_embedded`](super::ScatterEmbedded) sends the same
-//! query in process.
+//! query in process, [`scatter_stream`](super::ScatterStream) as a
+//! `QueryStream`.
 
 use std::net::SocketAddr;
 
@@ -11,7 +12,7 @@ use scatter_proto::v1::root_client::RootClient;
 use scatter_proto::v1::{Policy, QueryRequest, QueryResponse};
 use tonic::transport::Channel;
 
-use super::{CallFuture, CallSettings, MAX_MESSAGE, Target, channel, describe};
+use super::{CallFuture, CallSettings, MAX_MESSAGE, Milestones, Target, channel, describe};
 
 /// A client of one root.
 pub struct ScatterQuery {
@@ -23,22 +24,26 @@ impl ScatterQuery {
     /// Connects to the root at `addr`.
     pub async fn connect(addr: SocketAddr, settings: CallSettings) -> anyhow::Result<Self> {
         Ok(Self {
-            client: RootClient::new(channel(addr).await?)
-                .max_decoding_message_size(MAX_MESSAGE)
-                .max_encoding_message_size(MAX_MESSAGE),
+            client: root_client(addr).await?,
             settings,
         })
     }
 }
 
+/// A client of the root at `addr`, connected now.
+pub(super) async fn root_client(addr: SocketAddr) -> anyhow::Result<RootClient<Channel>> {
+    Ok(RootClient::new(channel(addr).await?)
+        .max_decoding_message_size(MAX_MESSAGE)
+        .max_encoding_message_size(MAX_MESSAGE))
+}
+
 impl Target for ScatterQuery {
     fn call(&self, request: u64) -> CallFuture {
         let mut client = self.client.clone();
-        let mut query = tonic::Request::new(query(&self.settings, request));
-        query.set_timeout(self.settings.timeout);
+        let query = timed_query(&self.settings, request);
         Box::pin(async move {
             let response = client.query(query).await.map_err(|s| describe(&s))?;
-            every_shard_answered(&response.into_inner())
+            every_shard_answered(&response.into_inner()).map(|()| Milestones::default())
         })
     }
 }
@@ -52,6 +57,13 @@ pub(super) fn query(settings: &CallSettings, request: u64) -> QueryRequest {
             ..Policy::default()
         }),
     }
+}
+
+/// [`query`] with the client's deadline as `grpc-timeout`.
+pub(super) fn timed_query(settings: &CallSettings, request: u64) -> tonic::Request<QueryRequest> {
+    let mut query = tonic::Request::new(query(settings, request));
+    query.set_timeout(settings.timeout);
+    query
 }
 
 /// A partial answer is an error, whatever the root let through.

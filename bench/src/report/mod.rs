@@ -11,8 +11,10 @@ use crate::model::LatencyModel;
 use crate::recorder;
 use crate::topology::Shape;
 
+mod progressive;
 mod table;
 
+pub use progressive::Progressive;
 pub use table::ms;
 
 /// Latency percentiles in µs.
@@ -153,6 +155,8 @@ pub struct ModeReport {
     pub max_send_lag_us: u64,
     /// The root's counters (Scatter modes only).
     pub root_counters: Option<RootCounters>,
+    /// Times to k of N shards (streaming modes only).
+    pub progressive: Option<Progressive>,
 }
 
 /// One variant of a scenario: its shape, rate and oracle.
@@ -261,8 +265,10 @@ pub const FULL_RUN_REQUESTS: u64 = 20_000;
 
 impl Report {
     /// Fills every mode's ratios against plain-fanout of its variant, its
-    /// counterpart in the variant, and its variant's oracle.
+    /// counterpart in the variant, and its variant's oracle; and a
+    /// streaming mode's against `scatter-hedge`.
     pub fn compute_ratios(&mut self) {
+        self.compare_progressive();
         let reference = |name: &str, variant: &str| {
             self.modes
                 .iter()
@@ -390,6 +396,16 @@ mod tests {
         }
     }
 
+    /// A streaming mode's times: all but one at 0.5 ms, full at 2 ms.
+    fn streamed() -> Progressive {
+        let h = |us: u64| {
+            let mut h = recorder::histogram();
+            h.record(us).unwrap();
+            h
+        };
+        Progressive::new(&h(250), &h(500), &h(2_000))
+    }
+
     #[test]
     fn ratios_against_plain_fanout_the_counterpart_and_the_oracle() {
         let mut report = Report {
@@ -407,11 +423,19 @@ mod tests {
                 mode("plain-fanout", 1000, 200_000, 100.0),
                 ModeReport {
                     counterpart: Some("plain-root".into()),
+                    latency: Percentiles {
+                        p99_us: 1_000,
+                        ..mode("", 1100, 10_000, 0.0).latency
+                    },
                     ..mode("scatter-hedge", 1100, 10_000, 99.0)
                 },
                 ModeReport {
                     root_cpu_us_per_leaf_call: 40.0,
                     ..mode("plain-root", 2200, 200_000, 100.0)
+                },
+                ModeReport {
+                    progressive: Some(streamed()),
+                    ..mode("scatter-stream", 1200, 12_000, 99.0)
                 },
             ],
             oracle: Oracle::default(),
@@ -455,8 +479,16 @@ mod tests {
             Ratios::default(),
             "no counterpart"
         );
+        let p = report.modes[3].progressive.as_ref().unwrap();
+        assert_eq!(p.all_but_one_p99_vs_full_p99, Some(0.25));
+        assert_eq!(p.all_but_one_p99_vs_scatter_hedge_p99, Some(0.5));
         let table = report.table();
         assert!(table.contains("scatter-hedge"));
+        assert!(
+            table.contains("all-but-one p99 ÷ full p99 0.25×; ÷ scatter-hedge full p99 0.50×"),
+            "{table}"
+        );
+        assert!(table.contains("all but one (0/1)"), "{table}");
         assert!(
             table.contains("scatter-hedge ÷ plain-root: p50 0.50×"),
             "{table}"

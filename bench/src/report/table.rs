@@ -1,16 +1,17 @@
 //! The report as the text table printed at the end of a run, then each
-//! mode against its hand-written counterpart (like for like), then the
-//! root's counters per mode (every replica is in `report.json`; the table
+//! mode against its hand-written counterpart (like for like), then a
+//! streaming mode's times to k of N shards, then the root's counters per
+//! mode (every replica is in `report.json`; the table
 //! shows only those that stood out).
 
 use std::fmt::Write as _;
 
-use super::{ModeReport, Report};
+use super::{ModeReport, Report, progressive};
 use crate::counters::RootCounters;
 
 impl Report {
-    /// The results as a text table, then the like-for-like ratios, then the
-    /// root's counters.
+    /// The results as a text table, then the like-for-like ratios, then
+    /// the progressive figures, then the root's counters.
     pub fn table(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(
@@ -110,6 +111,16 @@ impl Report {
                     times(r.p999),
                     times(r.cpu_per_leaf_call),
                 );
+            }
+        }
+        for m in &self.modes {
+            if let Some(p) = &m.progressive {
+                let shards = self
+                    .variants
+                    .iter()
+                    .find(|v| v.label == m.variant)
+                    .map(|v| v.shape.shards);
+                progressive::write(&mut out, m, p, shards);
             }
         }
         for m in &self.modes {

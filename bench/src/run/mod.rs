@@ -24,7 +24,8 @@ use crate::modes::{Mode, Target};
 use crate::plot::{self, Series};
 use crate::recorder::Recorder;
 use crate::report::{
-    self, FULL_RUN_REQUESTS, Machine, ModeReport, Oracle, Report, VariantReport, percentiles,
+    self, FULL_RUN_REQUESTS, Machine, ModeReport, Oracle, Progressive, Report, VariantReport,
+    percentiles,
 };
 use crate::scenarios::{Scenario, Variant};
 use crate::schedule::{Arrivals, plan};
@@ -286,6 +287,13 @@ impl Harness {
             max_send_lag_us: report::micros(lag.max),
             root_counters,
             counterpart: mode.counterpart().map(|c| c.name().to_owned()),
+            progressive: mode.streams().then(|| {
+                Progressive::new(
+                    recorder.half(),
+                    recorder.all_but_one(),
+                    recorder.histogram(),
+                )
+            }),
             ..ModeReport::default()
         };
         Ok(ModeRun { report, recorder })

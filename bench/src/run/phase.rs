@@ -2,7 +2,7 @@
 //! side on the harness's own thread, the calls on the client runtime.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::mpsc;
@@ -34,11 +34,16 @@ impl Harness {
             // counted there and the sender stays free.
             self.client.spawn(async move {
                 let outcome = target.call(first_id + i as u64).await;
-                let latency = start.elapsed().saturating_sub(at);
+                let ended = Instant::now();
+                // From the due time, not the send time (see `schedule`).
+                let since_due = |t: Instant| t.saturating_duration_since(start).saturating_sub(at);
+                let seen = outcome.as_ref().ok().copied().unwrap_or_default();
                 let _ = tx.send(Sample {
                     due: at,
-                    latency,
-                    outcome,
+                    latency: since_due(seen.full.unwrap_or(ended)),
+                    outcome: outcome.map(|_| ()),
+                    half: seen.half.map(since_due),
+                    all_but_one: seen.all_but_one.map(since_due),
                 });
             });
         };

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use super::{Context, Harness};
 use crate::modes::{
-    CallSettings, Direct, Mode, PlainFanout, ScatterEmbedded, ScatterQuery, Target, TowerHedge,
+    CallSettings, Direct, Mode, PlainFanout, ScatterEmbedded, ScatterQuery, ScatterStream, Target,
+    TowerHedge,
 };
 use crate::topology::{MergeProcess, RootProcess};
 
@@ -76,7 +77,7 @@ impl Harness {
                         .await?,
                 )
             }
-            Mode::Scatter | Mode::ScatterHedge | Mode::ScatterMerge => {
+            Mode::Scatter | Mode::ScatterHedge | Mode::ScatterStream | Mode::ScatterMerge => {
                 let merge = if mode == Mode::ScatterMerge {
                     let process = MergeProcess::start().await?;
                     let addr = format!("http://{}", process.addr);
@@ -88,19 +89,27 @@ impl Harness {
                 let root = RootProcess::start(&leaves, &merge, &root_flags(mode, context)).await?;
                 let addr = root.addr;
                 sut.root = Some(root);
-                Arc::new(
-                    self.on_client(ScatterQuery::connect(addr, settings))
-                        .await?,
-                )
+                if mode.streams() {
+                    Arc::new(
+                        self.on_client(ScatterStream::connect(addr, settings))
+                            .await?,
+                    )
+                } else {
+                    Arc::new(
+                        self.on_client(ScatterQuery::connect(addr, settings))
+                            .await?,
+                    )
+                }
             }
         })
     }
 }
 
-/// `scatter serve` flags of each Scatter mode.
+/// `scatter serve` flags of each Scatter mode: `scatter-stream` queries
+/// `scatter-hedge`'s root.
 fn root_flags(mode: Mode, context: &Context<'_>) -> Vec<String> {
     let mut flags = vec!["--hedge".to_owned()];
-    if mode == Mode::ScatterHedge {
+    if matches!(mode, Mode::ScatterHedge | Mode::ScatterStream) {
         flags.push("on".into());
         flags.push("--hedge-percentile".into());
         flags.push(context.percentile.to_string());
