@@ -19,13 +19,11 @@ use std::time::Duration;
 
 use futures::Stream;
 use scatter_management::metrics::Registry;
-use scatter_proto::v1::{Payload, Policy, QueryRequest, QueryResponse, QueryUpdate};
-use tonic::Status;
-use tower::Service;
+use scatter_proto::v1::{Policy, QueryRequest, QueryResponse, QueryUpdate};
 
 use crate::config::RootConfig;
 use crate::error::{QueryError, StartError};
-use crate::fanout::{HedgeBudget, Hedging, LeafCall, LeafStack, leaf_stack};
+use crate::fanout::{HedgeBudget, Hedging, LeafService, LeafStack, leaf_stack};
 use crate::merge::{MergeReserve, MergeTarget};
 use crate::metrics::RootMetrics;
 use crate::topology::{Connector, Topology};
@@ -164,8 +162,7 @@ impl Fanout {
 
 impl<S> Fanout<S>
 where
-    S: Service<LeafCall, Response = Payload, Error = Status> + Clone + Send + Sync + 'static,
-    S::Future: Send,
+    S: LeafService,
 {
     /// A fan-out over `topology` whose leaf calls go through `leaf`: a
     /// stack of your own layers over [`GrpcLeaf`](crate::fanout::GrpcLeaf),

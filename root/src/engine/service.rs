@@ -6,18 +6,16 @@
 use std::task::{Context, Poll};
 
 use futures::future::BoxFuture;
-use scatter_proto::v1::{Payload, QueryRequest, QueryResponse};
-use tonic::Status;
+use scatter_proto::v1::{QueryRequest, QueryResponse};
 use tower::Service;
 
 use super::Fanout;
 use crate::error::QueryError;
-use crate::fanout::LeafCall;
+use crate::fanout::LeafService;
 
 impl<S> Service<QueryRequest> for Fanout<S>
 where
-    S: Service<LeafCall, Response = Payload, Error = Status> + Clone + Send + Sync + 'static,
-    S::Future: Send,
+    S: LeafService,
 {
     type Response = QueryResponse;
     type Error = QueryError;

@@ -8,15 +8,13 @@ use std::time::Duration;
 
 use futures::Stream;
 use scatter_proto::v1::query_update::Kind;
-use scatter_proto::v1::{Payload, QueryRequest, QueryUpdate};
+use scatter_proto::v1::{QueryRequest, QueryUpdate};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
-use tonic::Status;
-use tower::Service;
 
 use super::{Engine, request};
 use crate::error::QueryError;
-use crate::fanout::LeafCall;
+use crate::fanout::LeafService;
 
 /// Starts `request` and returns its updates; at most one per shard and a
 /// last one, so the channel is bounded by the tree's size.
@@ -26,8 +24,7 @@ pub fn start<S>(
     timeout: Option<Duration>,
 ) -> impl Stream<Item = Result<QueryUpdate, QueryError>> + Send + 'static
 where
-    S: Service<LeafCall, Response = Payload, Error = Status> + Clone + Send + Sync + 'static,
-    S::Future: Send,
+    S: LeafService,
 {
     let (updates, receiver) = mpsc::unbounded_channel();
     tokio::spawn(async move {

@@ -39,6 +39,23 @@ pub struct LeafCall {
     pub kind: AttemptKind,
 }
 
+/// What the engine needs of a leaf-call stack: a `tower::Service` from
+/// [`LeafCall`] to the leaf's partial, cheap to clone, shareable across
+/// requests. Every such service is one; [`LeafStack`] is the root's.
+pub trait LeafService:
+    Service<LeafCall, Response = Payload, Error = Status, Future: Send> + Clone + Send + Sync + 'static
+{
+}
+
+impl<S> LeafService for S where
+    S: Service<LeafCall, Response = Payload, Error = Status, Future: Send>
+        + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 /// The bottom of the stack: a gRPC `Leaf.Answer` on the replica's kept-open
 /// channel. Dropping the future resets the HTTP/2 stream, so the leaf sees
 /// its work cancelled. A failure made on this side of the wire (a timeout,

@@ -28,5 +28,5 @@ pub use budget::HedgeBudget;
 pub use deadline::Deadlines;
 pub use event::{GatherEvent, Missing, ShardEnd};
 pub use gather::gather;
-pub use leaf_call::{AttemptKind, GrpcLeaf, LeafCall, LeafStack, leaf_stack};
+pub use leaf_call::{AttemptKind, GrpcLeaf, LeafCall, LeafService, LeafStack, leaf_stack};
 pub use shard::{Hedging, ShardPlan};

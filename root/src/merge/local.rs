@@ -1,9 +1,9 @@
-//! A merge linked into the root. A user's fold runs on a task of its own,
-//! fed partials through a channel, so a slow fold never holds up the gather
-//! (its hedge timers, its deadline); a CPU-heavy fold still takes a runtime
-//! worker while it runs, so keep `accept` short or run the merge as a
-//! process. The built-in concat, whose `accept` is a push onto a vector,
-//! folds inline: a task per request would cost more than the fold.
+//! A merge linked into the root. A user's fold runs on a thread of the
+//! blocking pool, fed partials through a channel, so a slow or blocking
+//! fold never holds up the gather (its hedge timers, its deadline) nor any
+//! other request: it takes no runtime worker. The built-in concat, whose
+//! `accept` is a push onto a vector, folds inline: a thread hand-off per
+//! partial would cost more than the fold.
 
 use std::collections::VecDeque;
 
@@ -31,7 +31,7 @@ enum Folding {
         /// What `next_snapshot` has yet to hand out.
         events: VecDeque<FoldEvent>,
     },
-    /// On a task of its own.
+    /// On a thread of the blocking pool.
     Task {
         partials: Option<mpsc::UnboundedSender<(u32, Payload)>>,
         events: mpsc::UnboundedReceiver<FoldEvent>,
@@ -66,7 +66,7 @@ impl LocalSession {
             let (partials, inbox) = mpsc::unbounded_channel();
             let (events_tx, events) = mpsc::unbounded_channel();
             let (result_tx, result) = oneshot::channel();
-            tokio::spawn(run(fold, inbox, events_tx, result_tx, snapshots));
+            tokio::task::spawn_blocking(move || run(fold, inbox, &events_tx, result_tx, snapshots));
             Folding::Task {
                 partials: Some(partials),
                 events,
@@ -138,7 +138,7 @@ impl LocalSession {
                 partials, result, ..
             } => (partials, result),
         };
-        drop(fold); // no more partials: the fold task finishes
+        drop(fold); // no more partials: the fold finishes
         match tokio::time::timeout_at(self.deadline, &mut result).await {
             Ok(Ok(result)) => result.map_err(|s| failed(&s)),
             Ok(Err(_)) => Err(QueryError::MergeFailed {
@@ -152,15 +152,16 @@ impl LocalSession {
     }
 }
 
-/// The fold task: accepts partials until the channel closes, then finishes.
-async fn run(
+/// The fold's thread: accepts partials until the channel closes, then
+/// finishes.
+fn run(
     mut fold: Box<dyn DynFold>,
     mut inbox: mpsc::UnboundedReceiver<(u32, Payload)>,
-    events: mpsc::UnboundedSender<FoldEvent>,
+    events: &mpsc::UnboundedSender<FoldEvent>,
     result: oneshot::Sender<Result<Payload, Status>>,
     snapshots: bool,
 ) {
-    while let Some((shard, partial)) = inbox.recv().await {
+    while let Some((shard, partial)) = inbox.blocking_recv() {
         if let Err(status) = fold.accept_dyn(shard, partial) {
             let _ = events.send(FoldEvent::Failed(status.clone()));
             let _ = result.send(Err(status));

@@ -12,7 +12,7 @@ use tonic::{Code, Status};
 
 use crate::config::{HedgeConfig, ProbationConfig};
 use crate::fanout::budget::HedgeBudget;
-use crate::fanout::event::ShardEnd;
+use crate::fanout::event::{Missing, ShardEnd};
 use crate::fanout::leaf_call::LeafCall;
 use crate::fanout::observe::ObserveLayer;
 use crate::fanout::shard::{self, Hedging, ShardOutcome, ShardPlan};
@@ -180,6 +180,15 @@ impl World {
         }
     }
 
+    /// Makes `replica` look faster than its sibling, so the first attempt
+    /// goes to it (choice is random between fresh replicas).
+    fn make_first_choice(&self, replica: usize) {
+        for (i, r) in self.shard.replicas.iter().enumerate() {
+            let ms = if i == replica { 1 } else { 50 };
+            r.stats.observe(Some(Duration::from_millis(ms)));
+        }
+    }
+
     async fn run(&self, leaves: &Leaves) -> (ShardOutcome, u64) {
         let plan = ShardPlan {
             shard: &self.shard,
@@ -200,6 +209,13 @@ impl World {
     }
 }
 
+fn failed(outcome: &ShardOutcome) -> &Missing {
+    match &outcome.end {
+        ShardEnd::Failed(missing) => missing,
+        other => panic!("the shard did not fail: {other:?}"),
+    }
+}
+
 fn answered_by(outcome: &ShardOutcome) -> (String, u32) {
     assert!(
         matches!(outcome.end, ShardEnd::Answered),
@@ -214,14 +230,7 @@ fn answered_by(outcome: &ShardOutcome) -> (String, u32) {
 async fn a_slow_first_attempt_is_hedged_after_the_delay_and_the_loser_is_cancelled() {
     let world = World::new(2);
     let leaves = Leaves::new(&[Behaviour::Answer(500), Behaviour::Answer(5)]);
-    // Replica choice is random between fresh replicas: make r0 look faster
-    // so the first attempt goes to the slow one.
-    world.shard.replicas[1]
-        .stats
-        .observe(Some(Duration::from_millis(50)));
-    world.shard.replicas[0]
-        .stats
-        .observe(Some(Duration::from_millis(1)));
+    world.make_first_choice(0);
     let (outcome, at) = world.run(&leaves).await;
     assert_eq!(answered_by(&outcome), (addr(1), 1), "the hedge answered");
     assert_eq!(at, 25, "hedged at 20 ms, answered 5 ms later");
@@ -248,12 +257,7 @@ async fn a_slow_first_attempt_is_hedged_after_the_delay_and_the_loser_is_cancell
 async fn a_faster_error_from_the_hedge_does_not_win_over_a_slower_success() {
     let world = World::new(2);
     let leaves = Leaves::new(&[Behaviour::Answer(50), Behaviour::Fail(5, Code::Internal)]);
-    world.shard.replicas[0]
-        .stats
-        .observe(Some(Duration::from_millis(1)));
-    world.shard.replicas[1]
-        .stats
-        .observe(Some(Duration::from_millis(50)));
+    world.make_first_choice(0);
     let (outcome, at) = world.run(&leaves).await;
     assert_eq!(answered_by(&outcome), (addr(0), 0));
     assert_eq!(at, 50);
@@ -306,9 +310,7 @@ async fn unavailable_is_retried_on_the_sibling_at_once() {
         Behaviour::Fail(0, Code::Unavailable),
     ]);
     let (outcome, at) = world.run(&leaves).await;
-    let ShardEnd::Failed(missing) = &outcome.end else {
-        panic!("{:?}", outcome.end);
-    };
+    let missing = failed(&outcome);
     assert_eq!((missing.code, missing.attempts), (Code::Unavailable, 2));
     assert_eq!(
         at, 0,
@@ -334,12 +336,7 @@ async fn unavailable_is_retried_on_the_sibling_at_once() {
 async fn a_retried_shard_is_answered_by_the_sibling() {
     let world = World::new(2);
     let leaves = Leaves::new(&[Behaviour::Fail(1, Code::Unavailable), Behaviour::Answer(3)]);
-    world.shard.replicas[0]
-        .stats
-        .observe(Some(Duration::from_millis(1)));
-    world.shard.replicas[1]
-        .stats
-        .observe(Some(Duration::from_millis(50)));
+    world.make_first_choice(0);
     let (outcome, at) = world.run(&leaves).await;
     assert_eq!(answered_by(&outcome), (addr(1), 1));
     assert_eq!(at, 4);
@@ -353,9 +350,7 @@ async fn invalid_argument_is_not_retried() {
         Behaviour::Fail(1, Code::InvalidArgument),
     ]);
     let (outcome, at) = world.run(&leaves).await;
-    let ShardEnd::Failed(missing) = &outcome.end else {
-        panic!("{:?}", outcome.end);
-    };
+    let missing = failed(&outcome);
     assert_eq!((missing.code, missing.attempts), (Code::InvalidArgument, 1));
     assert!(missing.message.contains("says no"), "{}", missing.message);
     assert_eq!(at, 1);
