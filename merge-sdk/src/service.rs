@@ -1,13 +1,19 @@
 //! The `scatter.v1.Merge` gRPC service around a user's [`Merge`], and `serve`.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
+
+use futures::Stream;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::UnboundedReceiverStream;
 
 use scatter_management::metrics::{Counter, Latency};
 use scatter_management::{Error, Process};
 use scatter_proto::v1::merge_message::Kind;
 use scatter_proto::v1::merge_server::{self, MergeServer};
-use scatter_proto::v1::{MergeMessage, MergeResponse};
+use scatter_proto::v1::merge_update as update;
+use scatter_proto::v1::{MergeMessage, MergeResponse, MergeUpdate, Payload};
 use tokio::net::TcpListener;
 use tonic::service::Routes;
 use tonic::{Request, Response, Status, Streaming};
@@ -70,7 +76,13 @@ impl<M: Merge> MergeService<M> {
         }
     }
 
-    async fn fold(&self, mut stream: Streaming<MergeMessage>) -> Result<MergeResponse, Status> {
+    /// Folds one stream; with `progress`, sends the result so far after
+    /// each partial (for `MergeProgressive`).
+    async fn fold(
+        &self,
+        mut stream: Streaming<MergeMessage>,
+        progress: Option<&mpsc::UnboundedSender<Result<MergeUpdate, Status>>>,
+    ) -> Result<Payload, Status> {
         let begin = match stream.message().await?.and_then(|m| m.kind) {
             Some(Kind::Begin(begin)) => begin,
             Some(Kind::Partial(_)) => {
@@ -90,6 +102,11 @@ impl<M: Merge> MergeService<M> {
                 Some(Kind::Partial(partial)) => {
                     self.partials.inc();
                     fold.accept(partial.shard, partial.partial.unwrap_or_default())?;
+                    if let Some(progress) = progress {
+                        let kind = fold.snapshot().map(update::Kind::Snapshot);
+                        // A closed channel: the root went away; the stream ends next.
+                        let _ = progress.send(Ok(MergeUpdate { kind }));
+                    }
                 }
                 Some(Kind::Begin(_)) => {
                     return Err(Status::invalid_argument(
@@ -99,11 +116,40 @@ impl<M: Merge> MergeService<M> {
                 None => return Err(Status::invalid_argument("a merge message with no content")),
             }
         }
-        Ok(MergeResponse {
-            result: Some(fold.finish()?),
-        })
+        fold.finish()
+    }
+
+    /// Folds one stream, timed and counted.
+    async fn counted(
+        &self,
+        stream: Streaming<MergeMessage>,
+        progress: Option<&mpsc::UnboundedSender<Result<MergeUpdate, Status>>>,
+    ) -> Result<Payload, Status> {
+        let started = Instant::now();
+        let result = self.fold(stream, progress).await;
+        self.latency.record(started.elapsed());
+        match &result {
+            Ok(_) => self.merged.inc(),
+            Err(_) => self.failed.inc(),
+        }
+        result
     }
 }
+
+impl<M> Clone for MergeService<M> {
+    fn clone(&self) -> Self {
+        Self {
+            merge: Arc::clone(&self.merge),
+            merged: self.merged.clone(),
+            failed: self.failed.clone(),
+            partials: self.partials.clone(),
+            latency: self.latency.clone(),
+        }
+    }
+}
+
+/// The stream `MergeProgressive` answers with.
+type UpdateStream = Pin<Box<dyn Stream<Item = Result<MergeUpdate, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl<M: Merge> merge_server::Merge for MergeService<M> {
@@ -111,13 +157,31 @@ impl<M: Merge> merge_server::Merge for MergeService<M> {
         &self,
         request: Request<Streaming<MergeMessage>>,
     ) -> Result<Response<MergeResponse>, Status> {
-        let started = Instant::now();
-        let result = self.fold(request.into_inner()).await;
-        self.latency.record(started.elapsed());
-        match &result {
-            Ok(_) => self.merged.inc(),
-            Err(_) => self.failed.inc(),
-        }
-        result.map(Response::new)
+        let result = self.counted(request.into_inner(), None).await?;
+        Ok(Response::new(MergeResponse {
+            result: Some(result),
+        }))
+    }
+
+    type MergeProgressiveStream = UpdateStream;
+
+    async fn merge_progressive(
+        &self,
+        request: Request<Streaming<MergeMessage>>,
+    ) -> Result<Response<UpdateStream>, Status> {
+        let (updates, receiver) = mpsc::unbounded_channel();
+        let service = self.clone();
+        tokio::spawn(async move {
+            let last = service
+                .counted(request.into_inner(), Some(&updates))
+                .await
+                .map(|result| MergeUpdate {
+                    kind: Some(update::Kind::Result(result)),
+                });
+            let _ = updates.send(last);
+        });
+        Ok(Response::new(Box::pin(UnboundedReceiverStream::new(
+            receiver,
+        ))))
     }
 }

@@ -172,7 +172,7 @@ async fn client_dropping_the_stream_after_the_first_progress_cancels_the_slow_le
 }
 
 #[tokio::test]
-async fn merge_process_gives_no_snapshot_yet_every_shard_end_streams_its_coverage() {
+async fn a_merge_process_whose_fold_has_no_snapshot_streams_every_shard_end_with_coverage_only() {
     let tree = Tree::start(3, &[]).await;
     let script = Script::new()
         .fail(1, "internal", "shard 1 is broken")
@@ -187,7 +187,7 @@ async fn merge_process_gives_no_snapshot_yet_every_shard_end_streams_its_coverag
     for (n, update) in (1..).zip(&updates) {
         assert!(
             update.snapshot.is_none(),
-            "a merge process gives no snapshot"
+            "the test merge's fold gives no snapshot"
         );
         assert_eq!(ended(progress_coverage(update)), n, "{update:?}");
     }

@@ -5,10 +5,12 @@
 //! is a thin layer over it.
 //!
 //! Consumers of a request's gather events: [`request`] (the driver: the
-//! merge, coverage and the unary answer) and [`stream`] (progressive
-//! updates for `QueryStream`); [`service`] makes [`Fanout`] a
+//! merge, coverage and the unary answer), [`progress`] (the updates a
+//! `QueryStream` client gets, in order) and [`stream`] (the task that runs
+//! a progressive request); [`service`] makes [`Fanout`] a
 //! `tower::Service`.
 
+mod progress;
 mod request;
 mod service;
 mod stream;

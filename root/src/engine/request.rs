@@ -1,26 +1,20 @@
 //! One request, top to bottom: check it, fix its deadlines, open the merge,
 //! gather (every partial forwarded to the merge the moment it arrives),
 //! apply the policy to the coverage, finish the merge. A progressive client
-//! is told each step on `progress`; the unary answer passes none.
+//! is told each step on `updates`; the unary answer passes none.
 
 use std::time::Duration;
 
 use futures::StreamExt as _;
-use scatter_proto::v1::query_update::Kind;
-use scatter_proto::v1::{
-    MergeBegin, Payload, QueryProgress, QueryRequest, QueryResponse, QueryUpdate,
-};
-use tokio::sync::mpsc::UnboundedSender;
+use scatter_proto::v1::{MergeBegin, Payload, QueryRequest, QueryResponse};
 use tokio::time::Instant;
 use tonic::Status;
 use tower::Service;
 
 use super::Engine;
+use super::progress::{Progress, Updates};
 use crate::error::QueryError;
 use crate::fanout::{Deadlines, GatherEvent, LeafCall, ShardEnd, ShardPlan, coverage, gather};
-
-/// Where a progressive request's updates go.
-pub type Progress = UnboundedSender<Result<QueryUpdate, QueryError>>;
 
 /// Runs one request; with `progress`, reports each shard's end (and the
 /// merge's snapshot, where it gives one) as it happens.
@@ -28,7 +22,7 @@ pub async fn run<S>(
     engine: &Engine<S>,
     request: QueryRequest,
     client_timeout: Option<Duration>,
-    progress: Option<&Progress>,
+    updates: Option<&Updates>,
 ) -> Result<QueryResponse, QueryError>
 where
     S: Service<LeafCall, Response = Payload, Error = Status> + Clone,
@@ -44,7 +38,7 @@ where
 
     let snapshot = engine.topology.snapshot();
     let request_id = engine.next_request_id();
-    let wants_snapshots = progress.is_some();
+    let wants_snapshots = updates.is_some();
     let mut merge = engine.merge.open(
         MergeBegin {
             request: Some(payload.clone()),
@@ -57,18 +51,7 @@ where
     )?;
     let snapshot_follows = merge.gives_snapshots(wants_snapshots);
     // Coverage so far is built only for a client that watches.
-    let report = |ends: &[Option<ShardEnd>], snapshot: Option<Payload>| {
-        if let Some(progress) = progress {
-            let coverage = coverage::so_far(ends.iter().map(Option::as_ref));
-            let _ = progress.send(Ok(QueryUpdate {
-                request_id,
-                kind: Some(Kind::Progress(QueryProgress {
-                    coverage: Some(coverage),
-                    snapshot,
-                })),
-            }));
-        }
-    };
+    let mut progress = updates.map(|updates| Progress::new(updates, request_id));
 
     let hedging = engine.hedging(&policy);
     let plans = snapshot.shards.iter().map(|shard| ShardPlan {
@@ -85,34 +68,34 @@ where
     let events = gather(plans, &engine.leaf);
     tokio::pin!(events);
     let mut ends: Vec<Option<ShardEnd>> = vec![None; snapshot.shards.len()];
-    // Snapshots still to come for partials already sent: the last shard's
-    // progress is reported too, but never past the request's deadline.
-    let mut snapshots_due = 0usize;
+    // Updates still waiting for a snapshot are sent too, but never past the
+    // request's deadline.
+    let waiting =
+        |progress: &Option<Progress<'_>>| progress.as_ref().is_some_and(Progress::waiting);
     let mut gathered = false;
     let request_deadline = tokio::time::sleep_until(deadlines.request);
     tokio::pin!(request_deadline);
-    while !gathered || snapshots_due > 0 {
+    while !gathered || waiting(&progress) {
         tokio::select! {
             biased;
             event = events.next(), if !gathered => match event {
                 Some(GatherEvent::Partial { shard, partial, .. }) => {
                     merge.send(snapshot.shards[shard].id, partial);
-                    snapshots_due += usize::from(snapshot_follows);
                 }
                 Some(GatherEvent::ShardEnded { shard, end }) => {
                     let answered = matches!(end, ShardEnd::Answered);
                     ends[shard] = Some(end);
-                    // An answered shard is reported with the merge's snapshot
-                    // when one follows, so a client sees both at once.
-                    if !(answered && snapshot_follows) {
-                        report(&ends, None);
+                    if let Some(progress) = &mut progress {
+                        progress.shard_ended(&ends, answered && snapshot_follows);
                     }
                 }
                 None => gathered = true,
             },
             snapshot = merge.next_snapshot() => {
-                snapshots_due = snapshots_due.saturating_sub(1);
-                report(&ends, snapshot?);
+                let snapshot = snapshot?;
+                if let Some(progress) = &mut progress {
+                    progress.snapshot(snapshot);
+                }
             }
             () = &mut request_deadline, if gathered => break,
         }

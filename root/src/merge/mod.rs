@@ -7,6 +7,7 @@
 //! [`MergeReserve`] keeps back the time `finish` needs.
 
 mod local;
+mod progressive;
 mod remote;
 mod reserve;
 
@@ -20,6 +21,7 @@ use crate::config::BUILTIN_CONCAT;
 use crate::error::{QueryError, StartError};
 use crate::topology::Connector;
 use local::LocalSession;
+use progressive::ProgressiveSession;
 pub use remote::RemoteMerge;
 use remote::RemoteSession;
 pub use reserve::MergeReserve;
@@ -50,8 +52,9 @@ impl MergeTarget {
     }
 
     /// Starts merging one request; the merge has until `deadline` to
-    /// answer. With `snapshots`, a merge that can (one linked in) reports
-    /// the result so far after each partial.
+    /// answer. With `snapshots`, the merge reports the result so far after
+    /// each partial (a merge process through `MergeProgressive`, when it
+    /// has it).
     pub fn open(
         &self,
         begin: MergeBegin,
@@ -73,6 +76,9 @@ impl MergeTarget {
                 snapshots,
                 false,
             )?),
+            Self::Remote(merge) if snapshots => MergeSession::Progressive(Box::new(
+                ProgressiveSession::open(merge, begin, deadline),
+            )),
             Self::Remote(merge) => MergeSession::Remote(merge.open(begin, deadline)),
         })
     }
@@ -89,10 +95,13 @@ impl MergeTarget {
 
 /// One request's merge in progress.
 pub enum MergeSession {
-    /// Folding in the root, on a task of its own.
+    /// Folding in the root.
     Local(LocalSession),
     /// Streaming to a merge process.
     Remote(RemoteSession),
+    /// Streaming to a merge process that answers with snapshots (boxed: it
+    /// is large, and only streaming clients use it).
+    Progressive(Box<ProgressiveSession>),
 }
 
 impl MergeSession {
@@ -101,13 +110,14 @@ impl MergeSession {
         match self {
             Self::Local(s) => s.send(shard, partial),
             Self::Remote(s) => s.send(shard, partial),
+            Self::Progressive(s) => s.send(shard, partial),
         }
     }
 
-    /// Whether a snapshot follows each partial sent (the session was opened
-    /// with `snapshots` and the merge is linked in).
+    /// Whether a snapshot (or word that there is none) follows each partial
+    /// sent: the session was opened with `snapshots`.
     pub fn gives_snapshots(&self, asked: bool) -> bool {
-        asked && matches!(self, Self::Local(_))
+        asked && !matches!(self, Self::Remote(_))
     }
 
     /// The next snapshot (the result so far, or `None` when the fold gives
@@ -117,6 +127,7 @@ impl MergeSession {
         match self {
             Self::Local(s) => s.next_snapshot().await,
             Self::Remote(s) => Err(s.ended_early().await),
+            Self::Progressive(s) => s.next_snapshot().await,
         }
     }
 
@@ -125,6 +136,7 @@ impl MergeSession {
         match self {
             Self::Local(s) => s.finish().await,
             Self::Remote(s) => s.finish().await,
+            Self::Progressive(s) => s.finish().await,
         }
     }
 }

@@ -1,5 +1,6 @@
-//! A merge process reached over gRPC: one client-streaming call per request
-//! on a kept-open channel. The begin message and each partial are queued on
+//! A merge process reached over gRPC: one client-streaming `Merge` call per
+//! request on a kept-open channel (`progressive.rs` has the call that also
+//! answers with snapshots). The begin message and each partial are queued on
 //! an unbounded channel (at most one message per shard), so forwarding a
 //! partial never waits on the hot path.
 
@@ -57,35 +58,106 @@ impl RemoteMerge {
     }
 
     pub(super) fn open(&self, begin: MergeBegin, deadline: Instant) -> RemoteSession {
+        self.open_with([begin_message(begin)], deadline, Instant::now())
+    }
+
+    /// A `Merge` call that starts with `messages` (the begin, then any
+    /// partials already sent elsewhere), opened at `opened`.
+    pub(super) fn open_with(
+        &self,
+        messages: impl IntoIterator<Item = MergeMessage>,
+        deadline: Instant,
+        opened: Instant,
+    ) -> RemoteSession {
         let (tx, rx) = mpsc::unbounded_channel();
-        let _ = tx.send(MergeMessage {
-            kind: Some(Kind::Begin(begin)),
-        });
-        let now = Instant::now();
+        for message in messages {
+            let _ = tx.send(message);
+        }
         let mut request = tonic::Request::new(UnboundedReceiverStream::new(rx));
-        request.set_timeout(deadline.saturating_duration_since(now));
+        request.set_timeout(deadline.saturating_duration_since(Instant::now()));
         let mut client = self.client.clone();
         RemoteSession {
             addr: self.addr.clone(),
-            opened: now,
+            opened,
             deadline,
             tx: Some(tx),
             call: Box::pin(async move { client.merge(request).await }),
         }
     }
+
+    /// The client, for the progressive call.
+    pub(super) fn client(&self) -> MergeClient<Channel> {
+        self.client.clone()
+    }
+}
+
+/// The first message of a merge stream.
+pub(super) fn begin_message(begin: MergeBegin) -> MergeMessage {
+    MergeMessage {
+        kind: Some(Kind::Begin(begin)),
+    }
+}
+
+/// One partial on a merge stream.
+pub(super) fn partial_message(shard: u32, partial: Payload) -> MergeMessage {
+    MergeMessage {
+        kind: Some(Kind::Partial(ShardPartial {
+            shard,
+            partial: Some(partial),
+        })),
+    }
+}
+
+/// A merge that answered while the root was still sending partials.
+pub(super) fn answered_early() -> QueryError {
+    QueryError::MergeFailed {
+        code: Code::Internal,
+        message: "the merge answered before the root finished sending partials".into(),
+    }
+}
+
+/// What a failed merge call means for the request: the merge is down, out
+/// of time, or failed with its own status.
+pub(super) fn failure(
+    addr: &str,
+    opened: Instant,
+    deadline: Instant,
+    status: Status,
+) -> QueryError {
+    let status = local_cause(status);
+    match status.code() {
+        Code::Unavailable => QueryError::MergeUnavailable {
+            addr: addr.to_owned(),
+            message: status.message().to_owned(),
+        },
+        Code::DeadlineExceeded | Code::Cancelled if Instant::now() >= deadline => {
+            QueryError::MergeDeadline {
+                waited_ms: opened.elapsed().as_millis(),
+            }
+        }
+        code => QueryError::MergeFailed {
+            code,
+            message: status.message().to_owned(),
+        },
+    }
 }
 
 impl RemoteSession {
     pub(super) fn send(&mut self, shard: u32, partial: Payload) {
+        self.send_message(partial_message(shard, partial));
+    }
+
+    pub(super) fn send_message(&mut self, message: MergeMessage) {
         if let Some(tx) = &self.tx {
             // A closed channel means the call ended; `ended_early` reports why.
-            let _ = tx.send(MergeMessage {
-                kind: Some(Kind::Partial(ShardPartial {
-                    shard,
-                    partial: Some(partial),
-                })),
-            });
+            let _ = tx.send(message);
         }
+    }
+
+    /// The same call with its stream already half-closed.
+    pub(super) fn half_closed(mut self) -> Self {
+        drop(self.tx.take());
+        self
     }
 
     /// Resolves only if the merge call ends before `finish` (it failed, or
@@ -93,10 +165,7 @@ impl RemoteSession {
     pub(super) async fn ended_early(&mut self) -> QueryError {
         let result = (&mut self.call).await;
         match self.outcome(result) {
-            Ok(_) => QueryError::MergeFailed {
-                code: Code::Internal,
-                message: "the merge answered before the root finished sending partials".into(),
-            },
+            Ok(_) => answered_early(),
             Err(error) => error,
         }
     }
@@ -123,24 +192,7 @@ impl RemoteSession {
                     code: Code::Internal,
                     message: "the merge answered without a result".into(),
                 }),
-            Err(status) => {
-                let status = local_cause(status);
-                Err(match status.code() {
-                    Code::Unavailable => QueryError::MergeUnavailable {
-                        addr: self.addr.clone(),
-                        message: status.message().to_owned(),
-                    },
-                    Code::DeadlineExceeded | Code::Cancelled if Instant::now() >= self.deadline => {
-                        QueryError::MergeDeadline {
-                            waited_ms: self.opened.elapsed().as_millis(),
-                        }
-                    }
-                    code => QueryError::MergeFailed {
-                        code,
-                        message: status.message().to_owned(),
-                    },
-                })
-            }
+            Err(status) => Err(failure(&self.addr, self.opened, self.deadline, status)),
         }
     }
 }
