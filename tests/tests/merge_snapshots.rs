@@ -2,7 +2,8 @@
 //! gives `snapshot` answers `MergeProgressive`, so `QueryStream` clients see
 //! the merged answer grow; a merge written against the first contract (no
 //! `MergeProgressive`) still serves every stream, with coverage only, and
-//! the same final answer.
+//! the same final answer; a merge that refuses or is down ends the stream
+//! with the status the unary call would get.
 
 use std::pin::Pin;
 use std::time::Duration;
@@ -15,8 +16,8 @@ use scatter_proto::v1::merge_server::{self, MergeServer};
 use scatter_proto::v1::{MergeMessage, MergeResponse, MergeUpdate, QueryProgress};
 use scatter_tests::root::{StreamEnd, coverage, done, progress};
 use scatter_tests::tree::{search_leaf, search_merge};
-use scatter_tests::{LeafFlags, Query, Root, Script};
-use tonic::{Request, Response, Status, Streaming};
+use scatter_tests::{LeafFlags, Query, Root, Script, Tree, free_port};
+use tonic::{Code, Request, Response, Status, Streaming};
 
 const DEADLINE: Duration = Duration::from_secs(5);
 
@@ -132,4 +133,35 @@ async fn a_merge_without_merge_progressive_still_serves_streams_with_coverage_on
     assert_eq!(coverage(last).answered, 3, "{last:?}");
     let unary = root.query(query).await.expect("the unary answer");
     assert_eq!(last.result, unary.result, "every partial reached the merge");
+}
+
+#[tokio::test]
+async fn a_merge_process_that_refuses_the_request_ends_the_stream_with_its_status() {
+    let tree = Tree::start(2, &[]).await;
+    let query = Query::script(&Script::new().merge_fail("boom: no fold today")).deadline(DEADLINE);
+    let stream = tree.root.query_stream_to_end(query).await;
+    let status = stream.end.as_ref().expect_err("the merge refused");
+    assert_eq!(status.code(), Code::Internal, "{status:?}");
+    assert!(
+        status.message().contains("boom: no fold today"),
+        "{status:?}"
+    );
+    assert!(
+        stream.updates.iter().all(|u| done(u).is_none()),
+        "{stream:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_stream_whose_merge_is_down_ends_unavailable_naming_the_merge() {
+    let leaves = join_all((0..2).map(|shard| LeafFlags::new(shard, 2).start())).await;
+    let shards: Vec<String> = leaves.iter().map(|l| l.addr().to_string()).collect();
+    let nobody = format!("http://{}", free_port());
+    let root = Root::start(&shards, &nobody, &[]).await;
+    let stream = root
+        .query_stream_to_end(Query::script(&Script::new()).deadline(DEADLINE))
+        .await;
+    let status = stream.end.as_ref().expect_err("no merge to answer");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(status.message().contains(&nobody), "{status:?}");
 }
