@@ -17,6 +17,11 @@ use crate::topology::Replica;
 /// already called for the shard. A replica on probation is chosen only as
 /// its due probe, or when nothing else is left.
 pub fn choose(replicas: &[Arc<Replica>], tried: &[usize], now: Instant) -> Option<usize> {
+    // One replica: nothing to choose, and the last replica of a shard is
+    // never on probation.
+    if replicas.len() == 1 {
+        return tried.is_empty().then_some(0);
+    }
     let untried = || (0..replicas.len()).filter(|i| !tried.contains(i));
     let mut active = [usize::MAX; 2];
     let mut seen = 0usize;
