@@ -71,11 +71,6 @@ impl Topology {
             .clone()
     }
 
-    /// The connector every channel of this tree is built with.
-    pub fn connector(&self) -> &Connector {
-        &self.connector
-    }
-
     /// Makes `shards` the tree: replicas already known keep their channel
     /// and statistics, new ones are connected, missing ones are dropped.
     pub async fn replace_all(&self, shards: &[Vec<String>]) -> Result<(), StartError> {
