@@ -8,12 +8,14 @@
 use std::time::Duration;
 
 use futures::future::join_all;
-use scatter_proto::v1::{ConcatResult, Coverage, QueryProgress, QueryResponse, ShardOutcome};
+use scatter_proto::v1::{
+    ConcatResult, Coverage, QueryProgress, QueryResponse, QueryUpdate, ShardOutcome,
+};
 use scatter_tests::root::{
     StreamEnd, assert_full_coverage, coverage, done, missing, outcome, progress,
 };
 use scatter_tests::{LeafFlags, MergedResult, Query, Root, Script, Server, Tree, binary};
-use tonic::Code;
+use tonic::{Code, Streaming};
 use tonic_prost::prost::Message as _;
 
 const IN_FLIGHT: &str = "scatter_leaf_in_flight";
@@ -75,15 +77,22 @@ fn concat_shards(payload: &scatter_proto::v1::Payload) -> Vec<u32> {
         .collect()
 }
 
-#[tokio::test]
-async fn progress_with_two_shards_answered_arrives_while_the_slow_shard_still_runs() {
+/// Three test leaves, shard 2 answering after `slow_ms`, and an open
+/// `QueryStream` of that request.
+async fn stream_with_slow_shard_2(slow_ms: u64) -> (Tree, Streaming<QueryUpdate>) {
     let tree = Tree::start(3, &[]).await;
-    let script = Script::new().delay(2, 3_000);
-    let mut updates = tree
+    let script = Script::new().delay(2, slow_ms);
+    let updates = tree
         .root
         .query_stream(Query::script(&script).deadline(Duration::from_secs(10)))
         .await
         .expect("the stream opens");
+    (tree, updates)
+}
+
+#[tokio::test]
+async fn progress_with_two_shards_answered_arrives_while_the_slow_shard_still_runs() {
+    let (tree, mut updates) = stream_with_slow_shard_2(3_000).await;
 
     for answered in 1..=2 {
         let update = updates
@@ -146,13 +155,7 @@ async fn done_is_exactly_what_query_answers_for_the_same_request() {
 
 #[tokio::test]
 async fn client_dropping_the_stream_after_the_first_progress_cancels_the_slow_leaf_call() {
-    let tree = Tree::start(3, &[]).await;
-    let script = Script::new().delay(2, 5_000);
-    let mut updates = tree
-        .root
-        .query_stream(Query::script(&script).deadline(Duration::from_secs(10)))
-        .await
-        .expect("the stream opens");
+    let (tree, mut updates) = stream_with_slow_shard_2(5_000).await;
     let first = updates
         .message()
         .await

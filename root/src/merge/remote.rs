@@ -6,6 +6,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use scatter_proto::v1::merge_client::MergeClient;
 use scatter_proto::v1::merge_message::Kind;
@@ -23,7 +24,7 @@ use crate::topology::{Connector, normalise};
 /// A connected merge process.
 #[derive(Clone)]
 pub struct RemoteMerge {
-    addr: String,
+    addr: Arc<str>,
     client: MergeClient<Channel>,
 }
 
@@ -31,7 +32,7 @@ type Call = Pin<Box<dyn Future<Output = Result<Response<MergeResponse>, Status>>
 
 /// One request's stream to the merge.
 pub struct RemoteSession {
-    addr: String,
+    addr: Arc<str>,
     opened: Instant,
     deadline: Instant,
     tx: Option<mpsc::UnboundedSender<MergeMessage>>,
@@ -44,7 +45,7 @@ impl RemoteMerge {
         addr: &str,
         connector: &Connector,
     ) -> Result<Self, crate::error::StartError> {
-        let addr = normalise(addr);
+        let addr: Arc<str> = normalise(addr).into();
         let channel = connector.channel(&addr).await?;
         Ok(Self {
             client: Connector::merge_client(channel),
@@ -77,7 +78,7 @@ impl RemoteMerge {
         request.set_timeout(deadline.saturating_duration_since(Instant::now()));
         let mut client = self.client.clone();
         RemoteSession {
-            addr: self.addr.clone(),
+            addr: Arc::clone(&self.addr),
             opened,
             deadline,
             tx: Some(tx),
