@@ -34,7 +34,10 @@
 //! `--shard` / `SCATTER_SHARD` (a number, or `ordinal` to take it from the
 //! trailing number of the host name, as in a Kubernetes StatefulSet),
 //! `--shard-count` / `SCATTER_SHARD_COUNT`, `--grace-ms` / `SCATTER_GRACE_MS`,
-//! `--drain-delay-ms` / `SCATTER_DRAIN_DELAY_MS`.
+//! `--drain-delay-ms` / `SCATTER_DRAIN_DELAY_MS`, `--max-in-flight` /
+//! `SCATTER_MAX_IN_FLIGHT` (default 0, no cap: past N calls running, a call
+//! is refused at once with `RESOURCE_EXHAUSTED` before your method runs,
+//! counted as `scatter_leaf_calls_total{outcome="refused"}`).
 
 mod options;
 mod request;

@@ -1,4 +1,5 @@
-//! Where a leaf listens, which shard it serves, and how it drains.
+//! Where a leaf listens, which shard it serves, how many calls it runs at
+//! once, and how it drains.
 
 use std::net::SocketAddr;
 
@@ -13,7 +14,8 @@ pub struct LeafOptions {
     pub shard: u32,
     /// How many shards make the whole.
     pub shard_count: u32,
-    /// Drain behaviour on SIGTERM.
+    /// Drain behaviour on SIGTERM, and the in-flight cap
+    /// (`serve.max_in_flight`).
     pub serve: ServeOptions,
 }
 
@@ -123,5 +125,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("below the shard count"), "{err}");
+    }
+
+    #[test]
+    fn max_in_flight_caps_the_leaf_and_a_bad_one_is_refused_naming_the_flag() {
+        let o = parse(&["--max-in-flight", "8"]).unwrap();
+        assert_eq!(o.serve.max_in_flight.map(|n| n.get()), Some(8));
+        let err = parse(&["--max-in-flight", "-1"]).unwrap_err().to_string();
+        assert!(err.contains("--max-in-flight"), "{err}");
     }
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use scatter_management::metrics::{Counter, Gauge, Latency};
-use scatter_management::{Error, Process, grpc_timeout};
+use scatter_management::{Error, InFlightCap, Process, grpc_timeout};
 use scatter_proto::v1::leaf_server::{self, LeafServer};
 use scatter_proto::v1::{LeafInfo, LeafInfoRequest, LeafRequest, LeafResponse};
 use tokio::net::TcpListener;
@@ -49,6 +49,7 @@ pub struct LeafService<L> {
     leaf: Arc<L>,
     shard: u32,
     shard_count: u32,
+    cap: InFlightCap,
     metrics: LeafMetrics,
 }
 
@@ -57,12 +58,14 @@ struct LeafMetrics {
     answered: Counter,
     failed: Counter,
     cancelled: Counter,
+    refused: Counter,
     in_flight: Gauge,
     latency: Latency,
 }
 
 impl<L: Leaf> LeafService<L> {
-    /// Wraps `leaf`, counting its calls in `process`'s metrics.
+    /// Wraps `leaf`, counting its calls in `process`'s metrics and refusing
+    /// calls past `options.serve.max_in_flight`.
     pub fn new(leaf: L, options: &LeafOptions, process: &Process) -> Self {
         let m = &process.metrics;
         let calls = "scatter_leaf_calls_total";
@@ -71,10 +74,12 @@ impl<L: Leaf> LeafService<L> {
             leaf: Arc::new(leaf),
             shard: options.shard,
             shard_count: options.shard_count,
+            cap: InFlightCap::new("leaf", options.serve.max_in_flight),
             metrics: LeafMetrics {
                 answered: m.counter(calls, calls_help, &[("outcome", "ok")]),
                 failed: m.counter(calls, calls_help, &[("outcome", "error")]),
                 cancelled: m.counter(calls, calls_help, &[("outcome", "cancelled")]),
+                refused: m.counter(calls, calls_help, &[("outcome", "refused")]),
                 in_flight: m.gauge("scatter_leaf_in_flight", "Leaf calls running now.", &[]),
                 latency: m.latency("scatter_leaf_call_seconds", "Leaf call latency.", &[]),
             },
@@ -114,6 +119,11 @@ impl<L: Leaf> leaf_server::Leaf for LeafService<L> {
                 self.shard, self.shard_count, call.shard, call.shard_count
             )));
         }
+        // Held until the call ends or is dropped; a refusal never reaches the leaf.
+        let _permit = self
+            .cap
+            .try_enter()
+            .inspect_err(|_| self.metrics.refused.inc())?;
         self.metrics.in_flight.add(1);
         let mut guard = CallGuard {
             metrics: self.metrics.clone(),
@@ -152,3 +162,6 @@ impl<L: Leaf> leaf_server::Leaf for LeafService<L> {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests;

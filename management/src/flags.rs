@@ -2,6 +2,7 @@
 //! process understands. A flag wins over its environment variable; flags the
 //! SDK does not know are left for the user's own parsing.
 
+use std::num::NonZeroUsize;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -68,10 +69,16 @@ impl Flags {
         Ok(Duration::from_millis(ms))
     }
 
-    /// `--grace-ms` / `SCATTER_GRACE_MS` and `--drain-delay-ms` /
-    /// `SCATTER_DRAIN_DELAY_MS` over the defaults.
+    /// `--grace-ms` / `SCATTER_GRACE_MS`, `--drain-delay-ms` /
+    /// `SCATTER_DRAIN_DELAY_MS` and `--max-in-flight` /
+    /// `SCATTER_MAX_IN_FLIGHT` (0 = no cap) over the defaults.
     pub fn serve_options(&self) -> Result<ServeOptions, Error> {
         let defaults = ServeOptions::default();
+        let max_in_flight = self.parse(
+            "max-in-flight",
+            "SCATTER_MAX_IN_FLIGHT",
+            defaults.max_in_flight.map_or(0, NonZeroUsize::get),
+        )?;
         Ok(ServeOptions {
             grace: self.millis("grace-ms", "SCATTER_GRACE_MS", defaults.grace)?,
             drain_delay: self.millis(
@@ -79,6 +86,7 @@ impl Flags {
                 "SCATTER_DRAIN_DELAY_MS",
                 defaults.drain_delay,
             )?,
+            max_in_flight: NonZeroUsize::new(max_in_flight),
             ..defaults
         })
     }
@@ -110,5 +118,31 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("--shard") && err.contains("two"), "{err}");
+    }
+
+    #[test]
+    fn max_in_flight_is_off_by_default_and_when_zero() {
+        let unset = flags(&[]).serve_options().expect("defaults parse");
+        assert_eq!(unset.max_in_flight, None);
+        let zero = flags(&["--max-in-flight", "0"]).serve_options().unwrap();
+        assert_eq!(zero.max_in_flight, None);
+    }
+
+    #[test]
+    fn max_in_flight_reads_a_cap() {
+        let options = flags(&["--max-in-flight=8"]).serve_options().unwrap();
+        assert_eq!(options.max_in_flight, NonZeroUsize::new(8));
+    }
+
+    #[test]
+    fn bad_max_in_flight_names_the_flag_and_variable() {
+        let err = flags(&["--max-in-flight", "lots"])
+            .serve_options()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--max-in-flight / SCATTER_MAX_IN_FLIGHT") && err.contains("lots"),
+            "{err}"
+        );
     }
 }

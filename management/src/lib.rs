@@ -6,13 +6,16 @@
 //! - a Prometheus [`metrics::Registry`];
 //! - a lifecycle ([`serve`]): on SIGTERM or ctrl-c the process reports
 //!   NOT_SERVING, stops taking new work, lets in-flight calls finish within a
-//!   grace period, and returns so `main` can exit 0.
+//!   grace period, and returns so `main` can exit 0;
+//! - shedding ([`InFlightCap`]): past `--max-in-flight` calls a leaf or merge
+//!   refuses at once with `RESOURCE_EXHAUSTED`.
 
 mod admin;
 mod deadline;
 mod error;
 mod flags;
 mod health;
+mod in_flight;
 mod logging;
 pub mod metrics;
 mod probe;
@@ -23,6 +26,7 @@ pub use deadline::grpc_timeout;
 pub use error::Error;
 pub use flags::Flags;
 pub use health::{Health, ServingStatus};
+pub use in_flight::{InFlightCap, InFlightPermit, RETRY_PUSHBACK, RETRY_PUSHBACK_KEY};
 pub use logging::init_logging;
 pub use probe::is_serving;
 pub use serve::{Process, ServeOptions, bind, serve};

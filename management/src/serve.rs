@@ -7,6 +7,7 @@
 //! `grace`; return.
 
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,7 +20,7 @@ use tonic::service::Routes;
 use crate::metrics::Registry;
 use crate::{Error, Health, ServingStatus, shutdown_signal};
 
-/// How a process drains.
+/// How a process admits calls and drains.
 #[derive(Clone, Debug)]
 pub struct ServeOptions {
     /// How long in-flight calls may run after the drain starts. Longer keeps
@@ -32,6 +33,13 @@ pub struct ServeOptions {
     /// Also stop on SIGTERM and ctrl-c (on by default; off for processes
     /// embedded in tests, which use [`Process::shutdown`]).
     pub handle_signals: bool,
+    /// The most calls a leaf or merge runs at once (`--max-in-flight`);
+    /// past it a call is refused at once with `RESOURCE_EXHAUSTED`, so the
+    /// caller can try another replica instead of queueing here. A cap keeps
+    /// an overloaded replica fast to refuse, at the price of refusing bursts
+    /// it could have absorbed. Default `None`: no cap. The root does not
+    /// read it; it admits with its own `--max-concurrent`.
+    pub max_in_flight: Option<NonZeroUsize>,
 }
 
 impl Default for ServeOptions {
@@ -40,6 +48,7 @@ impl Default for ServeOptions {
             grace: Duration::from_secs(10),
             drain_delay: Duration::ZERO,
             handle_signals: true,
+            max_in_flight: None,
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Where a merge listens and how it drains.
+//! Where a merge listens, how many merges it runs at once, and how it drains.
 
 use std::net::SocketAddr;
 
@@ -6,12 +6,17 @@ use scatter_management::{Error, Flags, ServeOptions};
 
 /// A merge's settings, from flags and environment variables:
 /// `--listen` / `SCATTER_LISTEN` (default `127.0.0.1:50050`),
-/// `--grace-ms` / `SCATTER_GRACE_MS`, `--drain-delay-ms` / `SCATTER_DRAIN_DELAY_MS`.
+/// `--grace-ms` / `SCATTER_GRACE_MS`, `--drain-delay-ms` / `SCATTER_DRAIN_DELAY_MS`,
+/// `--max-in-flight` / `SCATTER_MAX_IN_FLIGHT` (default 0, no cap: past N
+/// merges running, a merge is refused at once with `RESOURCE_EXHAUSTED`
+/// before its `begin` is read, counted as
+/// `scatter_merge_requests_total{outcome="refused"}`).
 #[derive(Clone, Debug)]
 pub struct MergeOptions {
     /// The gRPC (and admin HTTP) address. Port 0 picks a free port.
     pub listen: SocketAddr,
-    /// Drain behaviour on SIGTERM.
+    /// Drain behaviour on SIGTERM, and the in-flight cap
+    /// (`serve.max_in_flight`).
     pub serve: ServeOptions,
 }
 
@@ -36,5 +41,25 @@ impl MergeOptions {
             listen: flags.parse("listen", "SCATTER_LISTEN", Self::default().listen)?,
             serve: flags.serve_options()?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<MergeOptions, Error> {
+        MergeOptions::from_flags(&Flags::from_args(args.iter().map(|s| (*s).to_owned())))
+    }
+
+    #[test]
+    fn max_in_flight_caps_the_merge_and_a_bad_one_is_refused_naming_the_flag() {
+        let o = parse(&["--max-in-flight=4"]).unwrap();
+        assert_eq!(o.serve.max_in_flight.map(|n| n.get()), Some(4));
+        let err = parse(&["--max-in-flight", "many"]).unwrap_err().to_string();
+        assert!(
+            err.contains("--max-in-flight") && err.contains("many"),
+            "{err}"
+        );
     }
 }

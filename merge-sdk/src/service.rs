@@ -1,5 +1,6 @@
 //! The `scatter.v1.Merge` gRPC service around a user's [`Merge`], and `serve`.
 
+use std::num::NonZeroUsize;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
@@ -9,7 +10,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
 use scatter_management::metrics::{Counter, Latency};
-use scatter_management::{Error, Process};
+use scatter_management::{Error, InFlightCap, InFlightPermit, Process};
 use scatter_proto::v1::merge_message::Kind;
 use scatter_proto::v1::merge_server::{self, MergeServer};
 use scatter_proto::v1::merge_update as update;
@@ -39,7 +40,7 @@ pub async fn serve_on<M: Merge>(
     listener: TcpListener,
     process: Process,
 ) -> Result<(), Error> {
-    let service = MergeService::new(merge, &process);
+    let service = MergeService::new(merge, &process).max_in_flight(options.serve.max_in_flight);
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "merge serving");
     }
@@ -51,22 +52,27 @@ pub async fn serve_on<M: Merge>(
 /// the user builds; most users call [`serve`].
 pub struct MergeService<M> {
     merge: Arc<M>,
+    cap: InFlightCap,
     merged: Counter,
     failed: Counter,
+    refused: Counter,
     partials: Counter,
     latency: Latency,
 }
 
 impl<M: Merge> MergeService<M> {
-    /// Wraps `merge`, counting its work in `process`'s metrics.
+    /// Wraps `merge`, counting its work in `process`'s metrics; no cap on
+    /// merges in flight until [`max_in_flight`](Self::max_in_flight).
     pub fn new(merge: M, process: &Process) -> Self {
         let m = &process.metrics;
         let merges = "scatter_merge_requests_total";
         let help = "Merged requests by how they ended.";
         Self {
             merge: Arc::new(merge),
+            cap: InFlightCap::new("merge", None),
             merged: m.counter(merges, help, &[("outcome", "ok")]),
             failed: m.counter(merges, help, &[("outcome", "error")]),
+            refused: m.counter(merges, help, &[("outcome", "refused")]),
             partials: m.counter("scatter_merge_partials_total", "Partials folded.", &[]),
             latency: m.latency(
                 "scatter_merge_stream_seconds",
@@ -74,6 +80,14 @@ impl<M: Merge> MergeService<M> {
                 &[],
             ),
         }
+    }
+
+    /// Refuses merges past `limit` running at once with `RESOURCE_EXHAUSTED`,
+    /// before reading any message of theirs; `None` admits every merge.
+    #[must_use]
+    pub fn max_in_flight(mut self, limit: Option<NonZeroUsize>) -> Self {
+        self.cap = InFlightCap::new("merge", limit);
+        self
     }
 
     /// Folds one stream; with `progress`, sends the result so far after
@@ -134,14 +148,22 @@ impl<M: Merge> MergeService<M> {
         }
         result
     }
+
+    /// A slot under the cap for one merge, held until it ends; a refusal is
+    /// counted and never reaches the fold.
+    fn admit(&self) -> Result<InFlightPermit, Status> {
+        self.cap.try_enter().inspect_err(|_| self.refused.inc())
+    }
 }
 
 impl<M> Clone for MergeService<M> {
     fn clone(&self) -> Self {
         Self {
             merge: Arc::clone(&self.merge),
+            cap: self.cap.clone(),
             merged: self.merged.clone(),
             failed: self.failed.clone(),
+            refused: self.refused.clone(),
             partials: self.partials.clone(),
             latency: self.latency.clone(),
         }
@@ -157,6 +179,7 @@ impl<M: Merge> merge_server::Merge for MergeService<M> {
         &self,
         request: Request<Streaming<MergeMessage>>,
     ) -> Result<Response<MergeResponse>, Status> {
+        let _permit = self.admit()?;
         let result = self.counted(request.into_inner(), None).await?;
         Ok(Response::new(MergeResponse {
             result: Some(result),
@@ -169,6 +192,7 @@ impl<M: Merge> merge_server::Merge for MergeService<M> {
         &self,
         request: Request<Streaming<MergeMessage>>,
     ) -> Result<Response<UpdateStream>, Status> {
+        let permit = self.admit()?;
         let (updates, receiver) = mpsc::unbounded_channel();
         let service = self.clone();
         tokio::spawn(async move {
@@ -178,6 +202,8 @@ impl<M: Merge> merge_server::Merge for MergeService<M> {
                 .map(|result| MergeUpdate {
                     kind: Some(update::Kind::Result(result)),
                 });
+            // The slot is free before the caller can see the result.
+            drop(permit);
             let _ = updates.send(last);
         });
         Ok(Response::new(Box::pin(UnboundedReceiverStream::new(
@@ -185,3 +211,6 @@ impl<M: Merge> merge_server::Merge for MergeService<M> {
         ))))
     }
 }
+
+#[cfg(test)]
+mod tests;
