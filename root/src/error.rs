@@ -2,6 +2,9 @@
 //! embedded fan-out) from starting, and [`QueryError`] for what ends one
 //! request, mapped to the gRPC status a client can act on.
 
+use std::time::Duration;
+
+use tonic::metadata::MetadataMap;
 use tonic::{Code, Status};
 
 /// Why a root or an embedded fan-out could not start or keep serving.
@@ -61,11 +64,34 @@ pub enum QueryError {
         /// The configured limit.
         limit: usize,
     },
-    /// The root is at its concurrency limit.
-    #[error("root is at its limit of {limit} concurrent requests; retry with backoff")]
+    /// The root is at its concurrency limit for the request's priority.
+    #[error(
+        "root overloaded: {running} requests running, at {which} of {cap}; retry after {} ms \
+         (grpc-retry-pushback-ms), on another root, or with a higher priority",
+        retry_after.as_millis().max(1)
+    )]
     Overloaded {
-        /// The configured limit.
-        limit: usize,
+        /// Admitted requests running when this one came.
+        running: usize,
+        /// The most this request's class may run at once now.
+        cap: usize,
+        /// Which limit was full.
+        which: String,
+        /// When a retry may find room: what requests take now.
+        retry_after: Duration,
+    },
+    /// The request's deadline is shorter than requests take now.
+    #[error(
+        "refused at admission: the request's deadline of {} ms is below the {} ms requests \
+         take now (the median of the last ones); send a longer deadline",
+        deadline.as_millis(),
+        needed.as_millis()
+    )]
+    DeadlineTooShort {
+        /// The request's whole deadline.
+        deadline: Duration,
+        /// What requests take now.
+        needed: Duration,
     },
     /// Too few shards answered for the request's policy.
     #[error("{policy}: {coverage}")]
@@ -84,6 +110,14 @@ pub enum QueryError {
         /// The merge's address.
         addr: String,
         /// What the transport said.
+        message: String,
+    },
+    /// The merge refused the request: it is at its in-flight cap.
+    #[error("merge at {addr} is overloaded: {message}; retry with backoff")]
+    MergeOverloaded {
+        /// The merge's address.
+        addr: String,
+        /// The merge's own message.
         message: String,
     },
     /// The merge answered with an error.
@@ -105,21 +139,45 @@ pub enum QueryError {
 }
 
 impl QueryError {
+    /// Whether the request failed after spending the tree's time (too few
+    /// shards answered, or the merge ran out of time), so its latency says
+    /// how loaded the tree is; a malformed, refused or client-fault
+    /// request says nothing of it.
+    pub fn took_the_trees_time(&self) -> bool {
+        match self {
+            Self::Coverage { code, .. } => *code == Code::Unavailable,
+            Self::MergeDeadline { .. } => true,
+            _ => false,
+        }
+    }
+
     /// The gRPC code a client gets for this error.
     pub fn code(&self) -> Code {
         match self {
             Self::InvalidRequest(_) => Code::InvalidArgument,
-            Self::TooLarge { .. } | Self::Overloaded { .. } => Code::ResourceExhausted,
+            Self::TooLarge { .. } | Self::Overloaded { .. } | Self::MergeOverloaded { .. } => {
+                Code::ResourceExhausted
+            }
             Self::Coverage { code, .. } => *code,
             Self::MergeUnavailable { .. } => Code::Unavailable,
             Self::MergeFailed { .. } => Code::Internal,
-            Self::MergeDeadline { .. } => Code::DeadlineExceeded,
+            Self::MergeDeadline { .. } | Self::DeadlineTooShort { .. } => Code::DeadlineExceeded,
         }
     }
 }
 
+/// The gRPC metadata telling a client when to retry (gRFC A6).
+pub const PUSHBACK_HEADER: &str = "grpc-retry-pushback-ms";
+
 impl From<QueryError> for Status {
     fn from(error: QueryError) -> Self {
-        Status::new(error.code(), error.to_string())
+        let mut metadata = MetadataMap::new();
+        if let QueryError::Overloaded { retry_after, .. } = &error {
+            let ms = retry_after.as_millis().max(1).to_string();
+            if let Ok(value) = ms.parse() {
+                metadata.insert(PUSHBACK_HEADER, value);
+            }
+        }
+        Status::with_metadata(error.code(), error.to_string(), metadata)
     }
 }

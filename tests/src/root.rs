@@ -6,7 +6,7 @@ use std::time::Duration;
 use scatter_proto::v1::query_update::Kind;
 use scatter_proto::v1::root_client::RootClient;
 use scatter_proto::v1::{
-    Coverage, MissingShard, Payload, Policy, QueryProgress, QueryRequest, QueryResponse,
+    Coverage, MissingShard, Payload, Policy, Priority, QueryProgress, QueryRequest, QueryResponse,
     QueryUpdate, ShardOutcome,
 };
 use tonic::transport::Channel;
@@ -159,6 +159,13 @@ impl Query {
     #[must_use]
     pub fn min_coverage(mut self, fraction: f64) -> Self {
         self.policy.min_coverage = fraction;
+        self
+    }
+
+    /// Sends the request with `priority` (shed order under overload).
+    #[must_use]
+    pub fn priority(mut self, priority: Priority) -> Self {
+        self.policy.priority = priority as i32;
         self
     }
 

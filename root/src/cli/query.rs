@@ -10,7 +10,9 @@ use clap::Args;
 use prost::Message as _;
 use scatter_proto::v1::query_update::Kind;
 use scatter_proto::v1::root_client::RootClient;
-use scatter_proto::v1::{ConcatResult, Coverage, HedgePolicy, Payload, Policy, QueryRequest};
+use scatter_proto::v1::{
+    ConcatResult, Coverage, HedgePolicy, Payload, Policy, Priority, QueryRequest,
+};
 use scatter_root::fanout::coverage::describe;
 
 /// Flags of `scatter query`.
@@ -31,6 +33,9 @@ pub struct QueryArgs {
     /// Send no hedges for this request.
     #[arg(long)]
     no_hedge: bool,
+    /// The request's priority under overload: `low` is shed first, `high` last.
+    #[arg(long, value_parser = ["low", "normal", "high"], default_value = "normal")]
+    priority: String,
     /// Print each progress update as shards answer (`QueryStream`), then
     /// the final result.
     #[arg(long)]
@@ -58,6 +63,11 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
                 disabled: true,
                 percentile: 0.0,
             }),
+            priority: match args.priority.as_str() {
+                "low" => Priority::Low,
+                "high" => Priority::High,
+                _ => Priority::Normal,
+            } as i32,
         }),
     });
     if let Some(ms) = args.deadline_ms {

@@ -70,9 +70,21 @@ pub struct RootFlags {
     /// Largest request payload accepted.
     #[arg(long)]
     pub max_request_bytes: Option<usize>,
-    /// Requests in progress at once; more are refused with RESOURCE_EXHAUSTED.
+    /// Requests in progress at once, however the adaptive limit moves; more
+    /// are refused with RESOURCE_EXHAUSTED.
     #[arg(long)]
     pub max_concurrent: Option<usize>,
+    /// The concurrency limit: `adaptive` (follows the latency the root
+    /// observes) or `fixed` (the --max-concurrent ceiling).
+    #[arg(long, value_parser = ["adaptive", "fixed"])]
+    pub admission: Option<String>,
+    /// How much slower than unloaded requests may get before the adaptive
+    /// limit shrinks (2.0 = twice as slow).
+    #[arg(long)]
+    pub admission_tolerance: Option<f64>,
+    /// The adaptive limit never goes below this many requests.
+    #[arg(long)]
+    pub min_concurrent: Option<usize>,
     /// Hedge slow shards to another replica: `on` or `off`.
     #[arg(long, value_parser = ["on", "off"])]
     pub hedge: Option<String>,
@@ -133,6 +145,15 @@ impl RootFlags {
         }
         if let Some(v) = self.max_concurrent {
             config.limits.max_concurrent_requests = v;
+        }
+        if let Some(v) = &self.admission {
+            config.admission.adaptive = v == "adaptive";
+        }
+        if let Some(v) = self.admission_tolerance {
+            config.admission.tolerance = v;
+        }
+        if let Some(v) = self.min_concurrent {
+            config.admission.min_limit = v;
         }
         if let Some(v) = &self.hedge {
             config.hedge.enabled = v == "on";

@@ -15,6 +15,10 @@
 //! max_request_bytes = 4194304
 //! max_concurrent_requests = 1024
 //!
+//! [admission]
+//! adaptive = true
+//! tolerance = 2.0
+//!
 //! [hedge]
 //! enabled = true
 //! percentile = 95.0
@@ -28,9 +32,11 @@ use serde::Deserialize;
 
 use crate::error::StartError;
 
+mod admission;
 pub mod duration_text;
 mod hedge;
 
+pub use admission::AdmissionConfig;
 pub use hedge::{HedgeConfig, ProbationConfig};
 
 /// Everything the root needs to serve.
@@ -48,6 +54,8 @@ pub struct RootConfig {
     pub deadline: DeadlineConfig,
     /// What the root refuses, to protect itself.
     pub limits: Limits,
+    /// The adaptive concurrency limit, priorities and deadline checks.
+    pub admission: AdmissionConfig,
     /// Hedged calls to a second replica of a slow shard.
     pub hedge: HedgeConfig,
     /// Taking replicas that stand out from their siblings out of rotation.
@@ -64,6 +72,7 @@ impl Default for RootConfig {
             merge: BUILTIN_CONCAT.to_owned(),
             deadline: DeadlineConfig::default(),
             limits: Limits::default(),
+            admission: AdmissionConfig::default(),
             hedge: HedgeConfig::default(),
             probation: ProbationConfig::default(),
             connect: ConnectConfig::default(),
@@ -120,8 +129,8 @@ pub struct Limits {
     /// RESOURCE_EXHAUSTED. Every leaf receives the payload, so this bounds
     /// the memory one request can pin. Default 4 MiB.
     pub max_request_bytes: usize,
-    /// Requests in progress at once; more get RESOURCE_EXHAUSTED at once
-    /// rather than queueing. Default 1024.
+    /// Requests in progress at once, however the adaptive limit moves;
+    /// more get RESOURCE_EXHAUSTED at once rather than queueing. Default 1024.
     pub max_concurrent_requests: usize,
 }
 
@@ -196,6 +205,9 @@ impl RootConfig {
                 self.deadline.merge_reserve_percentile
             ));
         }
+        self.admission
+            .validate(self.limits.max_concurrent_requests)
+            .map_err(StartError::Config)?;
         self.hedge.validate().map_err(StartError::Config)
     }
 }

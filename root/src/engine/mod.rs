@@ -19,13 +19,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use futures::Stream;
+use futures::{Stream, StreamExt as _};
 use scatter_management::metrics::Registry;
 use scatter_proto::v1::{Policy, QueryRequest, QueryResponse, QueryUpdate};
 
+use crate::admission::{Admission, Class, Permit};
 use crate::config::RootConfig;
 use crate::error::{QueryError, StartError};
-use crate::fanout::{HedgeBudget, Hedging, LeafService, LeafStack, leaf_stack};
+use crate::fanout::{Deadlines, HedgeBudget, Hedging, LeafService, LeafStack, leaf_stack};
 use crate::merge::{MergeReserve, MergeTarget};
 use crate::metrics::RootMetrics;
 use crate::topology::{Connector, Topology};
@@ -42,6 +43,8 @@ pub struct Engine<S> {
     pub reserve: MergeReserve,
     /// The shared budget for hedges and retries.
     pub hedge_budget: HedgeBudget,
+    /// Whether a request may start now; the adaptive concurrency limit.
+    pub admission: Admission,
     /// Request-level counters.
     pub metrics: RootMetrics,
     /// The stack every leaf call goes through.
@@ -67,6 +70,11 @@ impl<S> Engine<S> {
             << 16;
         Self {
             reserve: MergeReserve::new(&config.deadline),
+            admission: Admission::new(
+                &config.admission,
+                config.limits.max_concurrent_requests,
+                metrics,
+            ),
             config,
             topology,
             merge,
@@ -74,6 +82,32 @@ impl<S> Engine<S> {
             metrics: RootMetrics::new(metrics),
             leaf,
             next_request_id: AtomicU64::new(seed),
+        }
+    }
+
+    /// Admits `request` (its priority, its deadline) or refuses it at once.
+    pub fn admit(
+        &self,
+        request: &QueryRequest,
+        client_timeout: Option<Duration>,
+    ) -> Result<Permit, QueryError> {
+        let priority = request.policy.as_ref().map_or(0, |p| p.priority);
+        let deadline = Deadlines::total(&self.config.deadline, client_timeout);
+        self.admission.admit(Class::of(priority), deadline)
+    }
+
+    /// Ends an admitted request: its latency steers the limit, unless it
+    /// failed for a reason of its own; a shrinking limit shrinks the hedge
+    /// budget with it.
+    pub fn settle<T>(&self, permit: Permit, result: &Result<T, QueryError>) {
+        let measured = match result {
+            Ok(_) => true,
+            Err(error) => error.took_the_trees_time(),
+        };
+        if let Some(change) = permit.finish(measured)
+            && change.after < change.before
+        {
+            self.hedge_budget.shrink(change.after / change.before);
         }
     }
 
@@ -183,23 +217,48 @@ where
 
     /// Answers one query within `timeout` (the client's budget; `None` takes
     /// the configured default, and it is capped by the configured maximum).
+    /// Refused at once (RESOURCE_EXHAUSTED, or DEADLINE_EXCEEDED for a
+    /// deadline shorter than requests take now) when admission says so.
     pub async fn query(
         &self,
         request: QueryRequest,
         timeout: Option<Duration>,
     ) -> Result<QueryResponse, QueryError> {
-        request::run(&self.engine, request, timeout, None).await
+        let permit = self.engine.admit(&request, timeout)?;
+        let result = request::run(&self.engine, request, timeout, None).await;
+        self.engine.settle(permit, &result);
+        result
     }
 
     /// The same query, answered progressively: an update each time a shard
     /// ends, then the final answer. Dropping the stream cancels every leaf
-    /// call still out.
+    /// call still out. A refused request's stream holds its one error.
     pub fn query_stream(
         &self,
         request: QueryRequest,
         timeout: Option<Duration>,
     ) -> impl Stream<Item = Result<QueryUpdate, QueryError>> + Send + 'static {
-        stream::start(Arc::clone(&self.engine), request, timeout)
+        match self.try_query_stream(request, timeout) {
+            Ok(updates) => updates.left_stream(),
+            Err(refused) => futures::stream::once(async { Err(refused) }).right_stream(),
+        }
+    }
+
+    /// Like [`Fanout::query_stream`], with admission's refusal returned
+    /// before any stream (the root answers it as the call's status).
+    pub fn try_query_stream(
+        &self,
+        request: QueryRequest,
+        timeout: Option<Duration>,
+    ) -> Result<impl Stream<Item = Result<QueryUpdate, QueryError>> + Send + 'static, QueryError>
+    {
+        let permit = self.engine.admit(&request, timeout)?;
+        Ok(stream::start(
+            Arc::clone(&self.engine),
+            request,
+            timeout,
+            permit,
+        ))
     }
 }
 

@@ -64,6 +64,7 @@ where
         hedge: &engine.config.hedge,
         probation: &engine.config.probation,
         budget: &engine.hedge_budget,
+        admission: &engine.admission,
     });
     let events = gather(plans, &engine.leaf);
     tokio::pin!(events);

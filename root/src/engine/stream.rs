@@ -13,15 +13,18 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
 use super::{Engine, request};
+use crate::admission::Permit;
 use crate::error::QueryError;
 use crate::fanout::LeafService;
 
-/// Starts `request` and returns its updates; at most one per shard and a
-/// last one, so the channel is bounded by the tree's size.
+/// Starts `request`, admitted with `permit` (held until the last update is
+/// sent), and returns its updates; at most one per shard and a last one,
+/// so the channel is bounded by the tree's size.
 pub fn start<S>(
     engine: Arc<Engine<S>>,
     request: QueryRequest,
     timeout: Option<Duration>,
+    permit: Permit,
 ) -> impl Stream<Item = Result<QueryUpdate, QueryError>> + Send + 'static
 where
     S: LeafService,
@@ -31,6 +34,7 @@ where
         let progress = updates.clone();
         tokio::select! {
             result = request::run(&engine, request, timeout, Some(&progress)) => {
+                engine.settle(permit, &result);
                 let last = result.map(|response| QueryUpdate {
                     request_id: response.request_id,
                     kind: Some(Kind::Done(response)),

@@ -55,6 +55,18 @@ impl HedgeBudget {
         self.withdraw_above(self.retry_reserve)
     }
 
+    /// Keeps `factor` (in [0, 1]) of the saved tokens: when the admission
+    /// limit shrinks, the tree is overloaded and the extra attempts saved
+    /// for quieter times shrink with it.
+    pub fn shrink(&self, factor: f64) {
+        let factor = factor.clamp(0.0, 1.0);
+        let _ = self
+            .milli_tokens
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| {
+                Some((t as f64 * factor) as i64)
+            });
+    }
+
     fn withdraw_above(&self, floor: i64) -> bool {
         let one = SCALE as i64;
         self.milli_tokens
@@ -91,6 +103,16 @@ mod tests {
             !budget.try_withdraw_retry(),
             "the bucket holds at most its burst"
         );
+    }
+
+    #[test]
+    fn shrinking_keeps_a_share_of_the_saved_tokens() {
+        let budget = HedgeBudget::new(0.0, 10.0);
+        budget.shrink(0.5);
+        let spent = std::iter::repeat_with(|| budget.try_withdraw_retry())
+            .take_while(|sent| *sent)
+            .count();
+        assert_eq!(spent, 5);
     }
 
     #[test]

@@ -20,6 +20,7 @@ use super::budget::HedgeBudget;
 use super::choose::choose;
 use super::event::{Missing, ShardEnd};
 use super::leaf_call::{AttemptKind, LeafCall};
+use crate::admission::Admission;
 use crate::config::{HedgeConfig, ProbationConfig};
 use crate::topology::{Replica, Shard, probation};
 
@@ -54,6 +55,8 @@ pub struct ShardPlan<'a> {
     pub probation: &'a ProbationConfig,
     /// The shared budget for hedges and retries.
     pub budget: &'a HedgeBudget,
+    /// The root's admission: no extra attempts while it is saturated.
+    pub admission: &'a Admission,
 }
 
 /// How one shard ended, with the partial when it answered.
@@ -112,7 +115,8 @@ where
     };
     let mut attempts = Attempts::with_capacity(plan.hedge.max_attempts as usize);
     let now = Instant::now();
-    attempts.extend(shard.launch(&leaf, AttemptKind::First, now));
+    let first = shard.pick(AttemptKind::First);
+    attempts.extend(first.map(|r| shard.launch(&leaf, r, AttemptKind::First, now)));
     if attempts.is_empty() {
         return ended(shard.failed());
     }
@@ -141,9 +145,13 @@ where
                     }
                     Err(status) => {
                         let retryable = is_retryable(status.code());
+                        if status.code() == Code::ResourceExhausted {
+                            replicas[done.replica].stats.counters.refusals.inc();
+                        }
                         shard.last_error = Some((status, done.replica));
-                        if retryable && attempts.is_empty() && shard.may_send_extra(AttemptKind::Retry, now) {
-                            attempts.extend(shard.launch(&leaf, AttemptKind::Retry, now));
+                        if retryable && attempts.is_empty() {
+                            let retry = shard.extra(AttemptKind::Retry, now);
+                            attempts.extend(retry.map(|r| shard.launch(&leaf, r, AttemptKind::Retry, now)));
                         }
                         if attempts.is_empty() {
                             return ended(shard.failed());
@@ -154,9 +162,8 @@ where
             Some(()) = &mut hedge, if hedge_armed => {
                 hedge_armed = false;
                 let now = Instant::now();
-                if shard.should_hedge(now) {
-                    attempts.extend(shard.launch(&leaf, AttemptKind::Hedge, now));
-                }
+                let hedge = shard.extra(AttemptKind::Hedge, now);
+                attempts.extend(hedge.map(|r| shard.launch(&leaf, r, AttemptKind::Hedge, now)));
             }
             () = &mut deadline => return ended(shard.timed_out()),
         }
@@ -171,22 +178,27 @@ struct ShardRun<'p, 'a> {
 }
 
 impl ShardRun<'_, '_> {
-    /// Sends one attempt to a replica chosen for it; `None` when no replica
-    /// is left to try.
+    /// The replica for the next attempt; `None` when none is left to try.
+    fn pick(&self, kind: AttemptKind) -> Option<usize> {
+        let replicas = &self.plan.shard.replicas;
+        choose(replicas, &self.tried, Instant::now()).or_else(|| {
+            // The only replica may be retried (its connection may just have been re-made).
+            (replicas.len() == 1 && kind == AttemptKind::Retry).then_some(0)
+        })
+    }
+
+    /// Sends one attempt to `replica`.
     fn launch<S>(
         &mut self,
         leaf: &S,
+        replica: usize,
         kind: AttemptKind,
         now: Instant,
-    ) -> Option<impl Future<Output = Attempt> + use<S>>
+    ) -> impl Future<Output = Attempt> + use<S>
     where
         S: Service<LeafCall, Response = Payload, Error = Status> + Clone,
     {
         let replicas = &self.plan.shard.replicas;
-        let replica = choose(replicas, &self.tried, now).or_else(|| {
-            // The only replica may be retried (its connection may just have been re-made).
-            (replicas.len() == 1 && kind == AttemptKind::Retry).then_some(0)
-        })?;
         let attempt = self.attempts();
         self.tried.push(replica);
         let call = LeafCall {
@@ -206,7 +218,7 @@ impl ShardRun<'_, '_> {
             kind,
         };
         let leaf = leaf.clone();
-        Some(async move {
+        async move {
             let result = leaf.oneshot(call).await;
             Attempt {
                 replica,
@@ -215,7 +227,7 @@ impl ShardRun<'_, '_> {
                 result,
                 latency: now.elapsed(),
             }
-        })
+        }
     }
 
     fn attempts(&self) -> u32 {
@@ -242,20 +254,26 @@ impl ShardRun<'_, '_> {
         (at < self.plan.gather_deadline).then_some(at)
     }
 
-    fn should_hedge(&self, now: Instant) -> bool {
-        self.tried.len() < self.plan.shard.replicas.len()
-            && self.may_send_extra(AttemptKind::Hedge, now)
-    }
-
-    /// Whether one more attempt (hedge or retry) may go out now: attempts
-    /// left, time to answer, and a token in the budget.
-    fn may_send_extra(&self, kind: AttemptKind, now: Instant) -> bool {
+    /// The replica one more attempt (hedge or retry) may go to now, if
+    /// any: attempts left, a replica left (a hedge never goes back to one
+    /// already tried), time to answer, room for more load (the root not
+    /// saturated, the replica not queueing), and a token in the budget.
+    fn extra(&self, kind: AttemptKind, now: Instant) -> Option<usize> {
         let hedge = self.plan.hedge;
         if self.attempts() >= hedge.max_attempts {
-            return false;
+            return None;
+        }
+        if kind == AttemptKind::Hedge && self.tried.len() >= self.plan.shard.replicas.len() {
+            return None;
         }
         if self.plan.gather_deadline.saturating_duration_since(now) < hedge.min_remaining {
-            return false;
+            return None;
+        }
+        let replica = self.pick(kind)?;
+        let replicas = &self.plan.shard.replicas;
+        if self.plan.admission.saturated() || replicas[replica].stats.queueing() {
+            self.plan.shard.stats.load_refusals.inc();
+            return None;
         }
         let paid = match kind {
             AttemptKind::Hedge => self.plan.budget.try_withdraw_hedge(),
@@ -263,8 +281,9 @@ impl ShardRun<'_, '_> {
         };
         if !paid {
             self.plan.shard.stats.budget_refusals.inc();
+            return None;
         }
-        paid
+        Some(replica)
     }
 
     /// Folds a finished attempt into the shard's statistics and re-judges

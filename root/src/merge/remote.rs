@@ -131,6 +131,10 @@ pub(super) fn failure(
             addr: addr.to_owned(),
             message: status.message().to_owned(),
         },
+        Code::ResourceExhausted => QueryError::MergeOverloaded {
+            addr: addr.to_owned(),
+            message: status.message().to_owned(),
+        },
         Code::DeadlineExceeded | Code::Cancelled if Instant::now() >= deadline => {
             QueryError::MergeDeadline {
                 waited_ms: opened.elapsed().as_millis(),
@@ -195,5 +199,22 @@ impl RemoteSession {
                 }),
             Err(status) => Err(failure(&self.addr, self.opened, self.deadline, status)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_merge_at_its_cap_is_overload_not_an_internal_error() {
+        let now = Instant::now();
+        let refused = Status::resource_exhausted("merge at its in-flight cap: 4 calls running");
+        let error = failure("http://m:1", now, now + Duration::from_secs(1), refused);
+        assert_eq!(error.code(), Code::ResourceExhausted);
+        assert!(error.to_string().contains("in-flight cap"), "{error}");
+        assert!(error.to_string().contains("http://m:1"), "{error}");
     }
 }

@@ -1,5 +1,6 @@
-//! The `Root` gRPC service: admission, input checks, the client's deadline,
-//! then the engine's [`Fanout`]; errors leave here as gRPC statuses.
+//! The `Root` gRPC service: input checks and the client's deadline, then
+//! the engine's [`Fanout`] (which admits or refuses); errors leave here as
+//! gRPC statuses.
 
 mod oversize;
 
@@ -9,11 +10,9 @@ use futures::{Stream, StreamExt as _};
 use scatter_management::metrics::Gauge;
 use scatter_proto::v1::root_server::{self, RootServer};
 use scatter_proto::v1::{QueryRequest, QueryResponse, QueryUpdate};
-use tokio::sync::OwnedSemaphorePermit;
 use tonic::service::{LayerExt as _, Routes};
 use tonic::{Code, Request, Response, Status};
 
-use crate::admission::Admission;
 use crate::engine::Fanout;
 use crate::error::QueryError;
 use crate::metrics::RootMetrics;
@@ -25,14 +24,12 @@ const ENVELOPE_BYTES: usize = 4096;
 /// The `scatter.v1.Root` service.
 pub struct RootService {
     fanout: Fanout,
-    admission: Admission,
 }
 
 impl RootService {
-    /// A service answering with `fanout`, admitting as configured.
+    /// A service answering with `fanout`.
     pub fn new(fanout: Fanout) -> Self {
-        let admission = Admission::new(fanout.engine().config.limits.max_concurrent_requests);
-        Self { fanout, admission }
+        Self { fanout }
     }
 
     /// The gRPC routes of the root: `Root` and server reflection.
@@ -53,20 +50,11 @@ impl RootService {
         &self.fanout.engine().metrics
     }
 
-    /// Admits a request and checks its size; the permit is held until its
-    /// answer (or its stream) ends.
-    fn admit(
+    /// Checks a request's size and reads the client's deadline.
+    fn check(
         &self,
         request: Request<QueryRequest>,
-    ) -> Result<
-        (
-            OwnedSemaphorePermit,
-            QueryRequest,
-            Option<std::time::Duration>,
-        ),
-        QueryError,
-    > {
-        let permit = self.admission.admit()?;
+    ) -> Result<(QueryRequest, Option<std::time::Duration>), QueryError> {
         let client_timeout = scatter_management::grpc_timeout(request.metadata());
         let query = request.into_inner();
         let size = query.payload.as_ref().map_or(0, |p| p.body.len());
@@ -74,7 +62,7 @@ impl RootService {
         if size > limit {
             return Err(QueryError::TooLarge { size, limit });
         }
-        Ok((permit, query, client_timeout))
+        Ok((query, client_timeout))
     }
 
     /// Counts a finished request by its code.
@@ -98,8 +86,8 @@ impl root_server::Root for RootService {
         request: Request<QueryRequest>,
     ) -> Result<Response<QueryResponse>, Status> {
         let _in_flight = InFlight::enter(&self.metrics().in_flight);
-        let result = match self.admit(request) {
-            Ok((_permit, query, timeout)) => self.fanout.query(query, timeout).await,
+        let result = match self.check(request) {
+            Ok((query, timeout)) => self.fanout.query(query, timeout).await,
             Err(error) => Err(error),
         };
         self.settle(result).map(Response::new)
@@ -112,12 +100,13 @@ impl root_server::Root for RootService {
         request: Request<QueryRequest>,
     ) -> Result<Response<UpdateStream>, Status> {
         let in_flight = InFlight::enter(&self.metrics().in_flight);
-        let (permit, query, timeout) = self.settle(self.admit(request))?;
+        let (query, timeout) = self.settle(self.check(request))?;
+        let updates = self.settle(self.fanout.try_query_stream(query, timeout))?;
         let metrics = self.metrics().clone();
-        let updates = self.fanout.query_stream(query, timeout).map(move |update| {
-            // Held until the stream is dropped: the request counts against
-            // admission and in-flight for as long as it runs.
-            let _ = (&permit, &in_flight);
+        let updates = updates.map(move |update| {
+            // Held until the stream is dropped: the request counts in
+            // in-flight for as long as it runs.
+            let _ = &in_flight;
             match &update {
                 Ok(QueryUpdate {
                     kind: Some(scatter_proto::v1::query_update::Kind::Done(_)),

@@ -58,6 +58,10 @@ pub struct ReplicaCounters {
     pub cancellations: Counter,
     /// Calls here that ended in an error.
     pub failures: Counter,
+    /// Calls the leaf refused at once with RESOURCE_EXHAUSTED (at its
+    /// in-flight cap); each is retried on a sibling when budget and
+    /// deadline allow.
+    pub refusals: Counter,
     /// Times this replica was put on probation.
     pub probations: Counter,
 }
@@ -97,6 +101,10 @@ impl ReplicaStats {
                 failures: c(
                     "scatter_root_leaf_failures_total",
                     "Leaf calls that failed.",
+                ),
+                refusals: c(
+                    "scatter_root_leaf_refusals_total",
+                    "Leaf calls refused with RESOURCE_EXHAUSTED (the leaf at its in-flight cap).",
                 ),
                 probations: c(
                     "scatter_root_probations_total",
@@ -161,6 +169,16 @@ impl ReplicaStats {
             }
         }
         self.samples.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Whether calls are piling up here: more than one in flight from this
+    /// root, and the recent latency at least twice the slow trend. Another
+    /// attempt sent here would wait in the queue.
+    pub fn queueing(&self) -> bool {
+        match (self.latency(), self.latency_trend()) {
+            (Some(recent), Some(trend)) => self.in_flight() >= 2 && recent >= trend * 2,
+            _ => false,
+        }
     }
 
     /// The slow latency trend, `None` before the first answer.

@@ -30,6 +30,9 @@ pub struct ShardStats {
     cached: AtomicDuration,
     /// Hedges or retries not sent because the budget was spent.
     pub budget_refusals: Counter,
+    /// Hedges or retries not sent because the root was saturated or the
+    /// replica they would go to was queueing.
+    pub load_refusals: Counter,
     /// The shard's current hedge delay in microseconds, for `/metrics`.
     pub delay_gauge: Gauge,
 }
@@ -48,6 +51,11 @@ impl ShardStats {
             budget_refusals: metrics.counter(
                 "scatter_root_budget_refusals_total",
                 "Hedges or retries not sent because the budget was spent.",
+                &labels,
+            ),
+            load_refusals: metrics.counter(
+                "scatter_root_load_refusals_total",
+                "Hedges or retries not sent because the root was saturated or the replica queueing.",
                 &labels,
             ),
             delay_gauge: metrics.gauge(

@@ -10,7 +10,8 @@ use scatter_proto::v1::Payload;
 use tokio::time::Instant;
 use tonic::{Code, Status};
 
-use crate::config::{HedgeConfig, ProbationConfig};
+use crate::admission::{Admission, Class};
+use crate::config::{AdmissionConfig, HedgeConfig, ProbationConfig};
 use crate::fanout::budget::HedgeBudget;
 use crate::fanout::event::{Missing, ShardEnd};
 use crate::fanout::leaf_call::LeafCall;
@@ -158,6 +159,7 @@ struct World {
     hedge: HedgeConfig,
     probation: ProbationConfig,
     budget: HedgeBudget,
+    admission: Admission,
     payload: Payload,
     deadline_ms: u64,
 }
@@ -175,6 +177,7 @@ impl World {
                 ..ProbationConfig::default()
             },
             budget: HedgeBudget::new(0.05, 100.0),
+            admission: Admission::new(&AdmissionConfig::default(), 1024, &Registry::default()),
             payload: Payload::new("text/plain", "query"),
             deadline_ms: 1000,
         }
@@ -200,6 +203,7 @@ impl World {
             hedge: &self.hedge,
             probation: &self.probation,
             budget: &self.budget,
+            admission: &self.admission,
         };
         let service = tower::ServiceBuilder::new()
             .layer(ObserveLayer)
@@ -382,4 +386,65 @@ async fn a_shard_without_replicas_is_skipped_without_a_call() {
     let (outcome, at) = world.run(&leaves).await;
     assert!(matches!(outcome.end, ShardEnd::Skipped(_)));
     assert_eq!(at, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_saturated_root_sends_no_hedge_and_counts_it_apart_from_the_budget() {
+    let world = World::new(2);
+    // Fill the root's admission up to where normal priority is shed.
+    let held: Vec<_> = std::iter::from_fn(|| {
+        world
+            .admission
+            .admit(Class::Normal, Duration::from_secs(1))
+            .ok()
+    })
+    .take(2000)
+    .collect();
+    assert!(!held.is_empty() && world.admission.saturated());
+    let leaves = Leaves::new(&[Behaviour::Answer(80), Behaviour::Answer(5)]);
+    world.make_first_choice(0);
+    let (outcome, at) = world.run(&leaves).await;
+    assert_eq!(answered_by(&outcome), (addr(0), 0));
+    assert_eq!(
+        at, 80,
+        "no hedge while saturated: the first attempt's answer"
+    );
+    assert_eq!(leaves.seen().len(), 1);
+    assert_eq!(world.shard.stats.load_refusals.get(), 1);
+    assert_eq!(world.shard.stats.budget_refusals.get(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_hedge_goes_to_a_replica_that_is_queueing() {
+    let world = World::new(2);
+    world.make_first_choice(0);
+    // Replica 1 has calls piling up: two in flight, and slower of late
+    // than its trend.
+    let queued = &world.shard.replicas[1].stats;
+    for _ in 0..20 {
+        queued.observe(Some(Duration::from_millis(400)));
+    }
+    queued.started();
+    queued.started();
+    assert!(queued.queueing());
+    let leaves = Leaves::new(&[Behaviour::Answer(80), Behaviour::Answer(5)]);
+    let (outcome, at) = world.run(&leaves).await;
+    assert_eq!(answered_by(&outcome), (addr(0), 0));
+    assert_eq!(at, 80);
+    assert_eq!(world.shard.stats.load_refusals.get(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_leaf_at_its_cap_is_retried_on_the_sibling_at_once_and_counted() {
+    let world = World::new(2);
+    world.make_first_choice(0);
+    let leaves = Leaves::new(&[
+        Behaviour::Fail(0, Code::ResourceExhausted),
+        Behaviour::Answer(3),
+    ]);
+    let (outcome, at) = world.run(&leaves).await;
+    assert_eq!(answered_by(&outcome), (addr(1), 1));
+    assert_eq!(at, 3, "retried at once, not after the hedge delay");
+    assert_eq!(world.shard.replicas[0].stats.counters.refusals.get(), 1);
+    assert_eq!(world.shard.replicas[1].stats.counters.retries.get(), 1);
 }
