@@ -19,8 +19,8 @@ pub struct AdmissionConfig {
     pub adaptive: bool,
     /// The limit before the first latency window closes. Default 32.
     pub initial_limit: usize,
-    /// The limit never goes below this, however slow requests get.
-    /// Default 2.
+    /// The limit never goes below this, however slow requests get (nor
+    /// above the ceiling, which wins when lower). Default 2.
     pub min_limit: usize,
     /// How much slower than the tree's unloaded latency (the lowest recent
     /// median) requests may get before the limit shrinks. Larger admits
@@ -52,16 +52,10 @@ impl Default for AdmissionConfig {
 }
 
 impl AdmissionConfig {
-    /// Checks the settings against the hard ceiling.
-    pub fn validate(&self, ceiling: usize) -> Result<(), String> {
+    /// Checks the settings.
+    pub fn validate(&self) -> Result<(), String> {
         if self.min_limit == 0 {
             return Err("admission.min_limit must be at least 1".into());
-        }
-        if self.min_limit > ceiling {
-            return Err(format!(
-                "admission.min_limit {} is above limits.max_concurrent_requests {ceiling}",
-                self.min_limit
-            ));
         }
         if !(self.tolerance.is_finite() && self.tolerance >= 1.0) {
             return Err(format!(

@@ -205,9 +205,7 @@ impl RootConfig {
                 self.deadline.merge_reserve_percentile
             ));
         }
-        self.admission
-            .validate(self.limits.max_concurrent_requests)
-            .map_err(StartError::Config)?;
+        self.admission.validate().map_err(StartError::Config)?;
         self.hedge.validate().map_err(StartError::Config)
     }
 }
@@ -241,6 +239,27 @@ mod tests {
         assert!(err.contains("shardz"), "{err}");
         let err = duration_text::parse("10 parsecs").unwrap_err();
         assert!(err.contains("unknown unit"), "{err}");
+    }
+
+    #[test]
+    fn bad_admission_settings_are_named() {
+        let config = |admission| RootConfig {
+            shards: vec![vec!["127.0.0.1:1".into()]],
+            admission,
+            ..RootConfig::default()
+        };
+        let tolerance = AdmissionConfig {
+            tolerance: 0.5,
+            ..AdmissionConfig::default()
+        };
+        let err = config(tolerance).validate().unwrap_err().to_string();
+        assert!(err.contains("admission.tolerance 0.5"), "{err}");
+        let floor = AdmissionConfig {
+            min_limit: 0,
+            ..AdmissionConfig::default()
+        };
+        let err = config(floor).validate().unwrap_err().to_string();
+        assert!(err.contains("admission.min_limit"), "{err}");
     }
 
     #[test]
