@@ -13,8 +13,10 @@
 //! fan-out as a library in the client), `scatter-hedge`, `scatter-stream`
 //! (`scatter-hedge`'s root answering progressively, timed at k of N
 //! shards) and `scatter-merge`; the [`scenarios`] say which run where. [`run`] drives
-//! it all.
+//! it all. `overload` first finds a [`capacity`], then offers multiples of
+//! it, some with mixed [`priority`] classes.
 
+pub mod capacity;
 pub mod counters;
 pub mod cpu;
 pub mod leaf;
@@ -23,6 +25,7 @@ pub mod model;
 pub mod modes;
 pub mod plain_root;
 pub mod plot;
+pub mod priority;
 pub mod recorder;
 pub mod report;
 pub mod run;

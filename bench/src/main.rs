@@ -24,8 +24,8 @@ struct Cli {
     #[arg(long)]
     duration: Option<f64>,
     /// Requests per second, the same for every mode (default: the
-    /// scenario's). For `overload`, the capacity to take 90 % and 120 % of,
-    /// skipping the capacity probe.
+    /// scenario's). For `overload`, the capacity its variants are multiples
+    /// of (50 % … 500 %), skipping the capacity probe.
     #[arg(long)]
     rate: Option<f64>,
     /// Warm-up seconds per mode, excluded from every figure.

@@ -6,7 +6,12 @@
 //!
 //! Only successful requests enter the latency histograms; errors are
 //! counted apart (an error that comes back fast must not flatter a mode's
-//! percentiles).
+//! percentiles). Sheds (requests the system refused at once) are counted
+//! apart from both, with their own histogram of time from send to
+//! refusal; every request that was not shed, failures included, enters the
+//! admitted histogram. Goodput — successful answers within the deadline —
+//! is counted in total, per priority class, and per [`GOODPUT_BUCKET`] of
+//! completion time.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -15,6 +20,9 @@ use std::time::{Duration, SystemTime};
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::V2Serializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+use scatter_proto::v1::Priority;
+
+use crate::modes::Failure;
 
 /// One finished request.
 #[derive(Clone, Debug)]
@@ -23,8 +31,12 @@ pub struct Sample {
     pub due: Duration,
     /// From its due time to its response (a streaming mode's final answer).
     pub latency: Duration,
-    /// `Err` with a short description when it failed.
-    pub outcome: Result<(), String>,
+    /// How late it was sent after its due time.
+    pub send_lag: Duration,
+    /// `Err` with a shed or an error when it did not succeed.
+    pub outcome: Result<(), Failure>,
+    /// The class it was sent with (`Unspecified` when none).
+    pub priority: Priority,
     /// From its due time to the first update with half the shards answered
     /// (streaming modes).
     pub half: Option<Duration>,
@@ -46,43 +58,78 @@ pub fn record(histogram: &mut Histogram<u64>, value: Duration) {
 
 /// The latencies and errors of one phase.
 pub struct Recorder {
+    deadline: Duration,
     total: Histogram<u64>,
     half: Histogram<u64>,
     all_but_one: Histogram<u64>,
+    admitted: Histogram<u64>,
+    shed: Histogram<u64>,
     intervals: BTreeMap<u64, Histogram<u64>>,
     ok: u64,
+    good: u64,
+    good_by_priority: BTreeMap<Priority, u64>,
+    good_buckets: BTreeMap<u64, u64>,
     errors: BTreeMap<String, u64>,
+    sheds: BTreeMap<String, u64>,
     first_due: Option<Duration>,
     last_end: Duration,
 }
 
+/// A recorder with no deadline: every success counts toward goodput.
 impl Default for Recorder {
     fn default() -> Self {
-        Self {
-            total: histogram(),
-            half: histogram(),
-            all_but_one: histogram(),
-            intervals: BTreeMap::new(),
-            ok: 0,
-            errors: BTreeMap::new(),
-            first_due: None,
-            last_end: Duration::ZERO,
-        }
+        Self::with_deadline(Duration::MAX)
     }
 }
 
 /// Interval length of the `.hlog` files.
 const INTERVAL: Duration = Duration::from_secs(1);
+/// Width of the goodput buckets (by completion time): fine enough to time
+/// a settle against a 2 s target.
+pub const GOODPUT_BUCKET: Duration = Duration::from_millis(250);
 
 impl Recorder {
+    /// A recorder whose goodput counts successes within `deadline` of their due time.
+    pub fn with_deadline(deadline: Duration) -> Self {
+        Self {
+            deadline,
+            total: histogram(),
+            half: histogram(),
+            all_but_one: histogram(),
+            admitted: histogram(),
+            shed: histogram(),
+            intervals: BTreeMap::new(),
+            ok: 0,
+            good: 0,
+            good_by_priority: BTreeMap::new(),
+            good_buckets: BTreeMap::new(),
+            errors: BTreeMap::new(),
+            sheds: BTreeMap::new(),
+            first_due: None,
+            last_end: Duration::ZERO,
+        }
+    }
+
     /// Adds one finished request.
     pub fn record(&mut self, sample: &Sample) {
         let end = sample.due + sample.latency;
         self.last_end = self.last_end.max(end);
         self.first_due = Some(self.first_due.map_or(sample.due, |d| d.min(sample.due)));
+        if !sample.outcome.as_ref().is_err_and(Failure::is_shed) {
+            record(&mut self.admitted, sample.latency);
+        }
         match &sample.outcome {
             Ok(()) => {
                 self.ok += 1;
+                if sample.latency <= self.deadline {
+                    self.good += 1;
+                    *self.good_by_priority.entry(sample.priority).or_default() += 1;
+                    let bucket = end.as_nanos() / GOODPUT_BUCKET.as_nanos();
+                    *self
+                        .good_buckets
+                        .entry(u64::try_from(bucket).unwrap_or(u64::MAX))
+                        .or_default() += 1;
+                }
                 record(&mut self.total, sample.latency);
                 if let Some(half) = sample.half {
                     record(&mut self.half, half);
@@ -96,9 +143,17 @@ impl Recorder {
                     sample.latency,
                 );
             }
-            Err(error) => {
-                let key: String = error.chars().take(160).collect();
-                *self.errors.entry(key).or_default() += 1;
+            Err(failure) => {
+                let key: String = failure.message().chars().take(160).collect();
+                if failure.is_shed() {
+                    record(
+                        &mut self.shed,
+                        sample.latency.saturating_sub(sample.send_lag),
+                    );
+                    *self.sheds.entry(without_numbers(&key)).or_default() += 1;
+                } else {
+                    *self.errors.entry(key).or_default() += 1;
+                }
             }
         }
     }
@@ -126,27 +181,56 @@ impl Recorder {
         &self.all_but_one
     }
 
+    /// Latencies of every request that was not shed (failures included,
+    /// at their time to failure), in µs.
+    pub fn admitted(&self) -> &Histogram<u64> {
+        &self.admitted
+    }
+
+    /// Times from send to refusal of shed requests, in µs.
+    pub fn shed(&self) -> &Histogram<u64> {
+        &self.shed
+    }
+
     /// Successful requests.
     pub fn ok(&self) -> u64 {
         self.ok
     }
 
-    /// Failed requests.
+    /// Successful requests answered within the deadline.
+    pub fn good(&self) -> u64 {
+        self.good
+    }
+
+    /// [`Self::good`] by the class the requests were sent with.
+    pub fn good_by_priority(&self) -> &BTreeMap<Priority, u64> {
+        &self.good_by_priority
+    }
+
+    /// [`Self::good`] by [`GOODPUT_BUCKET`] of completion time (bucket
+    /// `i` covers `[i, i + 1)` buckets from the phase start).
+    pub fn good_buckets(&self) -> &BTreeMap<u64, u64> {
+        &self.good_buckets
+    }
+
+    /// Failed requests (sheds not included).
     pub fn errors(&self) -> u64 {
         self.errors.values().sum()
     }
 
-    /// Failed requests by message, most frequent first.
-    pub fn error_kinds(&self) -> Vec<(String, u64)> {
-        let mut kinds: Vec<_> = self.errors.iter().map(|(k, v)| (k.clone(), *v)).collect();
-        kinds.sort_by_key(|k| std::cmp::Reverse(k.1));
-        kinds
+    /// Shed requests.
+    pub fn sheds(&self) -> u64 {
+        self.sheds.values().sum()
     }
 
-    /// Successful responses that completed between `from` and `to` (whole
-    /// seconds from the phase start).
-    pub fn completions_between(&self, from: u64, to: u64) -> u64 {
-        self.intervals.range(from..to).map(|(_, h)| h.len()).sum()
+    /// Failed requests by message, most frequent first.
+    pub fn error_kinds(&self) -> Vec<(String, u64)> {
+        by_count(&self.errors)
+    }
+
+    /// Shed requests by message, most frequent first.
+    pub fn shed_kinds(&self) -> Vec<(String, u64)> {
+        by_count(&self.sheds)
     }
 
     /// Successful responses per second, from the first due time to the last
@@ -193,6 +277,29 @@ impl Recorder {
     }
 }
 
+/// `message` with every run of digits as one `N`: a refusal says how many
+/// requests ran and when to retry, which would split one kind into many.
+fn without_numbers(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut in_number = false;
+    for c in message.chars() {
+        let digit = c.is_ascii_digit();
+        if !digit {
+            out.push(c);
+        } else if !in_number {
+            out.push('N');
+        }
+        in_number = digit;
+    }
+    out
+}
+
+fn by_count(kinds: &BTreeMap<String, u64>) -> Vec<(String, u64)> {
+    let mut kinds: Vec<_> = kinds.iter().map(|(k, v)| (k.clone(), *v)).collect();
+    kinds.sort_by_key(|k| std::cmp::Reverse(k.1));
+    kinds
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,7 +308,9 @@ mod tests {
         Sample {
             due: Duration::from_millis(due_ms),
             latency: Duration::from_millis(latency_ms),
+            send_lag: Duration::ZERO,
             outcome: Ok(()),
+            priority: Priority::Unspecified,
             half: None,
             all_but_one: None,
         }
@@ -239,6 +348,71 @@ mod tests {
         assert!(r.half().equivalent(r.half().max(), 2_000));
         assert!(r.all_but_one().equivalent(r.all_but_one().max(), 4_000));
         assert_eq!(r.histogram().len(), 2, "the full answers, as for any mode");
+    }
+
+    #[test]
+    fn sheds_are_counted_apart_and_timed_from_their_send() {
+        let mut r = Recorder::with_deadline(Duration::from_secs(1));
+        r.record(&ok(0, 10));
+        // Sent 3 ms late, refused 4 ms after its due time: 1 ms to refuse.
+        r.record(&Sample {
+            send_lag: Duration::from_millis(3),
+            outcome: Err(Failure::Shed("ResourceExhausted: limit".into())),
+            ..ok(1, 4)
+        });
+        r.record(&Sample {
+            outcome: Err("Cancelled: Timeout expired".into()),
+            ..ok(2, 1000)
+        });
+        assert_eq!((r.ok(), r.errors(), r.sheds()), (1, 1, 1));
+        assert!(
+            r.shed().equivalent(r.shed().max(), 1_000),
+            "{}",
+            r.shed().max()
+        );
+        r.record(&Sample {
+            outcome: Err(Failure::Shed(
+                "ResourceExhausted: 17 running, retry after 40 ms".into(),
+            )),
+            ..ok(3, 1)
+        });
+        r.record(&Sample {
+            outcome: Err(Failure::Shed(
+                "ResourceExhausted: 9 running, retry after 125 ms".into(),
+            )),
+            ..ok(4, 1)
+        });
+        assert_eq!(r.sheds(), 3);
+        assert_eq!(
+            r.shed_kinds(),
+            vec![
+                ("ResourceExhausted: N running, retry after N ms".into(), 2),
+                ("ResourceExhausted: limit".into(), 1)
+            ],
+            "one kind of refusal, whatever its numbers"
+        );
+        // Admitted: the success and the timeout, not the shed.
+        assert_eq!(r.admitted().len(), 2);
+        assert!(r.admitted().equivalent(r.admitted().max(), 1_000_000));
+        assert_eq!(r.histogram().len(), 1, "only the success has a latency");
+    }
+
+    #[test]
+    fn goodput_counts_successes_within_the_deadline_by_class_and_bucket() {
+        let mut r = Recorder::with_deadline(Duration::from_millis(100));
+        let high = |due_ms, latency_ms| Sample {
+            priority: Priority::High,
+            ..ok(due_ms, latency_ms)
+        };
+        r.record(&high(0, 10)); // ends at 10 ms: bucket 0
+        r.record(&high(200, 100)); // ends at 300 ms, exactly at the deadline: bucket 1
+        r.record(&ok(240, 20)); // ends at 260 ms: bucket 1
+        r.record(&high(300, 150)); // too late: ok, not good
+        assert_eq!((r.ok(), r.good()), (4, 3));
+        assert_eq!(r.good_by_priority().get(&Priority::High), Some(&2));
+        assert_eq!(r.good_by_priority().get(&Priority::Unspecified), Some(&1));
+        let buckets: Vec<_> = r.good_buckets().iter().map(|(k, v)| (*k, *v)).collect();
+        assert_eq!(buckets, vec![(0, 1), (1, 2)]);
     }
 
     #[test]

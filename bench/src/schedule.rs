@@ -48,6 +48,27 @@ pub fn plan(rate: f64, duration: Duration, arrivals: Arrivals, seed: u64) -> Vec
         .collect()
 }
 
+/// The due times of consecutive phases, each `(rate, length)` planned as by
+/// [`plan`] (phase `k` seeded `seed + k`) and starting where the previous
+/// phase's length ends, so a step in the rate falls exactly on a phase
+/// boundary.
+pub fn plan_steps(phases: &[(f64, Duration)], arrivals: Arrivals, seed: u64) -> Vec<Duration> {
+    let mut start = Duration::ZERO;
+    let mut due = Vec::new();
+    for (k, &(rate, length)) in phases.iter().enumerate() {
+        let phase = plan(rate, length, arrivals, seed.wrapping_add(k as u64));
+        // A Poisson phase may run a little past its length; never past the next step.
+        due.extend(
+            phase
+                .into_iter()
+                .filter(|&at| at < length)
+                .map(|at| start + at),
+        );
+        start += length;
+    }
+    due
+}
+
 /// A uniform draw in (0, 1) for gap `i` (splitmix64 of seed and index).
 fn unit(seed: u64, i: u64) -> f64 {
     let mut z = (seed ^ i.wrapping_mul(0xD1B5_4A32_D192_ED03)).wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -176,6 +197,39 @@ mod tests {
             a,
             plan(1000.0, Duration::from_secs(10), Arrivals::Poisson, 8)
         );
+    }
+
+    #[test]
+    fn stepped_plan_changes_rate_exactly_at_each_boundary() {
+        let second = Duration::from_secs(1);
+        let due = plan_steps(
+            &[(100.0, second), (400.0, second), (100.0, second)],
+            Arrivals::Uniform,
+            1,
+        );
+        let within = |from: u64, to: u64| {
+            due.iter()
+                .filter(|d| (from * 1000..to * 1000).contains(&(d.as_millis() as u64)))
+                .count()
+        };
+        assert_eq!((within(0, 1), within(1, 2), within(2, 3)), (100, 400, 100));
+        assert_eq!(due[100], second, "the second phase starts on its boundary");
+        assert!(due.windows(2).all(|w| w[0] < w[1]));
+        let poisson = plan_steps(&[(500.0, second), (50.0, second)], Arrivals::Poisson, 3);
+        let inside = |rate, seed| {
+            plan(rate, second, Arrivals::Poisson, seed)
+                .into_iter()
+                .filter(|d| *d < second)
+                .count()
+        };
+        let later = poisson.iter().filter(|d| **d >= second).count();
+        assert_eq!(
+            later,
+            inside(50.0, 4),
+            "no arrival of the first phase spills into the second"
+        );
+        assert_eq!(poisson.len() - later, inside(500.0, 3));
+        assert!(poisson.iter().all(|d| *d < 2 * second));
     }
 
     #[tokio::test(start_paused = true)]

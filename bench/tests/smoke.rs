@@ -3,8 +3,12 @@
 //! and its report must show every mode answering every request, and the
 //! streaming mode its times to k of N shards.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::PathBuf;
 use std::process::Command;
+
+use common::ensure_root_binary;
 
 const MODES: [&str; 9] = [
     "direct",
@@ -17,22 +21,6 @@ const MODES: [&str; 9] = [
     "scatter-stream",
     "scatter-merge",
 ];
-
-/// The `scatter` binary sits beside ours once the root crate is built;
-/// `cargo test --workspace` builds it, `cargo test -p scatter-bench` may not.
-fn ensure_root_binary(bench: &Path) -> PathBuf {
-    let root = bench.with_file_name("scatter");
-    if !root.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-p", "scatter-root", "--bin", "scatter"])
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building the scatter binary failed");
-    }
-    assert!(root.exists(), "no scatter binary at {}", root.display());
-    root
-}
 
 #[test]
 fn every_mode_answers_every_request_of_a_short_run() {

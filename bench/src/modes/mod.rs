@@ -10,6 +10,7 @@
 //! can be measured apart from the load generator.
 
 mod direct;
+mod failure;
 mod plain_fanout;
 mod scatter;
 mod scatter_embedded;
@@ -26,12 +27,14 @@ use serde::Serialize;
 use tonic::transport::{Channel, Endpoint};
 
 pub use direct::Direct;
+pub use failure::Failure;
 pub use plain_fanout::{PlainFanout, concat_all};
 pub use scatter::ScatterQuery;
 pub use scatter_embedded::ScatterEmbedded;
 pub use scatter_stream::ScatterStream;
 pub use tower_hedge::TowerHedge;
 
+use crate::priority::PriorityMix;
 use crate::wire;
 
 /// A way of answering a request.
@@ -130,8 +133,8 @@ pub struct Milestones {
     pub full: Option<Instant>,
 }
 
-/// One request's outcome: `Err` carries a short description.
-pub type CallFuture = BoxFuture<'static, Result<Milestones, String>>;
+/// One request's outcome: `Err` says whether it was shed, and why.
+pub type CallFuture = BoxFuture<'static, Result<Milestones, Failure>>;
 
 /// A system under test, ready for requests.
 pub trait Target: Send + Sync + 'static {
@@ -146,6 +149,9 @@ pub struct CallSettings {
     pub request_bytes: usize,
     /// The client's deadline, sent as `grpc-timeout`.
     pub timeout: Duration,
+    /// `Policy.priority` of each request, by id (queries to a root only);
+    /// `None` leaves it unset.
+    pub priorities: Option<PriorityMix>,
 }
 
 impl CallSettings {
@@ -193,7 +199,7 @@ pub fn leaf_request(call: LeafRequest, timeout: Duration) -> tonic::Request<Leaf
     request
 }
 
-/// A status as a short error description.
-pub fn describe(status: &tonic::Status) -> String {
-    format!("{:?}: {}", status.code(), status.message())
+/// A status as a shed or an error, with a short description.
+pub fn describe(status: &tonic::Status) -> Failure {
+    Failure::from_status(status)
 }

@@ -12,7 +12,9 @@ use scatter_proto::v1::root_client::RootClient;
 use scatter_proto::v1::{Policy, QueryRequest, QueryResponse};
 use tonic::transport::Channel;
 
-use super::{CallFuture, CallSettings, MAX_MESSAGE, Milestones, Target, channel, describe};
+use super::{
+    CallFuture, CallSettings, Failure, MAX_MESSAGE, Milestones, Target, channel, describe,
+};
 
 /// A client of one root.
 pub struct ScatterQuery {
@@ -48,14 +50,19 @@ impl Target for ScatterQuery {
     }
 }
 
-/// The query of request `request`, asking for every shard.
+/// The query of request `request`, asking for every shard, with its
+/// priority when the settings give a mix.
 pub(super) fn query(settings: &CallSettings, request: u64) -> QueryRequest {
+    let mut policy = Policy {
+        require_all_shards: true,
+        ..Policy::default()
+    };
+    if let Some(mix) = settings.priorities {
+        policy.set_priority(mix.of(request));
+    }
     QueryRequest {
         payload: Some(settings.payload(request)),
-        policy: Some(Policy {
-            require_all_shards: true,
-            ..Policy::default()
-        }),
+        policy: Some(policy),
     }
 }
 
@@ -67,13 +74,13 @@ pub(super) fn timed_query(settings: &CallSettings, request: u64) -> tonic::Reque
 }
 
 /// A partial answer is an error, whatever the root let through.
-pub(super) fn every_shard_answered(response: &QueryResponse) -> Result<(), String> {
+pub(super) fn every_shard_answered(response: &QueryResponse) -> Result<(), Failure> {
     let (answered, total) = response
         .coverage
         .as_ref()
         .map_or((0, 0), |c| (c.answered, c.total));
     if answered != total {
-        return Err(format!("partial answer: {answered}/{total} shards"));
+        return Err(format!("partial answer: {answered}/{total} shards").into());
     }
     Ok(())
 }

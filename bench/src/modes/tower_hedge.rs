@@ -29,7 +29,7 @@ use tonic::transport::Channel;
 use tower::hedge::{Hedge, Policy};
 use tower::{BoxError, Service};
 
-use super::{CallFuture, CallSettings, Milestones, Target, leaf_clients, leaf_request};
+use super::{CallFuture, CallSettings, Failure, Milestones, Target, leaf_clients, leaf_request};
 
 /// Minimum latencies recorded before tower hedges.
 const MIN_DATA_POINTS: u64 = 10;
@@ -149,11 +149,11 @@ impl Target for TowerHedge {
             match hedge.poll_ready(&mut cx) {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(e)) => {
-                    let e = e.to_string();
+                    let e = Failure::from(e.to_string());
                     return Box::pin(async move { Err(e) });
                 }
                 Poll::Pending => {
-                    return Box::pin(async { Err("tower hedge was not ready".to_owned()) });
+                    return Box::pin(async { Err("tower hedge was not ready".into()) });
                 }
             }
             let future = hedge.call(call);
@@ -175,9 +175,9 @@ impl Target for TowerHedge {
     }
 }
 
-fn describe_boxed(error: &(dyn std::error::Error + Send + Sync + 'static)) -> String {
+fn describe_boxed(error: &(dyn std::error::Error + Send + Sync + 'static)) -> Failure {
     match error.downcast_ref::<tonic::Status>() {
         Some(status) => super::describe(status),
-        None => error.to_string(),
+        None => error.to_string().into(),
     }
 }

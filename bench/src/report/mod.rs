@@ -1,19 +1,26 @@
 //! The numbers a run reports: percentiles, the oracle bound, ratios between
-//! modes, the machine it ran on; `report.json` and the printed table.
+//! modes, the machine it ran on, and `overload`'s own figures; `report.json`
+//! and the printed table.
 
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use crate::capacity::CapacityProbe;
 use crate::counters::RootCounters;
 use crate::model::LatencyModel;
 use crate::recorder;
 use crate::topology::Shape;
 
+pub mod goodput;
+mod machine;
+pub mod overload;
 mod progressive;
 mod table;
 
+pub use machine::Machine;
+pub use overload::OverloadFigures;
 pub use progressive::Progressive;
 pub use table::ms;
 
@@ -128,10 +135,15 @@ pub struct ModeReport {
     pub leaf_calls_per_request: f64,
     /// Leaf calls beyond one per shard, as a share of one per shard (%).
     pub extra_leaf_calls_pct: f64,
-    /// Failed requests (errors, partial answers, no response).
+    /// Failed requests (errors, partial answers, no response); sheds apart.
     pub errors: u64,
     /// The most frequent error messages.
     pub error_kinds: Vec<(String, u64)>,
+    /// Requests refused at once (RESOURCE_EXHAUSTED, or DEADLINE_EXCEEDED
+    /// "refused at admission").
+    pub sheds: u64,
+    /// The most frequent refusal messages.
+    pub shed_kinds: Vec<(String, u64)>,
     /// CPU seconds of the fan-out per 1,000 requests: the root process for
     /// Scatter modes, the harness's client threads for in-harness modes.
     pub root_cpu_s_per_1k: f64,
@@ -157,6 +169,8 @@ pub struct ModeReport {
     pub root_counters: Option<RootCounters>,
     /// Times to k of N shards (streaming modes only).
     pub progressive: Option<Progressive>,
+    /// Goodput, admitted latency, sheds, classes, steps (`overload` only).
+    pub overload: Option<OverloadFigures>,
 }
 
 /// One variant of a scenario: its shape, rate and oracle.
@@ -174,59 +188,10 @@ pub struct VariantReport {
     pub leaf: crate::leaf::LeafConfig,
     /// The oracle over the measured requests.
     pub oracle: Oracle,
-}
-
-/// The machine the run measured.
-#[derive(Clone, Debug, Serialize)]
-pub struct Machine {
-    /// Logical CPUs.
-    pub cpus: usize,
-    /// CPU model name.
-    pub cpu_model: String,
-    /// Kernel release.
-    pub kernel: String,
-    /// Memory in GiB.
-    pub memory_gib: f64,
-    /// The caveat that goes with every figure.
-    pub note: String,
-    /// `/proc/loadavg` when the run started: other work on the machine
-    /// shows up in every tail.
-    pub loadavg_at_start: String,
-}
-
-impl Machine {
-    /// Reads this machine's description from `/proc`.
-    pub fn this() -> Self {
-        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let cpu_model = cpuinfo
-            .lines()
-            .find_map(|l| l.strip_prefix("model name"))
-            .and_then(|l| l.split_once(':'))
-            .map_or_else(|| "unknown".into(), |(_, m)| m.trim().to_owned());
-        let memory_gib = std::fs::read_to_string("/proc/meminfo")
-            .unwrap_or_default()
-            .lines()
-            .find_map(|l| l.strip_prefix("MemTotal:"))
-            .and_then(|l| l.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            .map_or(0.0, |kb| (kb / 1024.0 / 1024.0 * 10.0).round() / 10.0);
-        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-        Self {
-            cpus,
-            cpu_model,
-            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
-                .unwrap_or_default()
-                .trim()
-                .to_owned(),
-            memory_gib,
-            note: format!(
-                "{cpus}-core machine shared by the harness, the root and every leaf process"
-            ),
-            loadavg_at_start: std::fs::read_to_string("/proc/loadavg")
-                .unwrap_or_default()
-                .trim()
-                .to_owned(),
-        }
-    }
+    /// A stepped load's phases as (requests/s, seconds); empty when steady.
+    pub phases: Vec<(f64, f64)>,
+    /// The priority mix, when the variant sends classes.
+    pub priorities: Option<crate::priority::PriorityMix>,
 }
 
 /// Everything `report.json` holds.
@@ -250,8 +215,10 @@ pub struct Report {
     pub timeout_ms: u64,
     /// Scatter's (and tower's) hedge percentile in this run.
     pub hedge_percentile: f64,
-    /// For `overload`: the capacity measured before the run, in requests/s.
+    /// For `overload`: the capacity the variants are multiples of, in requests/s.
     pub capacity_rps: Option<f64>,
+    /// For `overload`: how that capacity was found (or that it was given).
+    pub capacity_probe: Option<CapacityProbe>,
     /// Every mode of every variant.
     pub modes: Vec<ModeReport>,
     /// The oracle bound of the first variant.
@@ -265,10 +232,12 @@ pub const FULL_RUN_REQUESTS: u64 = 20_000;
 
 impl Report {
     /// Fills every mode's ratios against plain-fanout of its variant, its
-    /// counterpart in the variant, and its variant's oracle; and a
-    /// streaming mode's against `scatter-hedge`.
+    /// counterpart in the variant, and its variant's oracle; a streaming
+    /// mode's against `scatter-hedge`; an overloaded mode's admitted p99
+    /// against its own at 50 %.
     pub fn compute_ratios(&mut self) {
         self.compare_progressive();
+        self.compare_overload();
         let reference = |name: &str, variant: &str| {
             self.modes
                 .iter()
@@ -419,6 +388,7 @@ mod tests {
             timeout_ms: 1000,
             hedge_percentile: 95.0,
             capacity_rps: None,
+            capacity_probe: None,
             modes: vec![
                 mode("plain-fanout", 1000, 200_000, 100.0),
                 ModeReport {
@@ -458,6 +428,8 @@ mod tests {
                     max_us: 9_000,
                     ..Oracle::default()
                 },
+                phases: Vec::new(),
+                priorities: None,
             }],
         };
         report.compute_ratios();

@@ -1,12 +1,12 @@
 //! The report as the text table printed at the end of a run, then each
 //! mode against its hand-written counterpart (like for like), then a
-//! streaming mode's times to k of N shards, then the root's counters per
-//! mode (every replica is in `report.json`; the table
-//! shows only those that stood out).
+//! streaming mode's times to k of N shards, then `overload`'s section,
+//! then the root's counters per mode (every replica is in `report.json`;
+//! the table shows only those that stood out).
 
 use std::fmt::Write as _;
 
-use super::{ModeReport, Report, progressive};
+use super::{ModeReport, Report, overload, progressive};
 use crate::counters::RootCounters;
 
 impl Report {
@@ -44,6 +44,24 @@ impl Report {
                 ms(v.oracle.p99_us),
                 ms(v.oracle.p999_us),
             );
+            if !v.phases.is_empty() {
+                let rates: Vec<String> = v.phases.iter().map(|(r, _)| format!("{r:.0}")).collect();
+                let _ = writeln!(
+                    out,
+                    "           load steps {} rps, {:.1} s each, uniform arrivals",
+                    rates.join(" → "),
+                    v.phases[0].1
+                );
+            }
+            if let Some(mix) = v.priorities {
+                let _ = writeln!(
+                    out,
+                    "           priorities by request id: {} % high, {} % normal, {} % low",
+                    mix.high_pct,
+                    mix.normal_pct,
+                    100 - u32::from(mix.high_pct) - u32::from(mix.normal_pct)
+                );
+            }
         }
         let _ = writeln!(
             out,
@@ -91,9 +109,12 @@ impl Report {
                 times(m.vs_oracle.p999),
             );
         }
-        for m in self.modes.iter().filter(|m| !m.error_kinds.is_empty()) {
+        for m in &self.modes {
             for (kind, n) in m.error_kinds.iter().take(3) {
                 let _ = writeln!(out, "  {} {} error ×{n}: {kind}", m.variant, m.mode);
+            }
+            for (kind, n) in m.shed_kinds.iter().take(2) {
+                let _ = writeln!(out, "  {} {} shed ×{n}: {kind}", m.variant, m.mode);
             }
         }
         for m in &self.modes {
@@ -122,6 +143,9 @@ impl Report {
                     .map(|v| v.shape.shards);
                 progressive::write(&mut out, m, p, shards);
             }
+        }
+        if self.modes.iter().any(|m| m.overload.is_some()) {
+            overload::write(&mut out, self);
         }
         for m in &self.modes {
             if let Some(c) = &m.root_counters {

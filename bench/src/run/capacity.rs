@@ -1,66 +1,131 @@
-//! The capacity probe of `overload`: how many requests per second the
-//! leaves of a variant can answer, measured before the run.
+//! The capacity probe of `overload`: short steps of `plain-fanout` against
+//! a variant's leaves, at the rates [`CapacitySearch`] asks for, until it
+//! has found the highest rate that meets its [`Criterion`].
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Harness, PROBE, RunOptions, WARMUP_IDS};
+use super::{Harness, RunOptions, WARMUP_IDS};
+use crate::capacity::{CapacityProbe, CapacitySearch, Criterion, ProbeStep, StepResult};
 use crate::modes::{CallSettings, PlainFanout, Target};
+use crate::report::micros;
 use crate::scenarios::Variant;
-use crate::schedule::{Arrivals, plan};
+use crate::schedule::plan;
 use crate::topology::Fleet;
 
+/// How long each step of the probe sends: long enough for a p99 over a
+/// few hundred requests, short enough for six steps in half a minute.
+const STEP: Duration = Duration::from_secs(3);
+/// Connections and first calls, before the first step (excluded).
+const WARMUP: Duration = Duration::from_secs(1);
+
 impl Harness {
-    /// Measures the capacity of `variant`'s leaves: plain-fanout offered
-    /// 1.5× the model's prediction for [`PROBE`]; capacity is the rate of
-    /// completions after the first second, when the leaves' queues are full.
-    pub(super) async fn measure_capacity(
+    /// Finds the capacity of `variant`'s leaves for plain-fanout with the
+    /// client deadline `deadline` (see [`crate::capacity`]).
+    pub(super) async fn probe_capacity(
         &self,
         variant: &Variant,
+        deadline: Duration,
         options: &RunOptions,
-    ) -> anyhow::Result<f64> {
+    ) -> anyhow::Result<CapacityProbe> {
         let model = &variant.leaf.model;
-        let per_leaf = variant.leaf.concurrency.unwrap_or(1) as f64
+        let slots = variant.leaf.concurrency.unwrap_or(1) as f64;
+        let ceiling = slots * f64::from(variant.shape.replicas)
             / model.mean_service().as_secs_f64().max(1e-6);
-        let predicted = per_leaf * f64::from(variant.shape.replicas);
+        let criterion = Criterion::for_deadline(deadline);
         let fleet = Fleet::start(variant.shape, &variant.leaf).await?;
         let settings = CallSettings {
             request_bytes: variant.request_bytes,
-            timeout: Duration::from_secs(20),
+            timeout: deadline,
+            priorities: None,
         };
         let leaves = fleet.leaves().to_vec();
-        let target: anyhow::Result<Arc<dyn Target>> = self
+        let target = self
             .on_client(async move { PlainFanout::connect(&leaves, settings).await })
             .await
             .map(|t| Arc::new(t) as Arc<dyn Target>);
-        let target = match target {
-            Ok(t) => t,
-            Err(e) => {
-                fleet.stop().await;
-                return Err(e);
-            }
+        let result = match target {
+            Ok(target) => Ok(self
+                .search(&target, settings, criterion, ceiling, options)
+                .await),
+            Err(e) => Err(e),
         };
-        let due = plan(predicted * 1.5, PROBE, Arrivals::Uniform, options.seed);
-        let (recorder, _) = self
-            .phase(
-                &target,
-                &due,
-                WARMUP_IDS * 2,
-                settings.timeout,
-                "capacity probe",
-            )
-            .await;
         fleet.stop().await;
-        let seconds = PROBE.as_secs() - 1;
-        let capacity = recorder.completions_between(1, PROBE.as_secs()) as f64 / seconds as f64;
+        let (steps, capacity) = result?;
+        let Some(capacity_rps) = capacity else {
+            anyhow::bail!(
+                "the capacity probe found no rate where {} (tried {:?} requests/s)",
+                criterion.describe(),
+                steps.iter().map(|s| s.rate_rps.round()).collect::<Vec<_>>()
+            );
+        };
         eprintln!(
-            "capacity: {capacity:.0} requests/s measured (the model predicts {predicted:.0}: \
-             {} replicas × {} slot(s) / {:.2} ms mean service)",
+            "capacity: {capacity_rps:.0} requests/s, the highest rate tried where {} \
+             (ceiling {ceiling:.0}: {} replicas × {slots} slot(s) / {:.2} ms mean service)",
+            criterion.describe(),
             variant.shape.replicas,
-            variant.leaf.concurrency.unwrap_or(1),
             model.mean_service().as_secs_f64() * 1e3
         );
-        anyhow::ensure!(capacity > 0.0, "the capacity probe completed no request");
-        Ok(capacity)
+        Ok(CapacityProbe {
+            capacity_rps,
+            method: "search".into(),
+            criterion: criterion.describe(),
+            ceiling_rps: ceiling,
+            step_s: STEP.as_secs_f64(),
+            steps,
+        })
+    }
+
+    /// Runs the search's steps, one after another, each after the last
+    /// drained; returns them with the capacity found, if any.
+    async fn search(
+        &self,
+        target: &Arc<dyn Target>,
+        settings: CallSettings,
+        criterion: Criterion,
+        ceiling: f64,
+        options: &RunOptions,
+    ) -> (Vec<ProbeStep>, Option<f64>) {
+        let mut search = CapacitySearch::new(ceiling);
+        let mut first_id = WARMUP_IDS * 2;
+        if let Some(light) = search.next_rate() {
+            let warm = plan(light, WARMUP, options.arrivals, options.seed ^ 2);
+            self.phase(target, &warm, first_id, settings, "capacity probe warm-up")
+                .await;
+            first_id += warm.len() as u64;
+        }
+        let mut steps = Vec::new();
+        while let Some(rate) = search.next_rate() {
+            let seed = options.seed.wrapping_add(100 + steps.len() as u64);
+            let due = plan(rate, STEP, options.arrivals, seed);
+            let label = format!("capacity probe {rate:.0} rps");
+            let (recorder, _) = self.phase(target, &due, first_id, settings, &label).await;
+            first_id += due.len() as u64;
+            let result = StepResult {
+                requests: due.len() as u64,
+                ok: recorder.ok(),
+                errors: recorder.errors() + recorder.sheds(),
+                p99: Duration::from_micros(recorder.histogram().value_at_quantile(0.99)),
+            };
+            let passed = criterion.passes(&result);
+            search.observe(rate, passed);
+            eprintln!(
+                "  probe {rate:>7.1} rps: {} ok of {}, {} errors, p99 {:.2} ms — {}",
+                result.ok,
+                result.requests,
+                result.errors,
+                result.p99.as_secs_f64() * 1e3,
+                if passed { "within" } else { "beyond" }
+            );
+            steps.push(ProbeStep {
+                rate_rps: rate,
+                requests: result.requests,
+                ok: result.ok,
+                errors: result.errors,
+                p99_us: micros(result.p99),
+                passed,
+            });
+        }
+        (steps, search.capacity())
     }
 }

@@ -2,9 +2,11 @@
 //! start the system under test, warm it up (excluded), take readings
 //! (leaf calls, root counters, CPU), run the measured phase on the open-loop
 //! schedule, take readings again, stop it. Every mode of a variant gets the
-//! same schedule and the same request ids, so the same world.
+//! same schedule and the same request ids, so the same world. For
+//! `overload`, first find the capacity the variants are multiples of.
 
 mod capacity;
+mod overload;
 mod phase;
 mod system;
 
@@ -17,10 +19,11 @@ use anyhow::Context as _;
 use futures::future::join_all;
 use tokio::runtime::Handle;
 
+use crate::capacity::CapacityProbe;
 use crate::counters::RootCounters;
 use crate::cpu;
 use crate::metrics::Reading;
-use crate::modes::{Mode, Target};
+use crate::modes::{CallSettings, Mode, Target};
 use crate::plot::{self, Series};
 use crate::recorder::Recorder;
 use crate::report::{
@@ -28,7 +31,7 @@ use crate::report::{
     percentiles,
 };
 use crate::scenarios::{Scenario, Variant};
-use crate::schedule::{Arrivals, plan};
+use crate::schedule::{Arrivals, plan, plan_steps};
 use crate::timer::PreciseTimer;
 use crate::topology::Fleet;
 use system::SystemUnderTest;
@@ -37,8 +40,6 @@ use system::SystemUnderTest;
 pub const CLIENT_THREADS: &str = "bench-client";
 /// Warm-up requests draw from ids above this, apart from measured ones.
 const WARMUP_IDS: u64 = 1 << 40;
-/// How long the capacity probe of `overload` sends.
-const PROBE: Duration = Duration::from_secs(4);
 
 /// How to run a scenario (the command line, resolved).
 #[derive(Clone, Debug)]
@@ -96,17 +97,22 @@ impl Harness {
         let percentile = options
             .hedge_percentile
             .unwrap_or(scenario.hedge_percentile);
-        let capacity = if scenario.measure_capacity {
+        let probe = if scenario.measure_capacity {
             Some(match options.rate {
-                Some(rate) => rate,
+                Some(rate) => CapacityProbe {
+                    capacity_rps: rate,
+                    method: "--rate".into(),
+                    ..CapacityProbe::default()
+                },
                 None => {
-                    self.measure_capacity(&scenario.variants[0], options)
+                    self.probe_capacity(&scenario.variants[0], scenario.timeout, options)
                         .await?
                 }
             })
         } else {
             None
         };
+        let capacity = probe.as_ref().map(|p| p.capacity_rps);
         let base_rate = capacity.or(options.rate).unwrap_or(scenario.default_rate);
 
         let mut report = Report {
@@ -120,14 +126,24 @@ impl Harness {
             timeout_ms: report::micros(scenario.timeout) / 1000,
             hedge_percentile: percentile,
             capacity_rps: capacity,
+            capacity_probe: probe,
             modes: Vec::new(),
             oracle: Oracle::default(),
             variants: Vec::new(),
         };
         for variant in &scenario.variants {
-            let rate = base_rate * variant.rate_scale;
-            let due = plan(rate, duration, options.arrivals, options.seed);
-            let warm = plan(rate, options.warmup, options.arrivals, options.seed ^ 1);
+            let phases = variant.load.phases(base_rate, duration);
+            let (due, arrivals) = if variant.load.is_stepped() {
+                // Uniform, so short goodput buckets show the system (see `Load`).
+                let arrivals = Arrivals::Uniform;
+                (plan_steps(&phases, arrivals, options.seed), arrivals)
+            } else {
+                let (rate, length) = phases[0];
+                let arrivals = options.arrivals;
+                (plan(rate, length, arrivals, options.seed), arrivals)
+            };
+            let rate = mean_rate(&phases);
+            let warm = plan(phases[0].0, options.warmup, arrivals, options.seed ^ 1);
             let oracle_h =
                 report::oracle_histogram(&variant.leaf.model, variant.shape, 0..due.len() as u64);
             let oracle = Oracle::from(percentiles(&oracle_h));
@@ -138,6 +154,12 @@ impl Harness {
                 request_bytes: variant.request_bytes,
                 leaf: variant.leaf.clone(),
                 oracle,
+                phases: if variant.load.is_stepped() {
+                    phases.iter().map(|(r, d)| (*r, d.as_secs_f64())).collect()
+                } else {
+                    Vec::new()
+                },
+                priorities: variant.priorities,
             });
             let fleet = Fleet::start(variant.shape, &variant.leaf)
                 .await
@@ -150,6 +172,8 @@ impl Harness {
                     leaves: fleet.leaves().to_vec(),
                     percentile,
                     rate,
+                    phases: phases.clone(),
+                    capacity,
                 };
                 match self.run_mode(mode, &context, &due, &warm).await {
                     Ok(run) => {
@@ -219,12 +243,12 @@ impl Harness {
             context.variant.label,
             mode.name()
         );
-        let timeout = context.scenario.timeout;
+        let settings = context.settings();
         self.phase(
             target,
             warm,
             WARMUP_IDS,
-            timeout,
+            settings,
             &format!("{label} warm-up"),
         )
         .await;
@@ -243,7 +267,7 @@ impl Harness {
         };
         let (cpu_before, client_before) = (fanout_cpu()?, cpu::own_threads(CLIENT_THREADS)?);
 
-        let (recorder, lag) = self.phase(target, due, 0, timeout, &label).await;
+        let (recorder, lag) = self.phase(target, due, 0, settings, &label).await;
 
         let (cpu_after, client_after) = (fanout_cpu()?, cpu::own_threads(CLIENT_THREADS)?);
         let leaf_calls = leaf_calls(&context.leaves).await? - leaves_before;
@@ -276,6 +300,8 @@ impl Harness {
             extra_leaf_calls_pct: (calls_per_request - shards) / shards * 100.0,
             errors: recorder.errors(),
             error_kinds: recorder.error_kinds(),
+            sheds: recorder.sheds(),
+            shed_kinds: recorder.shed_kinds(),
             root_cpu_s_per_1k: per_1k(fanout),
             root_cpu_us_per_leaf_call: fanout.as_secs_f64() * 1e6 / leaf_calls.max(1.0),
             root_cpu_source: if root_pid.is_some() {
@@ -293,6 +319,10 @@ impl Harness {
                     recorder.all_but_one(),
                     recorder.histogram(),
                 )
+            }),
+            overload: context.capacity.map(|capacity| {
+                let last_due = due.last().copied().unwrap_or_default();
+                overload::figures(&recorder, context, capacity, requests, last_due)
             }),
             ..ModeReport::default()
         };
@@ -355,7 +385,30 @@ struct Context<'a> {
     variant: &'a Variant,
     leaves: Vec<Vec<SocketAddr>>,
     percentile: f64,
+    /// The offered rate (a stepped variant's mean).
     rate: f64,
+    /// The offered load's phases, (rate, length): one unless stepped.
+    phases: Vec<(f64, Duration)>,
+    /// The capacity the rates are multiples of (`overload` only).
+    capacity: Option<f64>,
+}
+
+impl Context<'_> {
+    /// What every request of this variant carries.
+    fn settings(&self) -> CallSettings {
+        CallSettings {
+            request_bytes: self.variant.request_bytes,
+            timeout: self.scenario.timeout,
+            priorities: self.variant.priorities,
+        }
+    }
+}
+
+/// The mean rate over `phases`, weighted by their lengths.
+fn mean_rate(phases: &[(f64, Duration)]) -> f64 {
+    let total: f64 = phases.iter().map(|(_, d)| d.as_secs_f64()).sum();
+    let requests: f64 = phases.iter().map(|(r, d)| r * d.as_secs_f64()).sum();
+    report::ratio(requests, total).unwrap_or(0.0)
 }
 
 /// Calls served by every leaf so far (`scatter_leaf_calls_total`, all outcomes).

@@ -7,41 +7,54 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::mpsc;
 
+use scatter_proto::v1::Priority;
+
 use super::Harness;
-use crate::modes::Target;
+use crate::modes::{CallSettings, Target};
 use crate::recorder::{Recorder, Sample};
 use crate::schedule::{PrecisePace, SendLag, run_open_loop};
 
 impl Harness {
     /// Sends `due` on the open-loop schedule (ids from `first_id`) and
-    /// records every response, waiting at most `timeout` + 2 s after the
-    /// last send for stragglers.
+    /// records every response, waiting at most the deadline + 2 s after the
+    /// last send for stragglers. `settings` gives the deadline (goodput
+    /// counts answers within it) and each request's priority class, which
+    /// `target` sends too.
     pub(super) async fn phase(
         &self,
         target: &Arc<dyn Target>,
         due: &[Duration],
         first_id: u64,
-        timeout: Duration,
+        settings: CallSettings,
         label: &str,
     ) -> (Recorder, SendLag) {
+        let timeout = settings.timeout;
         let bar = progress(due.len() as u64, label);
         let (tx, mut rx) = mpsc::unbounded_channel::<Sample>();
         let pace = PrecisePace::start_now(self.timer.clone());
         let start = pace.start();
         let issue = |i: usize, at: Duration| {
             let (target, tx) = (Arc::clone(target), tx.clone());
+            let request = first_id + i as u64;
+            let priority = settings
+                .priorities
+                .map_or(Priority::Unspecified, |mix| mix.of(request));
             // The call is built and run on the client runtime, so its CPU is
             // counted there and the sender stays free.
             self.client.spawn(async move {
-                let outcome = target.call(first_id + i as u64).await;
-                let ended = Instant::now();
                 // From the due time, not the send time (see `schedule`).
                 let since_due = |t: Instant| t.saturating_duration_since(start).saturating_sub(at);
+                // Sent when the call starts: a shed is timed from here.
+                let send_lag = since_due(Instant::now());
+                let outcome = target.call(request).await;
+                let ended = Instant::now();
                 let seen = outcome.as_ref().ok().copied().unwrap_or_default();
                 let _ = tx.send(Sample {
                     due: at,
                     latency: since_due(seen.full.unwrap_or(ended)),
+                    send_lag,
                     outcome: outcome.map(|_| ()),
+                    priority,
                     half: seen.half.map(since_due),
                     all_but_one: seen.all_but_one.map(since_due),
                 });
@@ -49,7 +62,7 @@ impl Harness {
         };
         let sending = run_open_loop(&pace, due, issue);
         tokio::pin!(sending);
-        let mut recorder = Recorder::default();
+        let mut recorder = Recorder::with_deadline(timeout);
         let (mut lag, mut received) = (None, 0usize);
         let mut drain_until = None;
         while received < due.len() {

@@ -6,8 +6,7 @@ use std::sync::Arc;
 
 use super::{Context, Harness};
 use crate::modes::{
-    CallSettings, Direct, Mode, PlainFanout, ScatterEmbedded, ScatterQuery, ScatterStream, Target,
-    TowerHedge,
+    Direct, Mode, PlainFanout, ScatterEmbedded, ScatterQuery, ScatterStream, Target, TowerHedge,
 };
 use crate::topology::{MergeProcess, RootProcess};
 
@@ -40,10 +39,7 @@ impl Harness {
         context: &Context<'_>,
         sut: &mut SystemUnderTest,
     ) -> anyhow::Result<Arc<dyn Target>> {
-        let settings = CallSettings {
-            request_bytes: context.variant.request_bytes,
-            timeout: context.scenario.timeout,
-        };
+        let settings = context.settings();
         let leaves = context.leaves.clone();
         Ok(match mode {
             Mode::Direct => Arc::new(
