@@ -80,6 +80,15 @@ impl Health {
         self.inner.stopped.cancel();
     }
 
+    /// The gRPC services this process answers besides health, by name.
+    pub(crate) fn services(&self) -> impl Iterator<Item = &str> + Clone {
+        self.inner
+            .services
+            .iter()
+            .map(String::as_str)
+            .filter(|name| !name.is_empty())
+    }
+
     /// The tonic service to add to a server.
     pub fn service(&self) -> HealthServer<Self> {
         HealthServer::new(self.clone())

@@ -1,8 +1,10 @@
 //! The management interface every Scatter process shares — root, leaves and
 //! merges alike (the paper's single-container pattern):
 //!
-//! - gRPC `grpc.health.v1` ([`Health`]) and HTTP `/healthz`, `/readyz`,
-//!   `/metrics`, `/status` on the same port as the process's gRPC services;
+//! - gRPC `grpc.health.v1` ([`Health`]), server reflection (`v1` and
+//!   `v1alpha`, listing only the services the process answers), and HTTP
+//!   `/healthz`, `/readyz`, `/metrics`, `/status`, all on the same port as
+//!   the process's gRPC services;
 //! - a Prometheus [`metrics::Registry`];
 //! - a lifecycle ([`serve`]): on SIGTERM or ctrl-c the process reports
 //!   NOT_SERVING, stops taking new work, lets in-flight calls finish within a
@@ -19,6 +21,7 @@ mod in_flight;
 mod logging;
 pub mod metrics;
 mod probe;
+mod reflection;
 mod serve;
 mod signal;
 

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 
 use crate::metrics::Registry;
+use crate::reflection::add_reflection;
 use crate::{Error, Health, ServingStatus, shutdown_signal};
 
 /// How a process admits calls and drains.
@@ -72,7 +73,9 @@ pub struct Process {
 }
 
 impl Process {
-    /// A process of `role` serving the named gRPC services.
+    /// A process of `role` serving the named gRPC services (fully
+    /// qualified, from `scatter.v1`): health reports on them and reflection
+    /// lists them.
     pub fn new(role: &'static str, services: &[&str]) -> Self {
         Self {
             role,
@@ -112,14 +115,16 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
     })
 }
 
-/// Serves `routes` (the process's own gRPC services) with health and the
-/// admin endpoints on `listener`, reports SERVING, and returns once drained.
+/// Serves `routes` (the process's own gRPC services) with health, server
+/// reflection (listing the services `process` was made with) and the admin
+/// endpoints on `listener`, reports SERVING, and returns once drained.
 pub async fn serve(
     process: Process,
     routes: Routes,
     listener: TcpListener,
     options: ServeOptions,
 ) -> Result<(), Error> {
+    let routes = add_reflection(routes, process.health.services());
     let axum = routes
         .add_service(process.health.service())
         .prepare()

@@ -10,12 +10,16 @@
 //! - [`script`]: what the test leaf and the test merge do, chosen per request;
 //! - [`tree`]: starting leaves, merges and roots;
 //! - [`root`]: a running root and the queries sent to it;
+//! - [`raw`]: a gRPC call with a body of any bytes, for malformed requests;
+//! - [`python`]: Python leaves and clients, skipped where Python is missing;
 //! - [`poll`]: waiting for a condition, with a deadline.
 
 pub mod admin;
 pub mod binary;
 pub mod poll;
 pub mod process;
+pub mod python;
+pub mod raw;
 pub mod root;
 pub mod script;
 pub mod server;

@@ -3,14 +3,19 @@
 
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+
 use scatter_proto::v1::{Payload, ShardOutcome};
 use scatter_tests::root::{assert_full_coverage, coverage, missing, outcome};
 use scatter_tests::tree::test_merge;
-use scatter_tests::{LeafFlags, Query, Root, Script, Tree, free_port};
+use scatter_tests::{LeafFlags, Query, Root, Script, Tree, free_port, raw};
 use tonic::Code;
 
 const IN_FLIGHT: &str = "scatter_leaf_in_flight";
 const ROOT_IN_FLIGHT: &str = "scatter_root_requests_in_flight";
+const INVALID_ARGUMENT: &str = r#"scatter_root_requests_total{code="InvalidArgument"}"#;
+const INTERNAL: &str = r#"scatter_root_requests_total{code="Internal"}"#;
+const RESOURCE_EXHAUSTED: &str = r#"scatter_root_requests_total{code="ResourceExhausted"}"#;
 
 /// A query every shard answers.
 fn good() -> Query {
@@ -49,6 +54,27 @@ async fn min_coverage_outside_zero_to_one_is_invalid_argument() {
 }
 
 #[tokio::test]
+async fn body_that_is_not_protobuf_is_invalid_argument_and_counted() {
+    let tree = Tree::start(2, &[]).await;
+    // A varint that never ends: no protobuf message starts like this.
+    let not_protobuf = Bytes::from_static(&[0xff; 11]);
+    for path in ["/scatter.v1.Root/Query", "/scatter.v1.Root/QueryStream"] {
+        let channel = tree.root.server.channel().await;
+        let status = raw::call(channel, path, not_protobuf.clone())
+            .await
+            .expect_err("not a QueryRequest");
+        assert_eq!(status.code(), Code::InvalidArgument, "{path}: {status:?}");
+        assert!(
+            status.message().contains("not a valid protobuf"),
+            "{path}: {status:?}"
+        );
+    }
+    let counted = tree.root.server.metric(INVALID_ARGUMENT).await;
+    assert_eq!(counted, Some(2.0), "{INVALID_ARGUMENT}");
+    assert_still_answers_fully(&tree.root, 2).await;
+}
+
+#[tokio::test]
 async fn payload_over_the_limit_is_resource_exhausted_naming_the_limit() {
     let tree = Tree::start(2, &["--max-request-bytes", "1024"]).await;
     for size in [2048, 64 << 10] {
@@ -65,6 +91,9 @@ async fn payload_over_the_limit_is_resource_exhausted_naming_the_limit() {
         );
         assert!(status.message().contains("1024"), "{size} B: {status:?}");
     }
+    // Refused before or after tonic read them, each counts once.
+    let counted = tree.root.server.metric(RESOURCE_EXHAUSTED).await;
+    assert_eq!(counted, Some(2.0), "{RESOURCE_EXHAUSTED}");
     assert_still_answers_fully(&tree.root, 2).await;
 }
 
@@ -83,6 +112,8 @@ async fn failing_merge_is_internal_with_the_merges_own_message() {
         status.message().contains("boom: no fold today"),
         "{status:?}"
     );
+    let counted = tree.root.server.metric(INTERNAL).await;
+    assert_eq!(counted, Some(1.0), "{INTERNAL}");
     assert_still_answers_fully(&tree.root, 2).await;
 }
 

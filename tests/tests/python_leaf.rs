@@ -8,34 +8,22 @@
 //! `SCATTER_REQUIRE_PYTHON=1` (CI sets it, after installing them).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use scatter_proto::v1::{ConcatResult, Payload};
 use scatter_tests::root::assert_full_coverage;
-use scatter_tests::{Query, Root, Server, free_port};
+use scatter_tests::{Query, Root, Server, free_port, python};
 
 /// A script of the Python example.
 fn example(file: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../examples/python-leaf")
-        .join(file)
+    python::example("python-leaf", file)
 }
 
 fn python_ready() -> bool {
-    let ready = Command::new("python3")
-        .args(["-c", "import grpc, grpc_tools, grpc_health"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ready {
-        assert!(
-            std::env::var("SCATTER_REQUIRE_PYTHON").as_deref() != Ok("1"),
-            "SCATTER_REQUIRE_PYTHON=1 but python3 cannot import grpcio, grpcio-tools and \
-             grpcio-health-checking (pip install grpcio grpcio-tools grpcio-health-checking)"
-        );
-        eprintln!("skipped: python3 with grpcio is not installed here");
-    }
-    ready
+    python::ready(
+        &["grpc", "grpc_tools", "grpc_health"],
+        "grpcio grpcio-tools grpcio-health-checking",
+    )
 }
 
 /// Starts the Python leaf for `shard` of `shard_count`, with `extra` flags
@@ -119,22 +107,9 @@ async fn python_client_streams_progress_then_done_with_every_shard_answered() {
     let shards = [a.addr().to_string(), b.addr().to_string()];
     let root = Root::start(&shards, "builtin:concat", &[]).await;
 
-    let client = tokio::process::Command::new("python3")
-        .arg(example("stream_client.py"))
-        .args(["--addr", &root.server.addr().to_string()])
-        .args(["--deadline-ms", "5000", "fizz"])
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(60), client)
-        .await
-        .expect("the Python client finishes")
-        .expect("the Python client runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "the Python client failed:\n{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let root_addr = root.server.addr().to_string();
+    let args = ["--addr", &root_addr, "--deadline-ms", "5000", "fizz"];
+    let stdout = python::run(&example("stream_client.py"), &args).await;
 
     let updates: Vec<&str> = stdout
         .lines()

@@ -2,7 +2,7 @@
 //! the engine's [`Fanout`] (which admits or refuses); errors leave here as
 //! gRPC statuses.
 
-mod oversize;
+mod unread;
 
 use std::pin::Pin;
 
@@ -16,7 +16,7 @@ use tonic::{Code, Request, Response, Status};
 use crate::engine::Fanout;
 use crate::error::QueryError;
 use crate::metrics::RootMetrics;
-use oversize::OversizeLayer;
+use unread::{Read, UnreadLayer};
 
 /// Bytes a request may carry beyond its payload (policy, content type, framing).
 const ENVELOPE_BYTES: usize = 4096;
@@ -32,18 +32,19 @@ impl RootService {
         Self { fanout }
     }
 
-    /// The gRPC routes of the root: `Root` and server reflection.
+    /// The gRPC routes of the root: `Root`, behind the layer that answers
+    /// requests it cannot read. (Health and reflection are added by
+    /// [`scatter_management::serve`].)
     pub fn routes(self) -> Routes {
         let limit = self.fanout.engine().config.limits.max_request_bytes;
+        let unread = UnreadLayer {
+            limit,
+            metrics: self.metrics().clone(),
+        };
         let root = RootServer::new(self)
             .max_decoding_message_size(limit.saturating_add(ENVELOPE_BYTES))
             .max_encoding_message_size(usize::MAX);
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(scatter_proto::v1::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()
-            .expect("the embedded descriptor sets are valid");
-        Routes::new(OversizeLayer { limit }.named_layer(root)).add_service(reflection)
+        Routes::new(unread.named_layer(root))
     }
 
     fn metrics(&self) -> &RootMetrics {
@@ -55,6 +56,7 @@ impl RootService {
         &self,
         request: Request<QueryRequest>,
     ) -> Result<(QueryRequest, Option<std::time::Duration>), QueryError> {
+        Read::mark(request.extensions());
         let client_timeout = scatter_management::grpc_timeout(request.metadata());
         let query = request.into_inner();
         let size = query.payload.as_ref().map_or(0, |p| p.body.len());
