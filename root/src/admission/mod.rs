@@ -43,6 +43,8 @@ struct Shared {
     deadline_aware: bool,
     ceiling: usize,
     in_flight: AtomicUsize,
+    /// High-priority requests among them.
+    high_in_flight: AtomicUsize,
     /// The most requests running at once since the limit last looked.
     busiest: AtomicUsize,
     /// The limit as `f64` bits, read without the lock.
@@ -140,6 +142,7 @@ impl Admission {
                 deadline_aware: config.deadline_aware,
                 ceiling,
                 in_flight: AtomicUsize::new(0),
+                high_in_flight: AtomicUsize::new(0),
                 busiest: AtomicUsize::new(0),
                 limit_bits: AtomicU64::new(initial.to_bits()),
                 limit: Mutex::new(limit),
@@ -191,11 +194,19 @@ impl Admission {
         }
         let limit_cap = class.cap(self.limit());
         let cap = limit_cap.min(shared.ceiling);
-        let admitted = shared
-            .in_flight
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < cap).then_some(n + 1)
-            });
+        // High priority is held to its cap on its own count, so lower
+        // classes never crowd it out; it still counts in the total the
+        // lower classes are held to, so they make room as it arrives.
+        let high = class == Class::High;
+        let admitted = if high {
+            take(&shared.high_in_flight, cap).and_then(|_| {
+                take(&shared.in_flight, shared.ceiling).inspect_err(|_| {
+                    shared.high_in_flight.fetch_sub(1, Ordering::AcqRel);
+                })
+            })
+        } else {
+            take(&shared.in_flight, cap)
+        };
         match admitted {
             Ok(before) => {
                 shared.busiest.fetch_max(before + 1, Ordering::Relaxed);
@@ -203,10 +214,12 @@ impl Admission {
                 Ok(Permit {
                     shared: Arc::clone(shared),
                     admitted: Instant::now(),
+                    high,
                 })
             }
             Err(running) => {
-                let (reason, which) = if limit_cap >= shared.ceiling {
+                let at_ceiling = running >= shared.ceiling || limit_cap >= shared.ceiling;
+                let (reason, which) = if at_ceiling {
                     (
                         ShedReason::Ceiling,
                         "the ceiling (--max-concurrent)".to_owned(),
@@ -220,13 +233,21 @@ impl Admission {
                 shared.metrics.shed(reason, class);
                 Err(QueryError::Overloaded {
                     running,
-                    cap,
+                    cap: if at_ceiling { shared.ceiling } else { cap },
                     which,
                     retry_after: self.need().unwrap_or(DEFAULT_PUSHBACK),
                 })
             }
         }
     }
+}
+
+/// Takes a place on `count` if it is below `cap`: the count before, or
+/// the count that was full.
+fn take(count: &AtomicUsize, cap: usize) -> Result<usize, usize> {
+    count.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+        (n < cap).then_some(n + 1)
+    })
 }
 
 /// One admitted request's place. Dropping it frees the place; [`finish`]
@@ -236,6 +257,7 @@ impl Admission {
 pub struct Permit {
     shared: Arc<Shared>,
     admitted: Instant,
+    high: bool,
 }
 
 impl Permit {
@@ -276,6 +298,9 @@ impl Permit {
 impl Drop for Permit {
     fn drop(&mut self) {
         self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+        if self.high {
+            self.shared.high_in_flight.fetch_sub(1, Ordering::AcqRel);
+        }
         self.shared.metrics.in_flight.add(-1);
     }
 }

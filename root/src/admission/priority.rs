@@ -1,9 +1,10 @@
 //! Priority classes: what share of the concurrency limit each may fill.
-//! Low priority is admitted only while half the limit is free of it,
-//! normal up to four fifths, high up to the whole limit; so as load rises,
-//! low priority is shed first and high priority last, and the headroom
-//! above the lower classes' shares is what keeps high priority answered
-//! when the root is saturated.
+//! Low priority is admitted while fewer than half the limit's requests
+//! run, normal while fewer than four fifths; high priority is held, on its
+//! own count, to twice the limit, whatever else runs. So as load rises, low
+//! priority is shed first, then normal, and a root saturated with lower
+//! classes still admits high priority (the limit then shrinks, which
+//! squeezes the lower classes further).
 
 use scatter_proto::v1::Priority;
 
@@ -37,7 +38,7 @@ impl Class {
         match self {
             Self::Low => 0.5,
             Self::Normal => 0.8,
-            Self::High => 1.0,
+            Self::High => 2.0,
         }
     }
 
@@ -65,7 +66,7 @@ mod tests {
     fn lower_classes_fill_less_of_the_limit() {
         assert_eq!(Class::Low.cap(10.0), 5);
         assert_eq!(Class::Normal.cap(10.0), 8);
-        assert_eq!(Class::High.cap(10.0), 10);
+        assert_eq!(Class::High.cap(10.0), 20);
         assert_eq!(Class::Low.cap(1.0), 1, "every class may run one request");
     }
 

@@ -49,22 +49,24 @@ async fn low_priority_is_shed_first_and_high_priority_last() {
     assert_eq!(normal.len(), 3, "normal fills up to four fifths");
     assert!(admission.saturated());
     let high = fill(&admission, Class::High);
-    assert_eq!(high.len(), 2, "high takes the rest");
+    assert_eq!(
+        high.len(),
+        20,
+        "high priority is held to twice the limit on its own count"
+    );
     let refused = admission.admit(Class::Low, SECOND).map(|_| ()).unwrap_err();
-    assert!(matches!(
-        refused,
-        QueryError::Overloaded {
-            running: 10,
-            cap: 5,
-            ..
-        }
-    ));
-    drop(high);
     assert!(
-        admission.admit(Class::High, SECOND).is_ok(),
-        "a saturated root still admits high priority"
+        matches!(refused, QueryError::Overloaded { running: 28, cap: 5, .. }),
+        "{refused:?}"
     );
     assert!(admission.admit(Class::Normal, SECOND).is_err());
+    drop(high);
+    drop(normal);
+    assert!(
+        admission.admit(Class::Normal, SECOND).is_ok(),
+        "high priority gone: normal has room again"
+    );
+    assert!(admission.admit(Class::Low, SECOND).is_err(), "low is still full");
 }
 
 #[tokio::test(start_paused = true)]
@@ -144,16 +146,17 @@ async fn the_limit_shrinks_when_requests_slow_down_and_grows_back() {
         answered(&admission, 16, Duration::from_millis(100)).await;
     }
     let settled = admission.limit();
-    for _ in 0..3 {
+    for _ in 0..4 {
         answered(&admission, 16, Duration::from_millis(800)).await;
     }
     let shrunk = admission.limit();
-    assert!(shrunk < settled / 3.0, "{settled} → {shrunk}");
+    assert!(shrunk < settled / 2.0, "{settled} → {shrunk}");
     for _ in 0..10 {
         answered(&admission, 16, Duration::from_millis(100)).await;
     }
+    // It grows back until 16 requests use less than half of it.
     assert!(
-        admission.limit() > shrunk * 2.0,
+        admission.limit() >= 32.0,
         "{shrunk} → {}",
         admission.limit()
     );
@@ -162,8 +165,8 @@ async fn the_limit_shrinks_when_requests_slow_down_and_grows_back() {
 #[tokio::test(start_paused = true)]
 async fn cancelled_requests_free_their_place_without_steering_the_limit() {
     let admission = admission(4, 1000);
-    let held = fill(&admission, Class::High);
-    assert_eq!(admission.in_flight(), 4);
+    let held = fill(&admission, Class::Normal);
+    assert_eq!(admission.in_flight(), 3);
     drop(held);
     assert_eq!(admission.in_flight(), 0);
     assert_eq!(admission.need(), None);

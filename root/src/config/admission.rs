@@ -17,7 +17,9 @@ pub struct AdmissionConfig {
     /// Adapt the limit to observed latency. Off, the limit is the ceiling
     /// (`limits.max_concurrent_requests`). Default on.
     pub adaptive: bool,
-    /// The limit before the first latency window closes. Default 32.
+    /// The limit at start. Small, so the first windows measure the tree
+    /// nearly unloaded even under a burst; it doubles per window while
+    /// latency stays low (slow start). Default 4.
     pub initial_limit: usize,
     /// The limit never goes below this, however slow requests get (nor
     /// above the ceiling, which wins when lower). Default 2.
@@ -42,7 +44,7 @@ impl Default for AdmissionConfig {
     fn default() -> Self {
         Self {
             adaptive: true,
-            initial_limit: 32,
+            initial_limit: 4,
             min_limit: 2,
             tolerance: 2.0,
             window: Duration::from_millis(100),
