@@ -37,7 +37,11 @@
 //! `--drain-delay-ms` / `SCATTER_DRAIN_DELAY_MS`, `--max-in-flight` /
 //! `SCATTER_MAX_IN_FLIGHT` (default 0, no cap: past N calls running, a call
 //! is refused at once with `RESOURCE_EXHAUSTED` before your method runs,
-//! counted as `scatter_leaf_calls_total{outcome="refused"}`).
+//! counted as `scatter_leaf_calls_total{outcome="refused"}`). `--help` lists
+//! them; a flag the leaf does not know is refused at start, naming it. A leaf
+//! with flags of its own declares them beside the SDK's:
+//! `Flags::from_env(&[LeafOptions::FLAGS, MY_FLAGS])`, then
+//! [`LeafOptions::from_flags`] (see `examples/search/src/bin/search-leaf.rs`).
 
 mod options;
 mod request;
@@ -48,7 +52,7 @@ use std::future::Future;
 pub use bytes::Bytes;
 pub use options::LeafOptions;
 pub use request::ShardRequest;
-pub use scatter_management::{Error, Flags, Process, ServeOptions, init_logging};
+pub use scatter_management::{Error, Flag, Flags, Process, ServeOptions, init_logging};
 pub use scatter_proto::v1::Payload;
 pub use service::{LeafService, serve, serve_on};
 pub use tonic::{Code, Status};

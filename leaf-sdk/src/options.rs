@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use scatter_management::{Error, Flags, ServeOptions};
+use scatter_management::{Error, Flag, Flags, ServeOptions};
 
 /// A leaf's settings, from flags and environment variables.
 #[derive(Clone, Debug)]
@@ -31,22 +31,50 @@ impl Default for LeafOptions {
 }
 
 impl LeafOptions {
-    /// Reads this process's flags and environment.
+    /// The flags a leaf knows besides [`scatter_management::SERVE_FLAGS`];
+    /// a leaf with flags of its own passes both sets to [`Flags::from_env`].
+    pub const FLAGS: &[Flag] = &[
+        Flag {
+            name: "listen",
+            env: "SCATTER_LISTEN",
+            value: Some("ADDR"),
+            help: "the gRPC and admin HTTP address; port 0 picks a free one \
+                   [default: 127.0.0.1:50051]",
+        },
+        Flag {
+            name: "shard",
+            env: "SCATTER_SHARD",
+            value: Some("N|ordinal"),
+            help: "the shard served, 0-based, or `ordinal`: the host name's trailing \
+                   number modulo the shard count [default: 0]",
+        },
+        Flag {
+            name: "shard-count",
+            env: "SCATTER_SHARD_COUNT",
+            value: Some("N"),
+            help: "how many shards make the whole [default: 1]",
+        },
+    ];
+
+    /// Reads this process's flags and environment; `--help` lists the
+    /// flags and exits, an unknown flag is refused (see [`Flags::from_env`]).
     pub fn from_env() -> Result<Self, Error> {
-        Self::from_flags(&Flags::from_env())
+        Self::from_flags(&Flags::from_env(&[Self::FLAGS]))
     }
 
     /// Reads the given flags (and the environment for flags not given).
+    ///
+    /// # Panics
+    /// When `flags` were not parsed with [`LeafOptions::FLAGS`].
     pub fn from_flags(flags: &Flags) -> Result<Self, Error> {
         let defaults = Self::default();
-        let shard_count =
-            flags.parse("shard-count", "SCATTER_SHARD_COUNT", defaults.shard_count)?;
-        let shard = match flags.get("shard", "SCATTER_SHARD").as_deref() {
+        let shard_count = flags.parse("shard-count", defaults.shard_count)?;
+        let shard = match flags.get("shard").as_deref() {
             Some("ordinal") => ordinal_shard(shard_count)?,
-            _ => flags.parse("shard", "SCATTER_SHARD", defaults.shard)?,
+            _ => flags.parse("shard", defaults.shard)?,
         };
         let options = Self {
-            listen: flags.parse("listen", "SCATTER_LISTEN", defaults.listen)?,
+            listen: flags.parse("listen", defaults.listen)?,
             shard,
             shard_count,
             serve: flags.serve_options()?,
@@ -101,7 +129,8 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Result<LeafOptions, Error> {
-        LeafOptions::from_flags(&Flags::from_args(args.iter().map(|s| (*s).to_owned())))
+        let flags = Flags::from_args(&[LeafOptions::FLAGS], args.iter().map(|s| (*s).to_owned()))?;
+        LeafOptions::from_flags(&flags)
     }
 
     #[test]

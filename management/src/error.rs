@@ -24,6 +24,10 @@ pub enum Error {
         /// Why it cannot be used.
         reason: String,
     },
+    /// The command line names a flag the process does not know, lacks a
+    /// flag's value, or asks for `--help` (the message is the help).
+    #[error("{0}")]
+    Usage(String),
     /// A signal handler could not be installed.
     #[error("cannot install signal handler: {0}")]
     Signal(std::io::Error),

@@ -1,58 +1,136 @@
-//! The few command-line flags and environment variables every SDK-built
-//! process understands. A flag wins over its environment variable; flags the
-//! SDK does not know are left for the user's own parsing.
+//! The command-line flags and environment variables of an SDK-built process.
+//! The process declares every flag it knows ([`Flag`]); the arguments are
+//! parsed against them with clap, so a flag the process does not know, a
+//! flag without its value or a stray argument is refused naming it, and
+//! `--help` lists the flags with their variables. A flag wins over its
+//! environment variable.
 
+use std::ffi::OsString;
 use std::num::NonZeroUsize;
 use std::str::FromStr;
 use std::time::Duration;
 
+use clap::error::ErrorKind;
+use clap::parser::ValueSource;
+use clap::{Arg, ArgAction, ArgMatches, Command};
+
 use crate::{Error, ServeOptions};
 
-/// The process's arguments, looked up by flag name.
+/// One flag a process knows.
+#[derive(Clone, Copy, Debug)]
+pub struct Flag {
+    /// The long name, without `--`.
+    pub name: &'static str,
+    /// The environment variable read when the flag is not given.
+    pub env: &'static str,
+    /// What the value looks like in `--help` (`ADDR`, `MS`); `None` for a
+    /// switch, which takes no value and is on when given.
+    pub value: Option<&'static str>,
+    /// One line for `--help`: what the flag sets, and its default.
+    pub help: &'static str,
+}
+
+/// The flags every SDK-built process knows, read by [`Flags::serve_options`].
+pub const SERVE_FLAGS: &[Flag] = &[
+    Flag {
+        name: "grace-ms",
+        env: "SCATTER_GRACE_MS",
+        value: Some("MS"),
+        help: "how long calls in flight may finish after SIGTERM [default: 10000]",
+    },
+    Flag {
+        name: "drain-delay-ms",
+        env: "SCATTER_DRAIN_DELAY_MS",
+        value: Some("MS"),
+        help: "how long to report NOT_SERVING while still serving after SIGTERM [default: 0]",
+    },
+    Flag {
+        name: "max-in-flight",
+        env: "SCATTER_MAX_IN_FLIGHT",
+        value: Some("N"),
+        help: "calls run at once; past it a call is refused with RESOURCE_EXHAUSTED \
+               [default: 0, no cap]",
+    },
+];
+
+/// The process's flags, parsed against the flags it declared.
 #[derive(Clone, Debug)]
 pub struct Flags {
-    args: Vec<String>,
+    known: Vec<Flag>,
+    matches: ArgMatches,
 }
 
 impl Flags {
-    /// The arguments of this process (`std::env::args`).
-    pub fn from_env() -> Self {
-        Self::from_args(std::env::args().skip(1))
-    }
-
-    /// Given arguments (for tests and embedding).
-    pub fn from_args(args: impl IntoIterator<Item = String>) -> Self {
-        Self {
-            args: args.into_iter().collect(),
+    /// Parses this process's arguments (`std::env::args`) against `known`
+    /// and [`SERVE_FLAGS`]. `--help` / `-h` prints the flags and exits 0;
+    /// an unknown flag, a flag without its value or a stray argument prints
+    /// what is wrong and the known flags, and exits 2 — before anything is
+    /// served.
+    pub fn from_env(known: &[&[Flag]]) -> Self {
+        let mut args = std::env::args_os();
+        let program = args
+            .next()
+            .map(std::path::PathBuf::from)
+            .and_then(|path| Some(path.file_name()?.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "scatter-process".to_owned());
+        let known = declared(known);
+        match parse(&program, &known, args) {
+            Ok(matches) => Self { known, matches },
+            Err(error) if error.use_stderr() => {
+                eprint!("{}", usage_error(&error, &known));
+                std::process::exit(error.exit_code());
+            }
+            Err(help) => help.exit(),
         }
     }
 
-    /// The value of `--flag value` or `--flag=value`, else of `env`.
-    pub fn get(&self, flag: &str, env: &str) -> Option<String> {
-        let long = format!("--{flag}");
-        let with_eq = format!("--{flag}=");
-        let mut args = self.args.iter();
-        while let Some(arg) = args.next() {
-            if *arg == long {
-                return args.next().cloned();
-            }
-            if let Some(value) = arg.strip_prefix(&with_eq) {
-                return Some(value.to_owned());
-            }
+    /// Parses the given arguments (without the program name) against
+    /// `known` and [`SERVE_FLAGS`]: for tests and embedding. `--help` is an
+    /// [`Error::Usage`] holding the help text.
+    pub fn from_args(
+        known: &[&[Flag]],
+        args: impl IntoIterator<Item = String>,
+    ) -> Result<Self, Error> {
+        let known = declared(known);
+        match parse("scatter-process", &known, args) {
+            Ok(matches) => Ok(Self { known, matches }),
+            Err(error) => Err(Error::Usage(usage_error(&error, &known))),
         }
-        std::env::var(env).ok().filter(|v| !v.is_empty())
+    }
+
+    /// The value of `--flag value` or `--flag=value` (the last one given),
+    /// else of its environment variable when it is set and not empty.
+    ///
+    /// # Panics
+    /// When `flag` was not declared: a flag read must be a flag known.
+    pub fn get(&self, flag: &str) -> Option<String> {
+        let name = self.declared(flag).name;
+        let value = self.matches.get_one::<String>(name)?;
+        let from_env = self.matches.value_source(name) == Some(ValueSource::EnvVariable);
+        (!(from_env && value.is_empty())).then(|| value.clone())
+    }
+
+    /// Whether the switch `--flag` was given, or its variable is true.
+    ///
+    /// # Panics
+    /// When `flag` was not declared as a switch.
+    pub fn is_set(&self, flag: &str) -> bool {
+        self.matches.get_flag(self.declared(flag).name)
     }
 
     /// The parsed value of a flag, `default` when absent, or an error that
     /// names the flag, the variable and the bad value.
-    pub fn parse<T: FromStr>(&self, flag: &str, env: &str, default: T) -> Result<T, Error>
+    ///
+    /// # Panics
+    /// When `flag` was not declared.
+    pub fn parse<T: FromStr>(&self, flag: &str, default: T) -> Result<T, Error>
     where
         T::Err: std::fmt::Display,
     {
-        match self.get(flag, env) {
+        match self.get(flag) {
             None => Ok(default),
             Some(value) => value.parse().map_err(|e: T::Err| Error::Flag {
-                flag: format!("--{flag} / {env}"),
+                flag: format!("--{flag} / {}", self.declared(flag).env),
                 value,
                 reason: e.to_string(),
             }),
@@ -60,89 +138,84 @@ impl Flags {
     }
 
     /// A duration given in milliseconds.
-    pub fn millis(&self, flag: &str, env: &str, default: Duration) -> Result<Duration, Error> {
-        let ms = self.parse(
-            flag,
-            env,
-            u64::try_from(default.as_millis()).unwrap_or(u64::MAX),
-        )?;
+    ///
+    /// # Panics
+    /// When `flag` was not declared.
+    pub fn millis(&self, flag: &str, default: Duration) -> Result<Duration, Error> {
+        let ms = self.parse(flag, u64::try_from(default.as_millis()).unwrap_or(u64::MAX))?;
         Ok(Duration::from_millis(ms))
     }
 
-    /// `--grace-ms` / `SCATTER_GRACE_MS`, `--drain-delay-ms` /
-    /// `SCATTER_DRAIN_DELAY_MS` and `--max-in-flight` /
-    /// `SCATTER_MAX_IN_FLIGHT` (0 = no cap) over the defaults.
+    /// [`SERVE_FLAGS`] over the defaults (`--max-in-flight 0` = no cap).
     pub fn serve_options(&self) -> Result<ServeOptions, Error> {
         let defaults = ServeOptions::default();
         let max_in_flight = self.parse(
             "max-in-flight",
-            "SCATTER_MAX_IN_FLIGHT",
             defaults.max_in_flight.map_or(0, NonZeroUsize::get),
         )?;
         Ok(ServeOptions {
-            grace: self.millis("grace-ms", "SCATTER_GRACE_MS", defaults.grace)?,
-            drain_delay: self.millis(
-                "drain-delay-ms",
-                "SCATTER_DRAIN_DELAY_MS",
-                defaults.drain_delay,
-            )?,
+            grace: self.millis("grace-ms", defaults.grace)?,
+            drain_delay: self.millis("drain-delay-ms", defaults.drain_delay)?,
             max_in_flight: NonZeroUsize::new(max_in_flight),
             ..defaults
         })
     }
+
+    fn declared(&self, flag: &str) -> &Flag {
+        self.known
+            .iter()
+            .find(|known| known.name == flag)
+            .unwrap_or_else(|| panic!("--{flag} is read but not among the flags declared"))
+    }
+}
+
+/// `known`, then the serve flags, once each.
+fn declared(known: &[&[Flag]]) -> Vec<Flag> {
+    let mut all: Vec<Flag> = Vec::new();
+    for flag in known.iter().copied().chain([SERVE_FLAGS]).flatten() {
+        if !all.iter().any(|seen| seen.name == flag.name) {
+            all.push(*flag);
+        }
+    }
+    all
+}
+
+fn parse<A>(
+    program: &str,
+    known: &[Flag],
+    args: impl IntoIterator<Item = A>,
+) -> Result<ArgMatches, clap::Error>
+where
+    A: Into<OsString> + Clone,
+{
+    let command = Command::new(program.to_owned())
+        .no_binary_name(true)
+        .args_override_self(true)
+        .args(known.iter().map(|flag| {
+            let arg = Arg::new(flag.name)
+                .long(flag.name)
+                .env(flag.env)
+                .help(flag.help);
+            match flag.value {
+                Some(value) => arg
+                    .value_name(value)
+                    .action(ArgAction::Set)
+                    .allow_negative_numbers(true),
+                None => arg.action(ArgAction::SetTrue),
+            }
+        }));
+    command.try_get_matches_from(args)
+}
+
+/// clap's message, and for an unknown flag the flags the process knows.
+fn usage_error(error: &clap::Error, known: &[Flag]) -> String {
+    let mut message = error.render().to_string();
+    if error.kind() == ErrorKind::UnknownArgument {
+        let names: Vec<String> = known.iter().map(|f| format!("--{}", f.name)).collect();
+        message.push_str(&format!("Known flags: {}, --help\n", names.join(", ")));
+    }
+    message
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn flags(args: &[&str]) -> Flags {
-        Flags::from_args(args.iter().map(|s| (*s).to_owned()))
-    }
-
-    #[test]
-    fn flag_forms_and_unknown_flags() {
-        let f = flags(&["--k", "3", "--shard=2", "--listen", "127.0.0.1:1"]);
-        assert_eq!(f.get("shard", "SCATTER_TEST_UNSET_A").as_deref(), Some("2"));
-        assert_eq!(
-            f.get("listen", "SCATTER_TEST_UNSET_A").as_deref(),
-            Some("127.0.0.1:1")
-        );
-        assert_eq!(f.get("absent", "SCATTER_TEST_UNSET_A"), None);
-    }
-
-    #[test]
-    fn bad_value_names_the_flag() {
-        let err = flags(&["--shard", "two"])
-            .parse::<u32>("shard", "SCATTER_TEST_UNSET_B", 0)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("--shard") && err.contains("two"), "{err}");
-    }
-
-    #[test]
-    fn max_in_flight_is_off_by_default_and_when_zero() {
-        let unset = flags(&[]).serve_options().expect("defaults parse");
-        assert_eq!(unset.max_in_flight, None);
-        let zero = flags(&["--max-in-flight", "0"]).serve_options().unwrap();
-        assert_eq!(zero.max_in_flight, None);
-    }
-
-    #[test]
-    fn max_in_flight_reads_a_cap() {
-        let options = flags(&["--max-in-flight=8"]).serve_options().unwrap();
-        assert_eq!(options.max_in_flight, NonZeroUsize::new(8));
-    }
-
-    #[test]
-    fn bad_max_in_flight_names_the_flag_and_variable() {
-        let err = flags(&["--max-in-flight", "lots"])
-            .serve_options()
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("--max-in-flight / SCATTER_MAX_IN_FLIGHT") && err.contains("lots"),
-            "{err}"
-        );
-    }
-}
+mod tests;

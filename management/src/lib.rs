@@ -27,7 +27,7 @@ mod signal;
 
 pub use deadline::grpc_timeout;
 pub use error::Error;
-pub use flags::Flags;
+pub use flags::{Flag, Flags, SERVE_FLAGS};
 pub use health::{Health, ServingStatus};
 pub use in_flight::{InFlightCap, InFlightPermit, RETRY_PUSHBACK, RETRY_PUSHBACK_KEY};
 pub use logging::init_logging;

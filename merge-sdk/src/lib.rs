@@ -52,7 +52,7 @@ mod service;
 pub use builtin::{CONCAT_CONTENT_TYPE, Concat};
 pub use dynamic::{DynFold, DynMerge};
 pub use options::MergeOptions;
-pub use scatter_management::{Error, Flags, Process, ServeOptions, init_logging};
+pub use scatter_management::{Error, Flag, Flags, Process, ServeOptions, init_logging};
 pub use scatter_proto::v1::{MergeBegin, Payload};
 pub use service::{MergeService, serve, serve_on};
 pub use tonic::{Code, Status};

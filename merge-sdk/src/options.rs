@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use scatter_management::{Error, Flags, ServeOptions};
+use scatter_management::{Error, Flag, Flags, ServeOptions};
 
 /// A merge's settings, from flags and environment variables:
 /// `--listen` / `SCATTER_LISTEN` (default `127.0.0.1:50050`),
@@ -30,15 +30,29 @@ impl Default for MergeOptions {
 }
 
 impl MergeOptions {
-    /// Reads this process's flags and environment.
+    /// The flags a merge knows besides [`scatter_management::SERVE_FLAGS`];
+    /// a merge with flags of its own passes both sets to [`Flags::from_env`].
+    pub const FLAGS: &[Flag] = &[Flag {
+        name: "listen",
+        env: "SCATTER_LISTEN",
+        value: Some("ADDR"),
+        help: "the gRPC and admin HTTP address; port 0 picks a free one \
+               [default: 127.0.0.1:50050]",
+    }];
+
+    /// Reads this process's flags and environment; `--help` lists the
+    /// flags and exits, an unknown flag is refused (see [`Flags::from_env`]).
     pub fn from_env() -> Result<Self, Error> {
-        Self::from_flags(&Flags::from_env())
+        Self::from_flags(&Flags::from_env(&[Self::FLAGS]))
     }
 
     /// Reads the given flags (and the environment for flags not given).
+    ///
+    /// # Panics
+    /// When `flags` were not parsed with [`MergeOptions::FLAGS`].
     pub fn from_flags(flags: &Flags) -> Result<Self, Error> {
         Ok(Self {
-            listen: flags.parse("listen", "SCATTER_LISTEN", Self::default().listen)?,
+            listen: flags.parse("listen", Self::default().listen)?,
             serve: flags.serve_options()?,
         })
     }
@@ -49,7 +63,8 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Result<MergeOptions, Error> {
-        MergeOptions::from_flags(&Flags::from_args(args.iter().map(|s| (*s).to_owned())))
+        let flags = Flags::from_args(&[MergeOptions::FLAGS], args.iter().map(|s| (*s).to_owned()))?;
+        MergeOptions::from_flags(&flags)
     }
 
     #[test]

@@ -61,3 +61,28 @@ fn query_to_an_unreachable_root_exits_non_zero_saying_it_cannot_connect() {
     let output = scatter(&["query", "--addr", "http://127.0.0.1:1", "hello"]);
     assert_refused(&output, "cannot connect to the root at http://127.0.0.1:1");
 }
+
+#[test]
+fn query_to_an_unreachable_bare_host_and_port_says_each_cause_once() {
+    let output = scatter(&["query", "--addr", "127.0.0.1:1", "hello"]);
+    assert_refused(&output, "cannot connect to the root at http://127.0.0.1:1");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let parts: Vec<&str> = stderr.trim().split(": ").collect();
+    assert!(
+        parts.windows(2).all(|pair| pair[0] != pair[1]),
+        "a cause is said twice: {stderr}"
+    );
+}
+
+#[test]
+fn serve_with_a_shard_port_out_of_range_exits_non_zero_naming_the_address() {
+    let output = scatter(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--shard",
+        "notahost:99999",
+    ]);
+    assert_refused(&output, "notahost:99999");
+    assert_refused(&output, "port 99999 is not in 1..=65535");
+}

@@ -159,6 +159,43 @@ async fn keep_lines(
     }
 }
 
+/// What a command that ran to its end said.
+#[derive(Debug)]
+pub struct Finished {
+    /// How it exited.
+    pub status: ExitStatus,
+    /// Its standard output.
+    pub stdout: String,
+    /// Its standard error.
+    pub stderr: String,
+}
+
+/// Runs `program` with `args` to its end (a command line, not a server).
+///
+/// # Panics
+/// When it cannot start or still runs after `timeout` (it is then killed).
+pub async fn run_to_end(program: &Path, args: &[&str], timeout: Duration) -> Finished {
+    let run = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(timeout, run)
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "{} {args:?} still runs after {timeout:?}",
+                program.display()
+            )
+        })
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
+    Finished {
+        status: output.status,
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
 /// The processes whose parent is `pid`, from `/proc/*/stat`.
 pub fn children_of(pid: u32) -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {

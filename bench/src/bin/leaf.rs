@@ -7,15 +7,30 @@
 use anyhow::Context as _;
 use scatter_bench::leaf::{BenchLeaf, LeafConfig};
 use scatter_bench::timer::PreciseTimer;
-use scatter_leaf::LeafOptions;
-use scatter_management::Flags;
+use scatter_leaf::{Flag, Flags, LeafOptions};
+
+/// The bench leaf's own flags, besides the SDK's.
+const BENCH_FLAGS: &[Flag] = &[
+    Flag {
+        name: "replica",
+        env: "SCATTER_BENCH_REPLICA",
+        value: Some("R"),
+        help: "its index within the shard [default: 0]",
+    },
+    Flag {
+        name: "leaf-config",
+        env: "SCATTER_BENCH_LEAF_CONFIG",
+        value: Some("JSON"),
+        help: "the latency model, concurrency limit and partial size (required)",
+    },
+];
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let flags = Flags::from_env();
-    let replica: u32 = flags.parse("replica", "SCATTER_BENCH_REPLICA", 0)?;
+    let flags = Flags::from_env(&[LeafOptions::FLAGS, BENCH_FLAGS]);
+    let replica: u32 = flags.parse("replica", 0)?;
     let config_json = flags
-        .get("leaf-config", "SCATTER_BENCH_LEAF_CONFIG")
+        .get("leaf-config")
         .context("--leaf-config JSON is required")?;
     let config: LeafConfig =
         serde_json::from_str(&config_json).context("--leaf-config is not a valid leaf config")?;

@@ -35,3 +35,64 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Query(args) => query::run(args).await,
     }
 }
+
+/// `error` and its causes, outermost first, joined by `: ` — once each: a
+/// cause whose text repeats the part before it (tonic and hyper wrap an
+/// error in one that says the same, e.g. "tcp connect error: tcp connect
+/// error") is left out.
+pub fn describe(error: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if parts.last().is_none_or(|last| !last.ends_with(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{text}")]
+    struct Layer {
+        text: &'static str,
+        #[source]
+        source: Option<Box<Layer>>,
+    }
+
+    fn chain(texts: &[&'static str]) -> anyhow::Error {
+        let layer = texts
+            .iter()
+            .rev()
+            .fold(None, |source, &text| Some(Box::new(Layer { text, source })));
+        anyhow::Error::new(*layer.expect("at least one layer"))
+    }
+
+    #[test]
+    fn a_cause_that_repeats_the_part_before_it_is_said_once() {
+        let error = chain(&[
+            "cannot connect to the root at http://127.0.0.1:1",
+            "transport error",
+            "tcp connect error",
+            "tcp connect error",
+            "Connection refused (os error 111)",
+        ]);
+        assert_eq!(
+            describe(&error),
+            "cannot connect to the root at http://127.0.0.1:1: transport error: \
+             tcp connect error: Connection refused (os error 111)"
+        );
+    }
+
+    #[test]
+    fn a_cause_already_quoted_by_its_wrapper_is_said_once() {
+        let error = chain(&[
+            "bad config: port 99999 is out of range",
+            "port 99999 is out of range",
+        ]);
+        assert_eq!(describe(&error), "bad config: port 99999 is out of range");
+    }
+}

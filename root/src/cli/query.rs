@@ -1,6 +1,8 @@
 //! `scatter query`: one query to a root; prints the merged result and the
 //! coverage, and exits non-zero when the root answers with an error. With
 //! `--stream` it calls `QueryStream` and prints each update as it arrives.
+//! A deadline that passes before the root answers — `--deadline-ms 0`
+//! included, as in other gRPC clients — is reported as `DeadlineExceeded`.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -14,14 +16,17 @@ use scatter_proto::v1::{
     ConcatResult, Coverage, HedgePolicy, Payload, Policy, Priority, QueryRequest,
 };
 use scatter_root::fanout::coverage::describe;
+use scatter_root::topology::normalise;
+use tonic::{Code, Status};
 
 /// Flags of `scatter query`.
 #[derive(Args, Debug)]
 pub struct QueryArgs {
-    /// The root's address, e.g. `http://127.0.0.1:50000`.
+    /// The root's address: `host:port` or `http://host:port`.
     #[arg(long)]
     addr: String,
-    /// The request's deadline (sent as `grpc-timeout`); the root's default when absent.
+    /// The request's deadline (sent as `grpc-timeout`); the root's default
+    /// when absent. One that passes first (0 does at once) is DeadlineExceeded.
     #[arg(long)]
     deadline_ms: Option<u64>,
     /// Fail unless every shard answers.
@@ -50,9 +55,10 @@ pub struct QueryArgs {
 
 /// Runs `scatter query`.
 pub async fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
-    let mut client = RootClient::connect(args.addr.clone())
+    let addr = normalise(&args.addr);
+    let mut client = RootClient::connect(addr.clone())
         .await
-        .with_context(|| format!("cannot connect to the root at {}", args.addr))?
+        .with_context(|| format!("cannot connect to the root at {addr}"))?
         .max_decoding_message_size(usize::MAX);
     let mut request = tonic::Request::new(QueryRequest {
         payload: Some(Payload::new(args.content_type.clone(), args.text.join(" "))),
@@ -83,11 +89,25 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
             print_coverage(&response.coverage.unwrap_or_default());
             Ok(ExitCode::SUCCESS)
         }
-        Err(status) => {
-            eprintln!("error: {:?}: {}", status.code(), status.message());
-            Ok(ExitCode::FAILURE)
-        }
+        Err(status) => Ok(fail(&status)),
     }
+}
+
+/// Prints why the call failed. tonic ends a call whose `grpc-timeout`
+/// passes on the client side with CANCELLED ("Timeout expired"); that is
+/// the deadline the user set, so it is reported as DEADLINE_EXCEEDED.
+fn fail(status: &Status) -> ExitCode {
+    let timer_fired = std::iter::successors(std::error::Error::source(status), |e| e.source())
+        .any(|e| e.is::<tonic::TimeoutExpired>());
+    if status.code() == Code::Cancelled && timer_fired {
+        eprintln!(
+            "error: {:?}: the deadline passed before the root answered",
+            Code::DeadlineExceeded
+        );
+    } else {
+        eprintln!("error: {:?}: {}", status.code(), status.message());
+    }
+    ExitCode::FAILURE
 }
 
 /// Prints every update of a `QueryStream` call as it arrives.
@@ -95,20 +115,16 @@ async fn stream(
     mut client: RootClient<tonic::transport::Channel>,
     request: tonic::Request<QueryRequest>,
 ) -> anyhow::Result<ExitCode> {
-    let fail = |status: tonic::Status| {
-        eprintln!("error: {:?}: {}", status.code(), status.message());
-        Ok(ExitCode::FAILURE)
-    };
     let mut updates = match client.query_stream(request).await {
         Ok(response) => response.into_inner(),
-        Err(status) => return fail(status),
+        Err(status) => return Ok(fail(&status)),
     };
     let started = std::time::Instant::now();
     loop {
         let update = match updates.message().await {
             Ok(Some(update)) => update,
             Ok(None) => anyhow::bail!("the root ended the stream without a final result"),
-            Err(status) => return fail(status),
+            Err(status) => return Ok(fail(&status)),
         };
         let at = started.elapsed().as_secs_f64() * 1e3;
         match update.kind {

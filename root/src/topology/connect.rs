@@ -32,14 +32,19 @@ impl Connector {
         Self { config }
     }
 
-    /// The endpoint for `addr` (`host:port` or a URI), not yet connected.
+    /// The endpoint for `addr` (`host:port` or a URI), not yet connected;
+    /// refused when it is not a URI or its port is not one a peer can
+    /// listen on, so a typo stops the root at start.
     pub fn endpoint(&self, addr: &str) -> Result<Endpoint, StartError> {
-        let uri = normalise(addr);
-        let endpoint = Endpoint::from_shared(uri).map_err(|e| {
+        let bad = |reason: String| {
             StartError::Config(format!(
-                "bad address {addr:?}: {e} (write it as host:port or http://host:port)"
+                "bad address {addr:?}: {reason} (write it as host:port or http://host:port)"
             ))
-        })?;
+        };
+        let endpoint = Endpoint::from_shared(normalise(addr)).map_err(|e| bad(e.to_string()))?;
+        if let Some(authority) = endpoint.uri().authority() {
+            check_port(authority.as_str()).map_err(bad)?;
+        }
         Ok(endpoint
             .connect_timeout(self.config.timeout)
             .tcp_nodelay(true)
@@ -109,5 +114,51 @@ pub fn normalise(addr: &str) -> String {
         addr.to_owned()
     } else {
         format!("http://{addr}")
+    }
+}
+
+/// A port given in `authority` (`host:port`, `[v6]:port`) must be in
+/// 1..=65535: the URI parser accepts any digits, and the dial would fail
+/// only later, on every request.
+fn check_port(authority: &str) -> Result<(), String> {
+    let Some((_, port)) = authority.rsplit_once(':').filter(|(_, p)| !p.contains(']')) else {
+        return Ok(());
+    };
+    match port.parse::<u16>() {
+        Ok(1..) => Ok(()),
+        _ => Err(format!("port {port} is not in 1..=65535")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_out_of_range_is_refused_naming_the_address() {
+        for addr in [
+            "notahost:99999",
+            "http://127.0.0.1:0",
+            "[::1]:70000",
+            "leaf:",
+        ] {
+            let err = Connector::default().endpoint(addr).unwrap_err().to_string();
+            assert!(err.contains(addr) && err.contains("1..=65535"), "{err}");
+        }
+    }
+
+    #[test]
+    fn host_port_uri_and_ipv6_are_accepted() {
+        for addr in [
+            "leaf-0:50051",
+            "http://127.0.0.1:1",
+            "[::1]:65535",
+            "[::1]",
+            "leaf",
+        ] {
+            Connector::default()
+                .endpoint(addr)
+                .unwrap_or_else(|e| panic!("{addr}: {e}"));
+        }
     }
 }

@@ -5,9 +5,24 @@
 //!
 //! `test-leaf --listen ADDR --shard S --shard-count N [--replica R] [--garbage]`
 
-use scatter_leaf::{Leaf, LeafOptions, Payload, ShardRequest, Status};
-use scatter_management::Flags;
+use scatter_leaf::{Flag, Flags, Leaf, LeafOptions, Payload, ShardRequest, Status};
 use scatter_tests::{LeafPartial, Script};
+
+/// The test leaf's own flags, besides the SDK's.
+const TEST_FLAGS: &[Flag] = &[
+    Flag {
+        name: "replica",
+        env: "SCATTER_REPLICA",
+        value: Some("R"),
+        help: "its replica number within the shard, for \"S.R\" script keys [default: 0]",
+    },
+    Flag {
+        name: "garbage",
+        env: "SCATTER_TEST_GARBAGE",
+        value: None,
+        help: "answer every call with bytes that are not a LeafResponse",
+    },
+];
 
 /// Answers as the request's script says.
 struct ScriptedLeaf {
@@ -39,12 +54,12 @@ impl Leaf for ScriptedLeaf {
 #[tokio::main]
 async fn main() -> Result<(), scatter_leaf::Error> {
     scatter_management::init_logging();
-    let options = LeafOptions::from_env()?;
-    let flags = Flags::from_env();
-    if std::env::args().any(|arg| arg == "--garbage") {
+    let flags = Flags::from_env(&[LeafOptions::FLAGS, TEST_FLAGS]);
+    let options = LeafOptions::from_flags(&flags)?;
+    if flags.is_set("garbage") {
         return garbage::serve(options).await;
     }
-    let replica = flags.parse("replica", "SCATTER_REPLICA", 0)?;
+    let replica = flags.parse("replica", 0)?;
     let leaf = ScriptedLeaf {
         shard: options.shard,
         replica,
