@@ -220,7 +220,10 @@ mod tests {
         let before = limit.limit();
         // Three times the baseline with tolerance 2: halfway to two thirds.
         let after = full(&mut limit, MS * 30).await;
-        assert!((after - before * 5.0 / 6.0).abs() < 1e-9, "{before} → {after}");
+        assert!(
+            (after - before * 5.0 / 6.0).abs() < 1e-9,
+            "{before} → {after}"
+        );
         // Far slower: at most a quarter less per window, never below the floor.
         let cut = full(&mut limit, MS * 1000).await;
         assert!((cut - after * 0.75).abs() < 1e-9, "{after} → {cut}");
@@ -274,7 +277,11 @@ mod tests {
             let in_flight = limit.limit().floor();
             window(&mut limit, latency(in_flight), in_flight).await;
         }
-        assert_eq!(limit.baseline(), Some(MS * 10), "no creep after 1000 windows");
+        assert_eq!(
+            limit.baseline(),
+            Some(MS * 10),
+            "no creep after 1000 windows"
+        );
         let settled = limit.limit();
         assert!(
             (4.0..=16.0).contains(&settled),

@@ -56,7 +56,14 @@ async fn low_priority_is_shed_first_and_high_priority_last() {
     );
     let refused = admission.admit(Class::Low, SECOND).map(|_| ()).unwrap_err();
     assert!(
-        matches!(refused, QueryError::Overloaded { running: 28, cap: 5, .. }),
+        matches!(
+            refused,
+            QueryError::Overloaded {
+                running: 28,
+                cap: 5,
+                ..
+            }
+        ),
         "{refused:?}"
     );
     assert!(admission.admit(Class::Normal, SECOND).is_err());
@@ -66,7 +73,10 @@ async fn low_priority_is_shed_first_and_high_priority_last() {
         admission.admit(Class::Normal, SECOND).is_ok(),
         "high priority gone: normal has room again"
     );
-    assert!(admission.admit(Class::Low, SECOND).is_err(), "low is still full");
+    assert!(
+        admission.admit(Class::Low, SECOND).is_err(),
+        "low is still full"
+    );
 }
 
 #[tokio::test(start_paused = true)]
