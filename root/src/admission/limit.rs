@@ -1,10 +1,13 @@
 //! The adaptive concurrency limit, a gradient limiter on the root's own
 //! request latency. Answers are collected in windows; each closed window's
 //! median is compared with the tree's unloaded latency (the baseline):
-//! - median within `tolerance` × baseline, and the limit in use (at least
-//!   half of it occupied): the limit grows — doubling per window until the
-//!   first shrink (slow start, as TCP's), then by its square root, so a
-//!   large limit does not overshoot by much;
+//! - median within `tolerance` × baseline: the limit grows — doubling per
+//!   window until the first shrink (slow start, as TCP's), then by its
+//!   square root, so a large limit does not overshoot by much. Beyond
+//!   [`IDLE_HEADROOM`] it grows only while in use (at least half of it
+//!   occupied at some moment of the window): idle headroom says nothing
+//!   of what the tree can carry. Below it, it grows anyway, so a lightly
+//!   loaded root does not shed a passing spike;
 //! - median above it: the limit moves halfway to
 //!   `limit × tolerance × baseline / median`, and by at most a quarter per
 //!   window, so one noisy window does not shed a load the tree can carry.
@@ -27,6 +30,8 @@ use tokio::time::Instant;
 
 use crate::config::AdmissionConfig;
 
+/// The limit grows while latency is good up to this, used or not.
+pub const IDLE_HEADROOM: f64 = 32.0;
 /// Answers a window needs before it closes, so one slow answer is not a median.
 const MIN_SAMPLES: usize = 8;
 /// A window closes early once it holds this many answers.
@@ -126,8 +131,8 @@ impl GradientLimit {
         let allowed = baseline.as_secs_f64() * self.tolerance;
         let observed = median.as_secs_f64().max(f64::MIN_POSITIVE);
         if observed <= allowed {
-            // Grow only a limit in use: idle headroom says nothing.
-            if self.window.busiest as f64 * 2.0 >= self.limit {
+            let in_use = self.window.busiest as f64 * 2.0 >= self.limit;
+            if in_use || self.limit < IDLE_HEADROOM {
                 self.limit += if self.slow_start {
                     self.limit
                 } else {
@@ -245,12 +250,16 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn an_idle_limit_does_not_grow() {
-        let mut limit = GradientLimit::new(&config(16, 1), 1000, Instant::now());
-        for _ in 0..5 {
+    async fn an_idle_limit_grows_to_its_headroom_and_no_further() {
+        let mut limit = GradientLimit::new(&config(4, 1), 1000, Instant::now());
+        for _ in 0..10 {
             window(&mut limit, MS * 10, 2.0).await;
         }
-        assert_eq!(limit.limit(), 16.0);
+        assert_eq!(
+            limit.limit(),
+            IDLE_HEADROOM,
+            "two requests at a time never use more"
+        );
     }
 
     #[tokio::test(start_paused = true)]
