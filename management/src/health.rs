@@ -6,7 +6,7 @@
 //! when the process stops, so a drain finishes as soon as real work does.
 
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use futures::Stream;
 use tokio::sync::watch;
@@ -36,6 +36,11 @@ impl ServingStatus {
 
 /// The health state of one process: one status shared by the overall service
 /// name `""` and every gRPC service the process registers.
+///
+/// Two things make it: the lifecycle ([`Health::set`]: SERVING once the
+/// process serves, NOT_SERVING from the drain on) and whether the process
+/// can answer ([`Health::set_ready`]: a root whose merge or leaves are all
+/// down cannot). It is SERVING only when both say so.
 #[derive(Clone)]
 pub struct Health {
     inner: Arc<Inner>,
@@ -43,7 +48,10 @@ pub struct Health {
 
 struct Inner {
     services: Vec<String>,
+    /// The effective status: what health checks and `/readyz` report.
     status: watch::Sender<ServingStatus>,
+    /// The two inputs to it: the lifecycle, and whether the process can answer.
+    parts: Mutex<(ServingStatus, bool)>,
     stopped: CancellationToken,
 }
 
@@ -59,14 +67,42 @@ impl Health {
             inner: Arc::new(Inner {
                 services: names,
                 status,
+                parts: Mutex::new((ServingStatus::NotServing, true)),
                 stopped: CancellationToken::new(),
             }),
         }
     }
 
-    /// Sets the status of the process and all its services.
+    /// Sets the lifecycle status of the process and all its services.
     pub fn set(&self, status: ServingStatus) {
-        self.inner.status.send_replace(status);
+        self.update(|parts| parts.0 = status);
+    }
+
+    /// Says whether the process has what it needs to answer (the root: a
+    /// merge and enough leaves). While it has not, health is NOT_SERVING
+    /// even though the process serves. Processes that never call it are
+    /// always able.
+    pub fn set_ready(&self, ready: bool) {
+        self.update(|parts| parts.1 = ready);
+    }
+
+    fn update(&self, change: impl FnOnce(&mut (ServingStatus, bool))) {
+        let mut parts = self
+            .inner
+            .parts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        change(&mut parts);
+        let status = match *parts {
+            (ServingStatus::Serving, true) => ServingStatus::Serving,
+            _ => ServingStatus::NotServing,
+        };
+        // Watchers hear of changes only, not of every re-evaluation.
+        self.inner.status.send_if_modified(|current| {
+            let changed = *current != status;
+            *current = status;
+            changed
+        });
     }
 
     /// The current status.
@@ -155,5 +191,30 @@ impl health_server::Health for Health {
             },
         );
         Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serving_only_while_both_the_lifecycle_and_readiness_say_so() {
+        let health = Health::new(&["scatter.v1.Root"]);
+        let mut watch = health.inner.status.subscribe();
+        assert_eq!(health.status(), ServingStatus::NotServing, "starting");
+        health.set_ready(false);
+        health.set(ServingStatus::Serving);
+        assert_eq!(health.status(), ServingStatus::NotServing, "cannot answer");
+        assert!(!watch.has_changed().unwrap(), "no change to report yet");
+        health.set_ready(true);
+        assert_eq!(health.status(), ServingStatus::Serving);
+        assert!(watch.has_changed().unwrap());
+        watch.borrow_and_update();
+        health.set_ready(true);
+        assert!(!watch.has_changed().unwrap(), "a repeat is not a change");
+        health.set(ServingStatus::NotServing);
+        health.set_ready(true);
+        assert_eq!(health.status(), ServingStatus::NotServing, "draining wins");
     }
 }

@@ -9,7 +9,7 @@
 //! connection builder) → [`admission`] → [`fanout`] (per request: deadline,
 //! one future per shard, the gather's events, coverage) → [`merge`] →
 //! [`engine`] (the driver, and [`Fanout`], the engine as a library) →
-//! [`server`]; beside them [`metrics`] and, with the `runtime` feature,
+//! [`server`]; beside them [`metrics`], [`readiness`] and, with the `runtime` feature,
 //! `runtime` (processes and containers that run the leaves).
 //!
 //! Embedded in a Rust service, with no root hop:
@@ -52,6 +52,7 @@ mod error;
 pub mod fanout;
 pub mod merge;
 pub mod metrics;
+pub mod readiness;
 #[cfg(feature = "runtime")]
 pub mod runtime;
 pub mod server;
@@ -68,6 +69,7 @@ pub use error::{QueryError, StartError};
 
 use crate::config::RootConfig;
 use crate::merge::MergeTarget;
+use crate::readiness::Readiness;
 use crate::server::RootService;
 use crate::topology::{Connector, Topology};
 
@@ -75,6 +77,7 @@ use crate::topology::{Connector, Topology};
 pub struct Root {
     fanout: Fanout,
     process: Process,
+    readiness: Arc<Readiness>,
 }
 
 impl Root {
@@ -92,8 +95,14 @@ impl Root {
     pub async fn with_merge(config: RootConfig, merge: MergeTarget) -> Result<Self, StartError> {
         let process = Process::new("root", &["scatter.v1.Root"]);
         let fanout = Fanout::with_merge(config, merge, &process.metrics).await?;
-        let process = process.with_status(status::reporter(Arc::clone(fanout.engine())));
-        Ok(Self { fanout, process })
+        let readiness = Arc::new(Readiness::new(fanout.engine()));
+        let status = status::reporter(Arc::clone(fanout.engine()), Arc::clone(&readiness));
+        let process = process.with_status(status);
+        Ok(Self {
+            fanout,
+            process,
+            readiness,
+        })
     }
 
     /// The configuration in force.
@@ -118,14 +127,19 @@ impl Root {
     }
 
     /// Serves clients on `listener` until SIGTERM, ctrl-c or
-    /// `process().shutdown`, then drains.
+    /// `process().shutdown`, then drains. Health says SERVING only while
+    /// the [`readiness`] checks find the merge and enough shards serving.
     pub async fn serve(
         self,
         listener: TcpListener,
         options: ServeOptions,
     ) -> Result<(), StartError> {
+        let checks = Arc::clone(&self.readiness)
+            .spawn(self.process.health.clone(), self.process.shutdown.clone());
         let routes = RootService::new(self.fanout).routes();
-        scatter_management::serve(self.process, routes, listener, options).await?;
+        let served = scatter_management::serve(self.process, routes, listener, options).await;
+        checks.abort();
+        served?;
         Ok(())
     }
 }

@@ -32,6 +32,16 @@ impl Root {
     /// (`builtin:concat` or a merge's URI), plus `flags`; returns once it
     /// serves.
     pub async fn start(shards: &[String], merge: &str, flags: &[&str]) -> Self {
+        let Self { server } = Self::start_listening(shards, merge, flags).await;
+        let addr = server.addr();
+        Self {
+            server: Server::adopt(server.process, addr).await,
+        }
+    }
+
+    /// Like [`Root::start`], but returns once the root listens, serving or
+    /// not: a root whose merge or every leaf is down is not ready.
+    pub async fn start_listening(shards: &[String], merge: &str, flags: &[&str]) -> Self {
         let mut args: Vec<String> = ["serve", "--listen", "127.0.0.1:0", "--merge", merge]
             .map(str::to_owned)
             .to_vec();
@@ -47,7 +57,7 @@ impl Root {
             .and_then(|a| a.trim().parse().ok())
             .unwrap_or_else(|| panic!("no address in the root's line {line:?}"));
         Self {
-            server: Server::adopt(process, addr).await,
+            server: Server::adopt_listening(process, addr),
         }
     }
 

@@ -49,6 +49,12 @@ impl Server {
         server
     }
 
+    /// Takes over a process known to listen on `addr` without waiting for
+    /// SERVING (a root whose merge or leaves are down never reports it).
+    pub fn adopt_listening(process: ChildProcess, addr: SocketAddr) -> Self {
+        Self { process, addr }
+    }
+
     /// Where it listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr

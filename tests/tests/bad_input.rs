@@ -166,7 +166,9 @@ async fn leaf_answering_garbage_fails_only_its_shard() {
 #[tokio::test]
 async fn unreachable_merge_is_unavailable() {
     let (leaf, unused) = (LeafFlags::new(0, 1).start().await, free_port());
-    let root = Root::start(&[leaf.addr().to_string()], &format!("http://{unused}"), &[]).await;
+    let root =
+        Root::start_listening(&[leaf.addr().to_string()], &format!("http://{unused}"), &[]).await;
+    // Not ready without its merge, but it still answers, with the reason.
     let status = root.query(good()).await.expect_err("no merge");
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
     assert!(status.message().contains("merge"), "{status:?}");

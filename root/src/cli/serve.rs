@@ -106,6 +106,16 @@ pub struct RootFlags {
     /// How long in-flight requests may finish after SIGTERM.
     #[arg(long, default_value_t = 10_000)]
     pub grace_ms: u64,
+    /// After SIGTERM, how long to keep answering while reporting NOT_SERVING
+    /// (`/readyz` 503), so load balancers move away before the listener
+    /// closes. 0 (default) closes at once, right for clients that watch
+    /// health; on Kubernetes use a few seconds (or a preStop pause).
+    #[arg(long, default_value_t = 0)]
+    pub drain_delay_ms: u64,
+    /// The fraction of shards that must have a serving replica for the root
+    /// to report ready; 0 means at least one.
+    #[arg(long)]
+    pub ready_min_coverage: Option<f64>,
 }
 
 impl RootFlags {
@@ -173,12 +183,16 @@ impl RootFlags {
         if let Some(v) = &self.probation {
             config.probation.enabled = v == "on";
         }
+        if let Some(v) = self.ready_min_coverage {
+            config.readiness.min_coverage = v;
+        }
     }
 
     /// The drain settings.
     pub fn serve_options(&self) -> ServeOptions {
         ServeOptions {
             grace: Duration::from_millis(self.grace_ms),
+            drain_delay: Duration::from_millis(self.drain_delay_ms),
             ..ServeOptions::default()
         }
     }

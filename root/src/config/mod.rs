@@ -22,6 +22,10 @@
 //! [hedge]
 //! enabled = true
 //! percentile = 95.0
+//!
+//! [readiness]
+//! min_coverage = 0.0               # 0: at least one shard with a serving replica
+//! interval = "1s"
 //! ```
 
 use std::net::SocketAddr;
@@ -35,9 +39,11 @@ use crate::error::StartError;
 mod admission;
 pub mod duration_text;
 mod hedge;
+mod readiness;
 
 pub use admission::AdmissionConfig;
 pub use hedge::{HedgeConfig, ProbationConfig};
+pub use readiness::ReadinessConfig;
 
 /// Everything the root needs to serve.
 #[derive(Clone, Debug, Deserialize)]
@@ -62,6 +68,8 @@ pub struct RootConfig {
     pub probation: ProbationConfig,
     /// How connections to leaves and the merge are made.
     pub connect: ConnectConfig,
+    /// When the root reports itself ready, and how often it checks.
+    pub readiness: ReadinessConfig,
 }
 
 impl Default for RootConfig {
@@ -76,6 +84,7 @@ impl Default for RootConfig {
             hedge: HedgeConfig::default(),
             probation: ProbationConfig::default(),
             connect: ConnectConfig::default(),
+            readiness: ReadinessConfig::default(),
         }
     }
 }
@@ -206,6 +215,7 @@ impl RootConfig {
             ));
         }
         self.admission.validate().map_err(StartError::Config)?;
+        self.readiness.validate().map_err(StartError::Config)?;
         self.hedge.validate().map_err(StartError::Config)
     }
 }

@@ -103,6 +103,9 @@ impl InFlight {
         self.finished = true;
         let stats = &self.replica.stats;
         let latency = self.started.elapsed();
+        if let Err(status) = result {
+            stats.health.record_error(status);
+        }
         match result {
             Ok(_) => stats.observe(Some(latency)),
             // Out of time is slowness, not a fault: it says the replica takes

@@ -9,6 +9,7 @@
 //! keyed by address.
 
 mod connect;
+mod health;
 pub mod probation;
 mod replica;
 mod shard;
@@ -20,6 +21,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use scatter_management::metrics::Registry;
 
 pub use connect::{Connector, normalise};
+pub use health::{Checked, LastError, ReplicaHealth};
 pub use replica::{Replica, ReplicaCounters, ReplicaStats};
 pub use shard::{Shard, ShardStats};
 pub use window::{AtomicDuration, LatencyWindow};

@@ -11,6 +11,7 @@ use scatter_management::metrics::{Counter, Registry};
 use scatter_proto::v1::leaf_client::LeafClient;
 use tonic::transport::Channel;
 
+use super::health::ReplicaHealth;
 use super::probation::Probation;
 
 /// Weight of the newest sample in the latency and error EWMAs that steer
@@ -40,6 +41,8 @@ pub struct ReplicaStats {
     samples: AtomicU64,
     in_flight: AtomicU32,
     pub(crate) probation: Mutex<Probation>,
+    /// Its last health check and the last error a call ended with.
+    pub health: ReplicaHealth,
     /// Counters exposed on `/metrics`, labelled by shard and replica.
     pub counters: ReplicaCounters,
 }
@@ -80,6 +83,7 @@ impl ReplicaStats {
             samples: AtomicU64::new(0),
             in_flight: AtomicU32::new(0),
             probation: Mutex::new(Probation::default()),
+            health: ReplicaHealth::default(),
             counters: ReplicaCounters {
                 first_attempts: c(
                     "scatter_root_first_attempts_total",

@@ -33,7 +33,11 @@ pub struct ShardStats {
     /// Hedges or retries not sent because the root was saturated or the
     /// replica they would go to was queueing.
     pub load_refusals: Counter,
-    /// The shard's current hedge delay in microseconds, for `/metrics`.
+    /// The hedge delay last used for the shard (or, once its window has
+    /// history, the one the next request will use), in microseconds, for
+    /// `/metrics`. Set on every path — fixed delay, warm-up cap, percentile —
+    /// not only when the window refreshes, which a fixed delay or a shard
+    /// still warming up never reaches.
     pub delay_gauge: Gauge,
 }
 
@@ -60,7 +64,7 @@ impl ShardStats {
             ),
             delay_gauge: metrics.gauge(
                 "scatter_root_hedge_delay_microseconds",
-                "The shard's current hedge delay.",
+                "The hedge delay last used for the shard.",
                 &labels,
             ),
         }
@@ -73,15 +77,21 @@ impl ShardStats {
             && let Some(value) = window.percentile(config.percentile)
         {
             self.cached.set(value);
-            self.delay_gauge
-                .set(i64::try_from(clamp(value, config).as_micros()).unwrap_or(i64::MAX));
+            self.delay_gauge.set(micros(clamp(value, config)));
         }
     }
 
     /// How long to wait before hedging this shard: the configured (or
     /// per-request) percentile of its recent latencies within the floor and
-    /// cap; the cap until the shard has enough history.
+    /// cap; the cap until the shard has enough history. The gauge shows the
+    /// delay last used, whichever way it was found.
     pub fn hedge_delay(&self, config: &HedgeConfig, percentile: Option<f64>) -> Duration {
+        let delay = self.choose_delay(config, percentile);
+        self.delay_gauge.set(micros(delay));
+        delay
+    }
+
+    fn choose_delay(&self, config: &HedgeConfig, percentile: Option<f64>) -> Duration {
         if let Some(fixed) = config.fixed_delay {
             return fixed;
         }
@@ -95,6 +105,10 @@ impl ShardStats {
         };
         raw.map_or(config.max_delay, |d| clamp(d, config))
     }
+}
+
+fn micros(delay: Duration) -> i64 {
+    i64::try_from(delay.as_micros()).unwrap_or(i64::MAX)
 }
 
 fn clamp(delay: Duration, config: &HedgeConfig) -> Duration {
@@ -114,6 +128,7 @@ mod tests {
         };
         let stats = ShardStats::new(&Registry::default(), 0);
         assert_eq!(stats.hedge_delay(&config, None), config.max_delay);
+        assert_eq!(stats.delay_gauge.get(), 40_000, "the warm-up cap is shown");
         let now = Instant::now();
         for i in 0..200u64 {
             stats.record(Duration::from_millis(5 + i % 20), &config, now);
@@ -144,5 +159,17 @@ mod tests {
             config.min_delay,
             "floored"
         );
+    }
+
+    #[test]
+    fn the_gauge_shows_a_fixed_delay_once_it_is_used() {
+        let config = HedgeConfig {
+            fixed_delay: Some(Duration::from_millis(7)),
+            ..HedgeConfig::default()
+        };
+        let stats = ShardStats::new(&Registry::default(), 0);
+        assert_eq!(stats.delay_gauge.get(), 0, "nothing hedged yet");
+        assert_eq!(stats.hedge_delay(&config, None), Duration::from_millis(7));
+        assert_eq!(stats.delay_gauge.get(), 7_000);
     }
 }
