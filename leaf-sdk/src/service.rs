@@ -4,12 +4,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use scatter_management::metrics::{Counter, Gauge, Latency};
-use scatter_management::{Error, InFlightCap, Process, grpc_timeout};
+use scatter_management::{Error, InFlightCap, Process, grpc_timeout, sent_request_id};
 use scatter_proto::v1::leaf_server::{self, LeafServer};
 use scatter_proto::v1::{LeafInfo, LeafInfoRequest, LeafRequest, LeafResponse};
 use tokio::net::TcpListener;
 use tonic::service::Routes;
 use tonic::{Request, Response, Status};
+use tracing::Instrument as _;
 
 use crate::{Leaf, LeafOptions, ShardRequest};
 
@@ -112,7 +113,33 @@ impl<L: Leaf> leaf_server::Leaf for LeafService<L> {
         request: Request<LeafRequest>,
     ) -> Result<Response<LeafResponse>, Status> {
         let deadline = grpc_timeout(request.metadata()).map(|t| Instant::now() + t);
+        let request_id = sent_request_id(request.metadata());
         let call = request.into_inner();
+        // Every line the call logs, the user's too, names the request and attempt.
+        let span = tracing::info_span!(
+            "leaf_call",
+            request_id = request_id.unwrap_or_else(|| call.request_id.to_string()),
+            shard = call.shard,
+            attempt = call.attempt,
+        );
+        self.answer_in(call, deadline).instrument(span).await
+    }
+
+    async fn info(&self, _: Request<LeafInfoRequest>) -> Result<Response<LeafInfo>, Status> {
+        Ok(Response::new(LeafInfo {
+            shard: self.shard,
+            shard_count: self.shard_count,
+        }))
+    }
+}
+
+impl<L: Leaf> LeafService<L> {
+    /// One call, inside its span.
+    async fn answer_in(
+        &self,
+        call: LeafRequest,
+        deadline: Option<Instant>,
+    ) -> Result<Response<LeafResponse>, Status> {
         if call.shard != self.shard || call.shard_count != self.shard_count {
             return Err(Status::failed_precondition(format!(
                 "this leaf serves shard {} of {}, but was called for shard {} of {}",
@@ -140,26 +167,23 @@ impl<L: Leaf> leaf_server::Leaf for LeafService<L> {
         };
         let result = self.leaf.answer(shard_request).await;
         guard.finished = true;
-        self.metrics.latency.record(guard.started.elapsed());
+        let latency = guard.started.elapsed();
+        self.metrics.latency.record(latency);
+        let latency_ms = latency.as_secs_f64() * 1e3;
         match result {
             Ok(partial) => {
                 self.metrics.answered.inc();
+                tracing::debug!(latency_ms, "leaf call answered");
                 Ok(Response::new(LeafResponse {
                     partial: Some(partial),
                 }))
             }
             Err(status) => {
                 self.metrics.failed.inc();
+                tracing::debug!(latency_ms, code = ?status.code(), error = status.message(), "leaf call failed");
                 Err(status)
             }
         }
-    }
-
-    async fn info(&self, _: Request<LeafInfoRequest>) -> Result<Response<LeafInfo>, Status> {
-        Ok(Response::new(LeafInfo {
-            shard: self.shard,
-            shard_count: self.shard_count,
-        }))
     }
 }
 

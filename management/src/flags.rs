@@ -51,6 +51,13 @@ pub const SERVE_FLAGS: &[Flag] = &[
         help: "calls run at once; past it a call is refused with RESOURCE_EXHAUSTED \
                [default: 0, no cap]",
     },
+    Flag {
+        name: "log-format",
+        env: "SCATTER_LOG_FORMAT",
+        value: Some("text|json"),
+        help: "log lines as text or one JSON object each; the level comes from \
+               SCATTER_LOG or RUST_LOG [default: text]",
+    },
 ];
 
 /// The process's flags, parsed against the flags it declared.
@@ -153,6 +160,8 @@ impl Flags {
             "max-in-flight",
             defaults.max_in_flight.map_or(0, NonZeroUsize::get),
         )?;
+        // Read by `init_logging` before the flags; a bad value is refused here.
+        let _: crate::LogFormat = self.parse("log-format", crate::LogFormat::Text)?;
         Ok(ServeOptions {
             grace: self.millis("grace-ms", defaults.grace)?,
             drain_delay: self.millis("drain-delay-ms", defaults.drain_delay)?,

@@ -22,6 +22,7 @@ mod logging;
 pub mod metrics;
 mod probe;
 mod reflection;
+mod request_id;
 mod serve;
 mod signal;
 
@@ -30,7 +31,10 @@ pub use error::Error;
 pub use flags::{Flag, Flags, SERVE_FLAGS};
 pub use health::{Health, ServingStatus};
 pub use in_flight::{InFlightCap, InFlightPermit, RETRY_PUSHBACK, RETRY_PUSHBACK_KEY};
-pub use logging::init_logging;
+pub use logging::{
+    LOG_FILTER_ENV, LOG_FORMAT_ENV, LOG_FORMAT_FLAG, LogFormat, init_logging, init_logging_as,
+};
 pub use probe::is_serving;
+pub use request_id::{MAX_REQUEST_ID_BYTES, REQUEST_ID_HEADER, request_id, sent_request_id};
 pub use serve::{Process, ServeOptions, bind, serve};
 pub use signal::shutdown_signal;

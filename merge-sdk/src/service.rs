@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
 use scatter_management::metrics::{Counter, Latency};
-use scatter_management::{Error, InFlightCap, InFlightPermit, Process};
+use scatter_management::{Error, InFlightCap, InFlightPermit, Process, sent_request_id};
 use scatter_proto::v1::merge_message::Kind;
 use scatter_proto::v1::merge_server::{self, MergeServer};
 use scatter_proto::v1::merge_update as update;
@@ -18,6 +18,7 @@ use scatter_proto::v1::{MergeMessage, MergeResponse, MergeUpdate, Payload};
 use tokio::net::TcpListener;
 use tonic::service::Routes;
 use tonic::{Request, Response, Status, Streaming};
+use tracing::Instrument as _;
 
 use crate::{Fold, Merge, MergeOptions};
 
@@ -141,10 +142,18 @@ impl<M: Merge> MergeService<M> {
     ) -> Result<Payload, Status> {
         let started = Instant::now();
         let result = self.fold(stream, progress).await;
-        self.latency.record(started.elapsed());
+        let latency = started.elapsed();
+        self.latency.record(latency);
+        let latency_ms = latency.as_secs_f64() * 1e3;
         match &result {
-            Ok(_) => self.merged.inc(),
-            Err(_) => self.failed.inc(),
+            Ok(_) => {
+                self.merged.inc();
+                tracing::debug!(latency_ms, "merge answered");
+            }
+            Err(status) => {
+                self.failed.inc();
+                tracing::debug!(latency_ms, code = ?status.code(), error = status.message(), "merge failed");
+            }
         }
         result
     }
@@ -180,7 +189,11 @@ impl<M: Merge> merge_server::Merge for MergeService<M> {
         request: Request<Streaming<MergeMessage>>,
     ) -> Result<Response<MergeResponse>, Status> {
         let _permit = self.admit()?;
-        let result = self.counted(request.into_inner(), None).await?;
+        let span = merge_span(&request);
+        let result = self
+            .counted(request.into_inner(), None)
+            .instrument(span)
+            .await?;
         Ok(Response::new(MergeResponse {
             result: Some(result),
         }))
@@ -195,21 +208,31 @@ impl<M: Merge> merge_server::Merge for MergeService<M> {
         let permit = self.admit()?;
         let (updates, receiver) = mpsc::unbounded_channel();
         let service = self.clone();
-        tokio::spawn(async move {
-            let last = service
-                .counted(request.into_inner(), Some(&updates))
-                .await
-                .map(|result| MergeUpdate {
-                    kind: Some(update::Kind::Result(result)),
-                });
-            // The slot is free before the caller can see the result.
-            drop(permit);
-            let _ = updates.send(last);
-        });
+        let span = merge_span(&request);
+        tokio::spawn(
+            async move {
+                let last = service
+                    .counted(request.into_inner(), Some(&updates))
+                    .await
+                    .map(|result| MergeUpdate {
+                        kind: Some(update::Kind::Result(result)),
+                    });
+                // The slot is free before the caller can see the result.
+                drop(permit);
+                let _ = updates.send(last);
+            }
+            .instrument(span),
+        );
         Ok(Response::new(Box::pin(UnboundedReceiverStream::new(
             receiver,
         ))))
     }
+}
+
+/// The span of one merge call: every line it logs names the request.
+fn merge_span<T>(request: &Request<T>) -> tracing::Span {
+    let request_id = sent_request_id(request.metadata()).unwrap_or_default();
+    tracing::info_span!("merge_call", request_id)
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use clap::Parser as _;
 
 fn main() -> std::process::ExitCode {
     let args = cli::Cli::parse();
-    scatter_management::init_logging();
+    scatter_management::init_logging_as(args.log_format.unwrap_or_default());
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {

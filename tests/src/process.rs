@@ -28,8 +28,23 @@ impl ChildProcess {
     /// # Panics
     /// When the program cannot be started.
     pub fn spawn(name: &str, program: &Path, args: &[String]) -> Self {
+        Self::spawn_with_env(name, program, args, &[])
+    }
+
+    /// Like [`ChildProcess::spawn`], with `env` set in the child's
+    /// environment (e.g. `SCATTER_LOG=debug`).
+    ///
+    /// # Panics
+    /// When the program cannot be started.
+    pub fn spawn_with_env(
+        name: &str,
+        program: &Path,
+        args: &[String],
+        env: &[(&str, &str)],
+    ) -> Self {
         let mut child = Command::new(program)
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

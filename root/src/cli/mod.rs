@@ -15,6 +15,10 @@ use clap::{Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log lines as `text` or one JSON object each (on stderr); the level
+    /// and filters come from SCATTER_LOG, else RUST_LOG [default: text].
+    #[arg(long, global = true, value_enum, env = "SCATTER_LOG_FORMAT")]
+    pub log_format: Option<scatter_management::LogFormat>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -103,6 +103,10 @@ pub struct RootFlags {
     /// Take replicas that stand out from their siblings out of rotation: `on` or `off`.
     #[arg(long, value_parser = ["on", "off"])]
     pub probation: Option<String>,
+    /// Log a request taking longer than this as slow (`warn`); 0 turns the
+    /// line off [default: 1000].
+    #[arg(long)]
+    pub slow_request_ms: Option<u64>,
     /// How long in-flight requests may finish after SIGTERM.
     #[arg(long, default_value_t = 10_000)]
     pub grace_ms: u64,
@@ -182,6 +186,9 @@ impl RootFlags {
         }
         if let Some(v) = &self.probation {
             config.probation.enabled = v == "on";
+        }
+        if let Some(ms) = self.slow_request_ms {
+            config.logs.slow_request = Duration::from_millis(ms);
         }
         if let Some(v) = self.ready_min_coverage {
             config.readiness.min_coverage = v;

@@ -39,10 +39,12 @@ use crate::error::StartError;
 mod admission;
 pub mod duration_text;
 mod hedge;
+mod logs;
 mod readiness;
 
 pub use admission::AdmissionConfig;
 pub use hedge::{HedgeConfig, ProbationConfig};
+pub use logs::LogConfig;
 pub use readiness::ReadinessConfig;
 
 /// Everything the root needs to serve.
@@ -68,6 +70,8 @@ pub struct RootConfig {
     pub probation: ProbationConfig,
     /// How connections to leaves and the merge are made.
     pub connect: ConnectConfig,
+    /// What the root logs about requests.
+    pub logs: LogConfig,
     /// When the root reports itself ready, and how often it checks.
     pub readiness: ReadinessConfig,
 }
@@ -84,6 +88,7 @@ impl Default for RootConfig {
             hedge: HedgeConfig::default(),
             probation: ProbationConfig::default(),
             connect: ConnectConfig::default(),
+            logs: LogConfig::default(),
             readiness: ReadinessConfig::default(),
         }
     }

@@ -12,6 +12,7 @@
 
 mod progress;
 mod request;
+mod request_log;
 mod service;
 mod stream;
 
@@ -26,7 +27,9 @@ use scatter_proto::v1::{Policy, QueryRequest, QueryResponse, QueryUpdate};
 use crate::admission::{Admission, Class, Permit};
 use crate::config::RootConfig;
 use crate::error::{QueryError, StartError};
-use crate::fanout::{Deadlines, HedgeBudget, Hedging, LeafService, LeafStack, leaf_stack};
+use crate::fanout::{
+    Deadlines, HedgeBudget, Hedging, LeafService, LeafStack, RequestId, leaf_stack,
+};
 use crate::merge::{MergeReserve, MergeTarget};
 use crate::metrics::RootMetrics;
 use crate::topology::{Connector, Topology};
@@ -111,8 +114,10 @@ impl<S> Engine<S> {
         }
     }
 
-    fn next_request_id(&self) -> u64 {
-        self.next_request_id.fetch_add(1, Ordering::Relaxed)
+    /// A new request's id: a fresh number, labelled by the client's
+    /// checked `x-request-id` when it sent one.
+    pub fn request_id(&self, client: Option<&str>) -> RequestId {
+        RequestId::new(self.next_request_id.fetch_add(1, Ordering::Relaxed), client)
     }
 
     /// This request's hedging: the root's setting, unless the policy turns
@@ -224,8 +229,21 @@ where
         request: QueryRequest,
         timeout: Option<Duration>,
     ) -> Result<QueryResponse, QueryError> {
+        let id = self.engine.request_id(None);
+        self.query_as(request, timeout, &id).await
+    }
+
+    /// [`Fanout::query`] as request `id` (from [`Engine::request_id`]):
+    /// its label goes to every leaf and the merge as `x-request-id`, and
+    /// into the root's logs.
+    pub async fn query_as(
+        &self,
+        request: QueryRequest,
+        timeout: Option<Duration>,
+        id: &RequestId,
+    ) -> Result<QueryResponse, QueryError> {
         let permit = self.engine.admit(&request, timeout)?;
-        let result = request::run(&self.engine, request, timeout, None).await;
+        let result = request::run(&self.engine, request, timeout, None, id).await;
         self.engine.settle(permit, &result);
         result
     }
@@ -252,12 +270,25 @@ where
         timeout: Option<Duration>,
     ) -> Result<impl Stream<Item = Result<QueryUpdate, QueryError>> + Send + 'static, QueryError>
     {
+        let id = self.engine.request_id(None);
+        self.try_query_stream_as(request, timeout, id)
+    }
+
+    /// [`Fanout::try_query_stream`] as request `id`, as in [`Fanout::query_as`].
+    pub fn try_query_stream_as(
+        &self,
+        request: QueryRequest,
+        timeout: Option<Duration>,
+        id: RequestId,
+    ) -> Result<impl Stream<Item = Result<QueryUpdate, QueryError>> + Send + 'static, QueryError>
+    {
         let permit = self.engine.admit(&request, timeout)?;
         Ok(stream::start(
             Arc::clone(&self.engine),
             request,
             timeout,
             permit,
+            id,
         ))
     }
 }

@@ -13,16 +13,42 @@ use tower::Service;
 
 use super::Engine;
 use super::progress::{Progress, Updates};
+use super::request_log::{self, ShardRecord};
 use crate::error::QueryError;
-use crate::fanout::{Deadlines, GatherEvent, LeafCall, ShardEnd, ShardPlan, coverage, gather};
+use crate::fanout::{
+    Deadlines, GatherEvent, LeafCall, RequestId, ShardEnd, ShardPlan, coverage, gather,
+};
 
-/// Runs one request; with `progress`, reports each shard's end (and the
-/// merge's snapshot, where it gives one) as it happens.
+/// Runs request `id`; with `progress`, reports each shard's end (and the
+/// merge's snapshot, where it gives one) as it happens. Its end is logged,
+/// and tells whether the merge was reachable.
 pub async fn run<S>(
     engine: &Engine<S>,
     request: QueryRequest,
     client_timeout: Option<Duration>,
     updates: Option<&Updates>,
+    id: &RequestId,
+) -> Result<QueryResponse, QueryError>
+where
+    S: Service<LeafCall, Response = Payload, Error = Status> + Clone,
+{
+    let started = Instant::now();
+    let mut record = ShardRecord::default();
+    let result = drive(engine, request, client_timeout, updates, id, &mut record).await;
+    engine.merge.observe(&result);
+    let slow = engine.config.logs.slow_threshold();
+    request_log::finished(id, &result, &record, started.elapsed(), slow);
+    result
+}
+
+/// The request itself, its shards' ends kept in `record`.
+async fn drive<S>(
+    engine: &Engine<S>,
+    request: QueryRequest,
+    client_timeout: Option<Duration>,
+    updates: Option<&Updates>,
+    id: &RequestId,
+    record: &mut ShardRecord,
 ) -> Result<QueryResponse, QueryError>
 where
     S: Service<LeafCall, Response = Payload, Error = Status> + Clone,
@@ -37,7 +63,7 @@ where
     let deadlines = Deadlines::new(total, engine.reserve.for_deadline(total), started);
 
     let snapshot = engine.topology.snapshot();
-    let request_id = engine.next_request_id();
+    let request_id = id.number();
     let wants_snapshots = updates.is_some();
     let mut merge = engine.merge.open(
         MergeBegin {
@@ -46,6 +72,7 @@ where
             request_id,
             deadline_ms: u64::try_from(total.as_millis()).unwrap_or(u64::MAX),
         },
+        id,
         deadlines.request,
         wants_snapshots,
     )?;
@@ -58,7 +85,7 @@ where
         shard,
         shard_count: snapshot.shard_count(),
         payload: &payload,
-        request_id,
+        request_id: id,
         gather_deadline: deadlines.gather,
         hedging,
         hedge: &engine.config.hedge,
@@ -68,7 +95,9 @@ where
     });
     let events = gather(plans, &engine.leaf);
     tokio::pin!(events);
-    let mut ends: Vec<Option<ShardEnd>> = vec![None; snapshot.shards.len()];
+    record.shards = snapshot.shards.iter().map(|shard| shard.id).collect();
+    record.ends = vec![None; snapshot.shards.len()];
+    let ends = &mut record.ends;
     // Updates still waiting for a snapshot are sent too, but never past the
     // request's deadline.
     let waiting =
@@ -87,7 +116,7 @@ where
                     let answered = matches!(end, ShardEnd::Answered);
                     ends[shard] = Some(end);
                     if let Some(progress) = &mut progress {
-                        progress.shard_ended(&ends, answered && snapshot_follows);
+                        progress.shard_ended(ends, answered && snapshot_follows);
                     }
                 }
                 None => gathered = true,
@@ -101,8 +130,7 @@ where
             () = &mut request_deadline, if gathered => break,
         }
     }
-    let ends: Vec<ShardEnd> = ends.into_iter().flatten().collect();
-    let coverage = coverage::report(&ends);
+    let coverage = coverage::so_far(ends.iter().map(Option::as_ref));
     engine.metrics.record_coverage(&coverage);
     coverage::enforce(&policy, &coverage)?;
     let finishing = Instant::now();

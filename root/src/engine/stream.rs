@@ -15,7 +15,7 @@ use tokio_stream::wrappers::UnboundedReceiverStream;
 use super::{Engine, request};
 use crate::admission::Permit;
 use crate::error::QueryError;
-use crate::fanout::LeafService;
+use crate::fanout::{LeafService, RequestId};
 
 /// Starts `request`, admitted with `permit` (held until the last update is
 /// sent), and returns its updates; at most one per shard and a last one,
@@ -25,6 +25,7 @@ pub fn start<S>(
     request: QueryRequest,
     timeout: Option<Duration>,
     permit: Permit,
+    id: RequestId,
 ) -> impl Stream<Item = Result<QueryUpdate, QueryError>> + Send + 'static
 where
     S: LeafService,
@@ -33,7 +34,7 @@ where
     tokio::spawn(async move {
         let progress = updates.clone();
         tokio::select! {
-            result = request::run(&engine, request, timeout, Some(&progress)) => {
+            result = request::run(&engine, request, timeout, Some(&progress), &id) => {
                 engine.settle(permit, &result);
                 let last = result.map(|response| QueryUpdate {
                     request_id: response.request_id,

@@ -13,6 +13,7 @@ use tonic::Status;
 use tower::Service;
 
 use super::observe::{Observe, ObserveLayer};
+use super::request_id::RequestId;
 use crate::call_status::local_cause;
 use crate::topology::Replica;
 
@@ -37,6 +38,8 @@ pub struct LeafCall {
     pub timeout: Duration,
     /// Why it is sent.
     pub kind: AttemptKind,
+    /// The request's id, sent as `x-request-id` metadata.
+    pub request_id: RequestId,
 }
 
 /// What the engine needs of a leaf-call stack: a `tower::Service` from
@@ -76,6 +79,7 @@ impl Service<LeafCall> for GrpcLeaf {
         let mut client = call.replica.client.clone();
         let mut request = tonic::Request::new(call.request);
         request.set_timeout(call.timeout);
+        call.request_id.tag(request.metadata_mut());
         Box::pin(async move {
             match client.answer(request).await {
                 Ok(response) => response

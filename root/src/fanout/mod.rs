@@ -20,6 +20,7 @@ pub mod event;
 pub mod gather;
 pub mod leaf_call;
 pub mod observe;
+pub mod request_id;
 pub mod shard;
 #[cfg(test)]
 mod tests;
@@ -29,4 +30,5 @@ pub use deadline::Deadlines;
 pub use event::{GatherEvent, Missing, ShardEnd};
 pub use gather::gather;
 pub use leaf_call::{AttemptKind, GrpcLeaf, LeafCall, LeafService, LeafStack, leaf_stack};
+pub use request_id::RequestId;
 pub use shard::{Hedging, ShardPlan};

@@ -20,6 +20,7 @@ use super::budget::HedgeBudget;
 use super::choose::choose;
 use super::event::{Missing, ShardEnd};
 use super::leaf_call::{AttemptKind, LeafCall};
+use super::request_id::RequestId;
 use crate::admission::Admission;
 use crate::config::{HedgeConfig, ProbationConfig};
 use crate::topology::{Replica, Shard, probation};
@@ -43,8 +44,8 @@ pub struct ShardPlan<'a> {
     pub shard_count: u32,
     /// The client's payload, shared.
     pub payload: &'a Payload,
-    /// The root's id for the request.
-    pub request_id: u64,
+    /// The request's id, sent with every attempt.
+    pub request_id: &'a RequestId,
     /// When the root stops waiting for leaves.
     pub gather_deadline: Instant,
     /// This request's hedging.
@@ -207,7 +208,7 @@ impl ShardRun<'_, '_> {
                 payload: Some(self.plan.payload.clone()),
                 shard: self.plan.shard.id,
                 shard_count: self.plan.shard_count,
-                request_id: self.plan.request_id,
+                request_id: self.plan.request_id.number(),
                 attempt,
             },
             timeout: self
@@ -216,6 +217,7 @@ impl ShardRun<'_, '_> {
                 .saturating_duration_since(now)
                 .max(Duration::from_millis(1)),
             kind,
+            request_id: self.plan.request_id.clone(),
         };
         let leaf = leaf.clone();
         async move {

@@ -8,6 +8,7 @@
 
 mod local;
 mod progressive;
+mod reachability;
 mod remote;
 mod reserve;
 
@@ -19,9 +20,11 @@ use tokio::time::Instant;
 
 use crate::config::BUILTIN_CONCAT;
 use crate::error::{QueryError, StartError};
+use crate::fanout::RequestId;
 use crate::topology::Connector;
 use local::LocalSession;
 use progressive::ProgressiveSession;
+pub use reachability::Reachability;
 pub use remote::RemoteMerge;
 use remote::RemoteSession;
 pub use reserve::MergeReserve;
@@ -58,6 +61,7 @@ impl MergeTarget {
     pub fn open(
         &self,
         begin: MergeBegin,
+        request_id: &RequestId,
         deadline: Instant,
         snapshots: bool,
     ) -> Result<MergeSession, QueryError> {
@@ -77,10 +81,25 @@ impl MergeTarget {
                 false,
             )?),
             Self::Remote(merge) if snapshots => MergeSession::Progressive(Box::new(
-                ProgressiveSession::open(merge, begin, deadline),
+                ProgressiveSession::open(merge, begin, request_id, deadline),
             )),
-            Self::Remote(merge) => MergeSession::Remote(merge.open(begin, deadline)),
+            Self::Remote(merge) => MergeSession::Remote(merge.open(begin, request_id, deadline)),
         })
+    }
+
+    /// Notes whether a request reached the merge: a merge process found
+    /// down (UNAVAILABLE), or answering again, is logged once per change.
+    pub fn observe<T>(&self, result: &Result<T, QueryError>) {
+        let Self::Remote(merge) = self else { return };
+        match result {
+            Ok(_) => {
+                merge.reachability().reached();
+            }
+            Err(QueryError::MergeUnavailable { message, .. }) => {
+                merge.reachability().unreachable(message);
+            }
+            Err(_) => {}
+        }
     }
 
     /// The remote merge's address, for `/status`.

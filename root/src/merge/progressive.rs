@@ -18,6 +18,7 @@ use super::remote::{
     RemoteMerge, RemoteSession, answered_early, begin_message, failure, partial_message,
 };
 use crate::error::QueryError;
+use crate::fanout::RequestId;
 
 type Opening =
     Pin<Box<dyn Future<Output = Result<Response<Streaming<MergeUpdate>>, Status>> + Send>>;
@@ -25,6 +26,7 @@ type Opening =
 /// One request's progressive call to a merge process.
 pub struct ProgressiveSession {
     merge: RemoteMerge,
+    request_id: RequestId,
     opened: Instant,
     deadline: Instant,
     tx: Option<mpsc::UnboundedSender<MergeMessage>>,
@@ -46,16 +48,23 @@ enum Call {
 }
 
 impl ProgressiveSession {
-    pub(super) fn open(merge: &RemoteMerge, begin: MergeBegin, deadline: Instant) -> Self {
+    pub(super) fn open(
+        merge: &RemoteMerge,
+        begin: MergeBegin,
+        request_id: &RequestId,
+        deadline: Instant,
+    ) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let begin = begin_message(begin);
         let _ = tx.send(begin.clone());
         let opened = Instant::now();
         let mut request = tonic::Request::new(UnboundedReceiverStream::new(rx));
         request.set_timeout(deadline.saturating_duration_since(opened));
+        request_id.tag(request.metadata_mut());
         let mut client = merge.client();
         Self {
             merge: merge.clone(),
+            request_id: request_id.clone(),
             opened,
             deadline,
             tx: Some(tx),
@@ -190,7 +199,9 @@ impl ProgressiveSession {
             }
             Err(status) if status.code() == Code::Unimplemented => {
                 let replay = std::mem::take(&mut self.sent);
-                let plain = self.merge.open_with(replay, self.deadline, self.opened);
+                let plain =
+                    self.merge
+                        .open_with(replay, &self.request_id, self.deadline, self.opened);
                 // The plain call has its own stream; half-close it too if the
                 // root already has.
                 let plain = if self.tx.is_none() {

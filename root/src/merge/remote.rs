@@ -17,8 +17,10 @@ use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::transport::Channel;
 use tonic::{Code, Response, Status};
 
+use super::reachability::Reachability;
 use crate::call_status::local_cause;
 use crate::error::QueryError;
+use crate::fanout::RequestId;
 use crate::topology::{Connector, normalise};
 
 /// A connected merge process.
@@ -26,6 +28,7 @@ use crate::topology::{Connector, normalise};
 pub struct RemoteMerge {
     addr: Arc<str>,
     client: MergeClient<Channel>,
+    reachability: Arc<Reachability>,
 }
 
 type Call = Pin<Box<dyn Future<Output = Result<Response<MergeResponse>, Status>> + Send>>;
@@ -49,6 +52,7 @@ impl RemoteMerge {
         let channel = connector.channel(&addr).await?;
         Ok(Self {
             client: Connector::merge_client(channel),
+            reachability: Arc::new(Reachability::new(Arc::clone(&addr))),
             addr,
         })
     }
@@ -58,8 +62,13 @@ impl RemoteMerge {
         &self.addr
     }
 
-    pub(super) fn open(&self, begin: MergeBegin, deadline: Instant) -> RemoteSession {
-        self.open_with([begin_message(begin)], deadline, Instant::now())
+    pub(super) fn open(
+        &self,
+        begin: MergeBegin,
+        request_id: &RequestId,
+        deadline: Instant,
+    ) -> RemoteSession {
+        self.open_with([begin_message(begin)], request_id, deadline, Instant::now())
     }
 
     /// A `Merge` call that starts with `messages` (the begin, then any
@@ -67,6 +76,7 @@ impl RemoteMerge {
     pub(super) fn open_with(
         &self,
         messages: impl IntoIterator<Item = MergeMessage>,
+        request_id: &RequestId,
         deadline: Instant,
         opened: Instant,
     ) -> RemoteSession {
@@ -76,6 +86,7 @@ impl RemoteMerge {
         }
         let mut request = tonic::Request::new(UnboundedReceiverStream::new(rx));
         request.set_timeout(deadline.saturating_duration_since(Instant::now()));
+        request_id.tag(request.metadata_mut());
         let mut client = self.client.clone();
         RemoteSession {
             addr: Arc::clone(&self.addr),
@@ -84,6 +95,11 @@ impl RemoteMerge {
             tx: Some(tx),
             call: Box::pin(async move { client.merge(request).await }),
         }
+    }
+
+    /// Whether requests reach the merge, as their calls found it.
+    pub fn reachability(&self) -> &Reachability {
+        &self.reachability
     }
 
     /// The client, for the progressive call.

@@ -1,6 +1,7 @@
-//! The `Root` gRPC service: input checks and the client's deadline, then
-//! the engine's [`Fanout`] (which admits or refuses); errors leave here as
-//! gRPC statuses.
+//! The `Root` gRPC service: input checks, the client's deadline and its
+//! request id (`x-request-id`, echoed in the response's metadata, success
+//! or error), then the engine's [`Fanout`] (which admits or refuses);
+//! errors leave here as gRPC statuses.
 
 mod unread;
 
@@ -15,6 +16,7 @@ use tonic::{Code, Request, Response, Status};
 
 use crate::engine::Fanout;
 use crate::error::QueryError;
+use crate::fanout::RequestId;
 use crate::metrics::RootMetrics;
 use unread::{Read, UnreadLayer};
 
@@ -51,20 +53,25 @@ impl RootService {
         &self.fanout.engine().metrics
     }
 
-    /// Checks a request's size and reads the client's deadline.
-    fn check(
-        &self,
-        request: Request<QueryRequest>,
-    ) -> Result<(QueryRequest, Option<std::time::Duration>), QueryError> {
+    /// Checks a request's size and its `x-request-id`, reads the client's
+    /// deadline, and gives the request its id.
+    fn check(&self, request: Request<QueryRequest>) -> Result<Checked, QueryError> {
         Read::mark(request.extensions());
         let client_timeout = scatter_management::grpc_timeout(request.metadata());
+        let client_id = scatter_management::request_id(request.metadata())
+            .map_err(QueryError::InvalidRequest)?;
+        let id = self.fanout.engine().request_id(client_id.as_deref());
         let query = request.into_inner();
         let size = query.payload.as_ref().map_or(0, |p| p.body.len());
         let limit = self.fanout.engine().config.limits.max_request_bytes;
         if size > limit {
             return Err(QueryError::TooLarge { size, limit });
         }
-        Ok((query, client_timeout))
+        Ok(Checked {
+            query,
+            timeout: client_timeout,
+            id,
+        })
     }
 
     /// Counts a finished request by its code.
@@ -78,6 +85,28 @@ impl RootService {
     }
 }
 
+/// A request that passed the checks.
+struct Checked {
+    query: QueryRequest,
+    timeout: Option<std::time::Duration>,
+    id: RequestId,
+}
+
+/// `result` with the request's id in its metadata, answer or status.
+fn tagged<T>(id: &RequestId, result: Result<T, Status>) -> Result<Response<T>, Status> {
+    match result {
+        Ok(answer) => {
+            let mut response = Response::new(answer);
+            id.tag(response.metadata_mut());
+            Ok(response)
+        }
+        Err(mut status) => {
+            id.tag(status.metadata_mut());
+            Err(status)
+        }
+    }
+}
+
 /// The stream `QueryStream` answers with.
 type UpdateStream = Pin<Box<dyn Stream<Item = Result<QueryUpdate, Status>> + Send>>;
 
@@ -88,11 +117,9 @@ impl root_server::Root for RootService {
         request: Request<QueryRequest>,
     ) -> Result<Response<QueryResponse>, Status> {
         let _in_flight = InFlight::enter(&self.metrics().in_flight);
-        let result = match self.check(request) {
-            Ok((query, timeout)) => self.fanout.query(query, timeout).await,
-            Err(error) => Err(error),
-        };
-        self.settle(result).map(Response::new)
+        let Checked { query, timeout, id } = self.settle(self.check(request))?;
+        let result = self.fanout.query_as(query, timeout, &id).await;
+        tagged(&id, self.settle(result))
     }
 
     type QueryStreamStream = UpdateStream;
@@ -102,8 +129,9 @@ impl root_server::Root for RootService {
         request: Request<QueryRequest>,
     ) -> Result<Response<UpdateStream>, Status> {
         let in_flight = InFlight::enter(&self.metrics().in_flight);
-        let (query, timeout) = self.settle(self.check(request))?;
-        let updates = self.settle(self.fanout.try_query_stream(query, timeout))?;
+        let Checked { query, timeout, id } = self.settle(self.check(request))?;
+        let updates = self.fanout.try_query_stream_as(query, timeout, id.clone());
+        let updates = tagged(&id, self.settle(updates))?.into_inner();
         let metrics = self.metrics().clone();
         let updates = updates.map(move |update| {
             // Held until the stream is dropped: the request counts in
@@ -119,7 +147,8 @@ impl root_server::Root for RootService {
             }
             update.map_err(Status::from)
         });
-        Ok(Response::new(Box::pin(updates)))
+        let stream: UpdateStream = Box::pin(updates);
+        tagged(&id, Ok(stream))
     }
 }
 

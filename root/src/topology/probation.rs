@@ -87,7 +87,13 @@ pub fn evaluate(
             probation.next_probe = Some(now + config.probe_interval);
             probation.probe_interval = config.probe_interval;
             me.counters.probations.inc();
-            tracing::info!(replica = %replicas[index].addr, "replica put on probation");
+            // Out of rotation is a change an operator should see at the default level.
+            tracing::warn!(
+                replica = %replicas[index].addr,
+                latency_ms = mine.latency.map(|l| l.as_secs_f64() * 1e3),
+                error_rate = mine.errors,
+                "replica put on probation"
+            );
             true
         }
         Some(since) => {
@@ -96,7 +102,11 @@ pub fn evaluate(
             if recovered && now.duration_since(since) >= config.min_duration {
                 *probation = Probation::default();
                 me.reset_trend();
-                tracing::info!(replica = %replicas[index].addr, "replica back from probation");
+                tracing::info!(
+                    replica = %replicas[index].addr,
+                    after_ms = now.duration_since(since).as_millis(),
+                    "replica back from probation"
+                );
             }
             false
         }

@@ -16,6 +16,7 @@ use crate::fanout::budget::HedgeBudget;
 use crate::fanout::event::{Missing, ShardEnd};
 use crate::fanout::leaf_call::LeafCall;
 use crate::fanout::observe::ObserveLayer;
+use crate::fanout::request_id::RequestId;
 use crate::fanout::shard::{self, Hedging, ShardOutcome, ShardPlan};
 use crate::topology::{Connector, Replica, ReplicaStats, Shard, ShardStats};
 
@@ -193,11 +194,12 @@ impl World {
     }
 
     async fn run(&self, leaves: &Leaves) -> (ShardOutcome, u64) {
+        let request_id = RequestId::new(7, None);
         let plan = ShardPlan {
             shard: &self.shard,
             shard_count: 1,
             payload: &self.payload,
-            request_id: 7,
+            request_id: &request_id,
             gather_deadline: leaves.start + Duration::from_millis(self.deadline_ms),
             hedging: Hedging::Configured,
             hedge: &self.hedge,
