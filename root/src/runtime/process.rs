@@ -72,13 +72,13 @@ impl ProcessRuntime {
     /// the children already started are stopped.
     pub async fn start(specs: Vec<ChildSpec>, options: ProcessOptions) -> Result<Self, StartError> {
         let stopping = CancellationToken::new();
-        let mut started = Vec::with_capacity(specs.len());
+        let specs_len = specs.len();
+        let mut started = Vec::with_capacity(specs_len);
         let mut runtime = Self {
             children: Vec::new(),
             stopping: stopping.clone(),
         };
-        for spec in specs {
-            let addr = free_port()?;
+        for (spec, addr) in specs.into_iter().zip(free_ports(specs_len)?) {
             let child = spawn(&spec, addr)?;
             started.push((spec, addr, child));
         }
@@ -140,12 +140,17 @@ impl Drop for ProcessRuntime {
     }
 }
 
-/// A free loopback port: bound by the OS, then released for the child.
-fn free_port() -> Result<SocketAddr, StartError> {
-    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))
+/// `n` distinct free loopback ports: all bound by the OS at once (so it
+/// cannot hand the same port out twice), then released for the children.
+fn free_ports(n: usize) -> Result<Vec<SocketAddr>, StartError> {
+    let bound = (0..n)
+        .map(|_| std::net::TcpListener::bind(("127.0.0.1", 0)))
+        .collect::<Result<Vec<_>, _>>()
         .map_err(|e| StartError::runtime("no free loopback port", e))?;
-    listener
-        .local_addr()
+    bound
+        .iter()
+        .map(std::net::TcpListener::local_addr)
+        .collect::<Result<Vec<_>, _>>()
         .map_err(|e| StartError::runtime("no free loopback port", e))
 }
 
@@ -276,5 +281,17 @@ async fn terminate(name: &str, child: &mut Child, grace: Duration) {
             );
             let _ = child.kill().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn children_started_together_never_share_a_port() {
+        let ports = free_ports(256).unwrap();
+        let distinct: std::collections::HashSet<_> = ports.iter().collect();
+        assert_eq!(distinct.len(), ports.len());
     }
 }
