@@ -6,10 +6,7 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Command;
-
-use common::ensure_root_binary;
+use common::short_run;
 use serde_json::Value;
 
 const MODES: [&str; 2] = ["plain-fanout", "scatter"];
@@ -24,28 +21,7 @@ fn mode<'a>(modes: &'a [Value], variant: &str, name: &str) -> &'a Value {
 
 #[test]
 fn every_variant_reports_goodput_sheds_classes_and_steps() {
-    let bench = PathBuf::from(env!("CARGO_BIN_EXE_scatter-bench"));
-    ensure_root_binary(&bench);
-    let out = std::env::temp_dir().join(format!("scatter-bench-overload-{}", std::process::id()));
-    let output = Command::new(&bench)
-        .args([
-            "overload",
-            "--duration",
-            "1",
-            "--rate",
-            &CAPACITY.to_string(),
-            "--warmup",
-            "0.5",
-            "--modes",
-            &MODES.join(","),
-            "--out",
-        ])
-        .arg(&out)
-        .output()
-        .expect("scatter-bench runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "scatter-bench failed:\n{stderr}");
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let (out, stdout) = short_run("overload", CAPACITY, &MODES);
     assert!(stdout.contains("given by --rate"), "{stdout}");
 
     let report: Value =

@@ -5,10 +5,7 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Command;
-
-use common::ensure_root_binary;
+use common::short_run;
 
 const MODES: [&str; 9] = [
     "direct",
@@ -24,27 +21,7 @@ const MODES: [&str; 9] = [
 
 #[test]
 fn every_mode_answers_every_request_of_a_short_run() {
-    let bench = PathBuf::from(env!("CARGO_BIN_EXE_scatter-bench"));
-    ensure_root_binary(&bench);
-    let out = std::env::temp_dir().join(format!("scatter-bench-smoke-{}", std::process::id()));
-    let output = Command::new(&bench)
-        .args([
-            "stragglers",
-            "--duration",
-            "1",
-            "--rate",
-            "20",
-            "--warmup",
-            "0.5",
-            "--modes",
-            &MODES.join(","),
-            "--out",
-        ])
-        .arg(&out)
-        .output()
-        .expect("scatter-bench runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "scatter-bench failed:\n{stderr}");
+    let (out, _) = short_run("stragglers", 20.0, &MODES);
 
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();

@@ -18,3 +18,22 @@ pub fn ensure_root_binary(bench: &Path) -> PathBuf {
     assert!(root.exists(), "no scatter binary at {}", root.display());
     root
 }
+
+/// A short run of `scenario` with every mode in `modes` at `rate`
+/// requests/s (1 s after a 0.5 s warm-up), its outputs in a directory of
+/// its own; returns that directory and the run's stdout. Fails the test,
+/// with the harness's stderr, if the run fails.
+pub fn short_run(scenario: &str, rate: f64, modes: &[&str]) -> (PathBuf, String) {
+    let bench = PathBuf::from(env!("CARGO_BIN_EXE_scatter-bench"));
+    ensure_root_binary(&bench);
+    let out = std::env::temp_dir().join(format!("scatter-bench-{scenario}-{}", std::process::id()));
+    let output = Command::new(&bench)
+        .args([scenario, "--duration", "1", "--rate", &rate.to_string()])
+        .args(["--warmup", "0.5", "--modes", &modes.join(","), "--out"])
+        .arg(&out)
+        .output()
+        .expect("scatter-bench runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "scatter-bench failed:\n{stderr}");
+    (out, String::from_utf8_lossy(&output.stdout).into_owned())
+}

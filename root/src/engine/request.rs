@@ -3,6 +3,7 @@
 //! apply the policy to the coverage, finish the merge. A progressive client
 //! is told each step on `updates`; the unary answer passes none.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt as _;
@@ -95,7 +96,7 @@ where
     });
     let events = gather(plans, &engine.leaf);
     tokio::pin!(events);
-    record.shards = snapshot.shards.iter().map(|shard| shard.id).collect();
+    record.snapshot = Some(Arc::clone(&snapshot));
     record.ends = vec![None; snapshot.shards.len()];
     let ends = &mut record.ends;
     // Updates still waiting for a snapshot are sent too, but never past the

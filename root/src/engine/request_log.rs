@@ -6,18 +6,20 @@
 //! `x-request-id` or the root's number, so the root's lines join the
 //! leaves' and the merge's.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tonic::Code;
 
 use crate::error::QueryError;
 use crate::fanout::{RequestId, ShardEnd, coverage};
+use crate::topology::Snapshot;
 
 /// What a request's shards did, filled in as they end.
 #[derive(Default)]
 pub struct ShardRecord {
-    /// The shard ids, in the request's snapshot order.
-    pub shards: Vec<u32>,
+    /// The tree the request went to (its shards in order).
+    pub snapshot: Option<Arc<Snapshot>>,
     /// How each ended; `None` while it runs (or when the request stopped
     /// before it ended).
     pub ends: Vec<Option<ShardEnd>>,
@@ -51,7 +53,8 @@ pub fn finished<T>(
         error,
         "request finished"
     );
-    for (shard, end) in record.shards.iter().zip(&record.ends) {
+    let shards = record.snapshot.iter().flat_map(|s| s.shards.iter());
+    for (shard, end) in shards.map(|s| s.id).zip(&record.ends) {
         let Some((outcome, missing)) = end.as_ref().and_then(missing) else {
             continue;
         };

@@ -103,21 +103,22 @@ impl InFlight {
         self.finished = true;
         let stats = &self.replica.stats;
         let latency = self.started.elapsed();
-        if let Err(status) = result {
-            stats.health.record_error(status);
-        }
-        match result {
-            Ok(_) => stats.observe(Some(latency)),
+        let Err(status) = result else {
+            stats.observe(Some(latency));
+            return;
+        };
+        stats.health.record_error(status);
+        stats.counters.failures.inc();
+        match status.code() {
             // Out of time is slowness, not a fault: it says the replica takes
             // at least this long, and must not send it on probation for errors.
-            Err(status) if status.code() == Code::DeadlineExceeded => {
-                stats.counters.failures.inc();
-                stats.observe_at_least(latency);
-            }
-            Err(_) => {
-                stats.counters.failures.inc();
+            Code::DeadlineExceeded => stats.observe_at_least(latency),
+            // The leaf at its in-flight cap: a fault for replica choice.
+            Code::ResourceExhausted => {
+                stats.counters.refusals.inc();
                 stats.observe(None);
             }
+            _ => stats.observe(None),
         }
     }
 }

@@ -146,9 +146,6 @@ where
                     }
                     Err(status) => {
                         let retryable = is_retryable(status.code());
-                        if status.code() == Code::ResourceExhausted {
-                            replicas[done.replica].stats.counters.refusals.inc();
-                        }
                         shard.last_error = Some((status, done.replica));
                         if retryable && attempts.is_empty() {
                             let retry = shard.extra(AttemptKind::Retry, now);

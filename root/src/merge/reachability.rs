@@ -24,7 +24,10 @@ impl Reachability {
 
     /// A call reached the merge. Returns `true` when it had been down.
     pub fn reached(&self) -> bool {
-        let was_down = self.down.swap(false, Ordering::Relaxed);
+        // Read first: the common case (up, and still up) writes nothing
+        // to the line every request shares.
+        let was_down =
+            self.down.load(Ordering::Relaxed) && self.down.swap(false, Ordering::Relaxed);
         if was_down {
             tracing::info!(merge = %self.addr, "merge reachable again");
         }
