@@ -76,11 +76,12 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
             } as i32,
         }),
     });
-    if let Some(ms) = args.deadline_ms {
+    let deadline = args.deadline_ms.map(|ms| {
         request.set_timeout(Duration::from_millis(ms));
-    }
+        std::time::Instant::now() + Duration::from_millis(ms)
+    });
     if args.stream {
-        return stream(client, request).await;
+        return stream(client, request, deadline).await;
     }
     match client.query(request).await {
         Ok(response) => {
@@ -89,16 +90,19 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
             print_coverage(&response.coverage.unwrap_or_default());
             Ok(ExitCode::SUCCESS)
         }
-        Err(status) => Ok(fail(&status)),
+        Err(status) => Ok(fail(&status, deadline)),
     }
 }
 
 /// Prints why the call failed. tonic ends a call whose `grpc-timeout`
 /// passes on the client side with CANCELLED ("Timeout expired"); that is
-/// the deadline the user set, so it is reported as DEADLINE_EXCEEDED.
-fn fail(status: &Status) -> ExitCode {
+/// the deadline the user set, so it is reported as DEADLINE_EXCEEDED. On
+/// a stream the status may come without its source, so a CANCELLED after
+/// the user's `deadline` counts too.
+fn fail(status: &Status, deadline: Option<std::time::Instant>) -> ExitCode {
     let timer_fired = std::iter::successors(std::error::Error::source(status), |e| e.source())
-        .any(|e| e.is::<tonic::TimeoutExpired>());
+        .any(|e| e.is::<tonic::TimeoutExpired>())
+        || deadline.is_some_and(|d| std::time::Instant::now() >= d);
     if status.code() == Code::Cancelled && timer_fired {
         eprintln!(
             "error: {:?}: the deadline passed before the root answered",
@@ -114,17 +118,18 @@ fn fail(status: &Status) -> ExitCode {
 async fn stream(
     mut client: RootClient<tonic::transport::Channel>,
     request: tonic::Request<QueryRequest>,
+    deadline: Option<std::time::Instant>,
 ) -> anyhow::Result<ExitCode> {
     let mut updates = match client.query_stream(request).await {
         Ok(response) => response.into_inner(),
-        Err(status) => return Ok(fail(&status)),
+        Err(status) => return Ok(fail(&status, deadline)),
     };
     let started = std::time::Instant::now();
     loop {
         let update = match updates.message().await {
             Ok(Some(update)) => update,
             Ok(None) => anyhow::bail!("the root ended the stream without a final result"),
-            Err(status) => return Ok(fail(&status)),
+            Err(status) => return Ok(fail(&status, deadline)),
         };
         let at = started.elapsed().as_secs_f64() * 1e3;
         match update.kind {
