@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
 use scatter_management::metrics::{Counter, Latency};
+use scatter_management::trace::{AttributeValue, OpenSpan, SpanKind, Spans, TraceContext};
 use scatter_management::{Error, InFlightCap, InFlightPermit, Process, sent_request_id};
 use scatter_proto::v1::merge_message::Kind;
 use scatter_proto::v1::merge_server::{self, MergeServer};
@@ -59,6 +60,7 @@ pub struct MergeService<M> {
     refused: Counter,
     partials: Counter,
     latency: Latency,
+    spans: Spans,
 }
 
 impl<M: Merge> MergeService<M> {
@@ -80,6 +82,7 @@ impl<M: Merge> MergeService<M> {
                 "Time from begin to result.",
                 &[],
             ),
+            spans: process.spans.clone(),
         }
     }
 
@@ -175,6 +178,7 @@ impl<M> Clone for MergeService<M> {
             refused: self.refused.clone(),
             partials: self.partials.clone(),
             latency: self.latency.clone(),
+            spans: self.spans.clone(),
         }
     }
 }
@@ -189,11 +193,13 @@ impl<M: Merge> merge_server::Merge for MergeService<M> {
         request: Request<Streaming<MergeMessage>>,
     ) -> Result<Response<MergeResponse>, Status> {
         let _permit = self.admit()?;
-        let span = merge_span(&request);
+        let call = CallSpan::of(&request);
         let result = self
             .counted(request.into_inner(), None)
-            .instrument(span)
-            .await?;
+            .instrument(call.log.clone())
+            .await;
+        call.finish(&self.spans, &result);
+        let result = result?;
         Ok(Response::new(MergeResponse {
             result: Some(result),
         }))
@@ -208,15 +214,15 @@ impl<M: Merge> merge_server::Merge for MergeService<M> {
         let permit = self.admit()?;
         let (updates, receiver) = mpsc::unbounded_channel();
         let service = self.clone();
-        let span = merge_span(&request);
+        let call = CallSpan::of(&request);
+        let span = call.log.clone();
         tokio::spawn(
             async move {
-                let last = service
-                    .counted(request.into_inner(), Some(&updates))
-                    .await
-                    .map(|result| MergeUpdate {
-                        kind: Some(update::Kind::Result(result)),
-                    });
+                let last = service.counted(request.into_inner(), Some(&updates)).await;
+                call.finish(&service.spans, &last);
+                let last = last.map(|result| MergeUpdate {
+                    kind: Some(update::Kind::Result(result)),
+                });
                 // The slot is free before the caller can see the result.
                 drop(permit);
                 let _ = updates.send(last);
@@ -229,10 +235,36 @@ impl<M: Merge> merge_server::Merge for MergeService<M> {
     }
 }
 
-/// The span of one merge call: every line it logs names the request.
-fn merge_span<T>(request: &Request<T>) -> tracing::Span {
-    let request_id = sent_request_id(request.metadata()).unwrap_or_default();
-    tracing::info_span!("merge_call", request_id)
+/// The spans of one merge call: the log span (every line it logs names the
+/// request and trace) and the exported one.
+struct CallSpan {
+    log: tracing::Span,
+    exported: OpenSpan,
+    request_id: String,
+}
+
+impl CallSpan {
+    fn of<T>(request: &Request<T>) -> Self {
+        let request_id = sent_request_id(request.metadata()).unwrap_or_default();
+        let trace = TraceContext::continue_or_start(request.metadata());
+        let log = tracing::info_span!(
+            "merge_call",
+            request_id,
+            trace_id = trace.trace_id(),
+            span_id = trace.span_id()
+        );
+        let exported = OpenSpan::start(trace, "scatter.v1.Merge/Merge", SpanKind::Server);
+        Self {
+            log,
+            exported,
+            request_id,
+        }
+    }
+
+    fn finish<T>(self, spans: &Spans, result: &Result<T, Status>) {
+        let attributes = vec![("scatter.request_id", AttributeValue::from(self.request_id))];
+        self.exported.finish_call(spans, attributes, result);
+    }
 }
 
 #[cfg(test)]
