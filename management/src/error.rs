@@ -28,6 +28,15 @@ pub enum Error {
     /// flag's value, or asks for `--help` (the message is the help).
     #[error("{0}")]
     Usage(String),
+    /// The `--config` file cannot be read, is not TOML, or has a key or
+    /// value the process does not take.
+    #[error("config file {path}: {reason}")]
+    Config {
+        /// The file.
+        path: String,
+        /// What is wrong, naming the key.
+        reason: String,
+    },
     /// A signal handler could not be installed.
     #[error("cannot install signal handler: {0}")]
     Signal(std::io::Error),

@@ -2,8 +2,10 @@
 //! The process declares every flag it knows ([`Flag`]); the arguments are
 //! parsed against them with clap, so a flag the process does not know, a
 //! flag without its value or a stray argument is refused naming it, and
-//! `--help` lists the flags with their variables. A flag wins over its
-//! environment variable.
+//! `--help` lists the flags with their variables. Values come from, in
+//! order of precedence: the flag, its `SCATTER_*` environment variable,
+//! the TOML file of `--config` (keys are flag names), the default;
+//! `--print-config` shows each value and where it came from, and exits.
 
 use std::ffi::OsString;
 use std::num::NonZeroUsize;
@@ -15,6 +17,10 @@ use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
 use crate::{Error, ServeOptions};
+
+mod file;
+
+use file::FileValues;
 
 /// One flag a process knows.
 #[derive(Clone, Copy, Debug)]
@@ -32,6 +38,19 @@ pub struct Flag {
 
 /// The flags every SDK-built process knows, read by [`Flags::serve_options`].
 pub const SERVE_FLAGS: &[Flag] = &[
+    Flag {
+        name: "config",
+        env: "SCATTER_CONFIG",
+        value: Some("FILE"),
+        help: "a TOML file of flag values (keys are flag names, e.g. grace-ms = 5000); \
+               flags and variables win over it",
+    },
+    Flag {
+        name: "print-config",
+        env: "SCATTER_PRINT_CONFIG",
+        value: None,
+        help: "print every setting, its value and where it came from, then exit",
+    },
     Flag {
         name: "grace-ms",
         env: "SCATTER_GRACE_MS",
@@ -72,6 +91,7 @@ pub const SERVE_FLAGS: &[Flag] = &[
 pub struct Flags {
     known: Vec<Flag>,
     matches: ArgMatches,
+    file: Option<FileValues>,
 }
 
 impl Flags {
@@ -88,14 +108,38 @@ impl Flags {
             .and_then(|path| Some(path.file_name()?.to_string_lossy().into_owned()))
             .unwrap_or_else(|| "scatter-process".to_owned());
         let known = declared(known);
-        match parse(&program, &known, args) {
-            Ok(matches) => Self { known, matches },
+        let flags = match parse(&program, &known, args) {
+            Ok(matches) => Self::with_file(known, matches),
             Err(error) if error.use_stderr() => {
                 eprint!("{}", usage_error(&error, &known));
                 std::process::exit(error.exit_code());
             }
             Err(help) => help.exit(),
+        };
+        match flags {
+            Ok(flags) if flags.is_set("print-config") => {
+                print!("{}", flags.print_config());
+                std::process::exit(0);
+            }
+            Ok(flags) => flags,
+            Err(error) => {
+                eprintln!("error: {error}");
+                std::process::exit(2);
+            }
         }
+    }
+
+    /// `matches`, with the values of the `--config` file when one is given.
+    fn with_file(known: Vec<Flag>, matches: ArgMatches) -> Result<Self, Error> {
+        let mut flags = Self {
+            known,
+            matches,
+            file: None,
+        };
+        if let Some(path) = flags.get("config") {
+            flags.file = Some(FileValues::read(std::path::Path::new(&path), &flags.known)?);
+        }
+        Ok(flags)
     }
 
     /// Parses the given arguments (without the program name) against
@@ -107,29 +151,102 @@ impl Flags {
     ) -> Result<Self, Error> {
         let known = declared(known);
         match parse("scatter-process", &known, args) {
-            Ok(matches) => Ok(Self { known, matches }),
+            Ok(matches) => Self::with_file(known, matches),
             Err(error) => Err(Error::Usage(usage_error(&error, &known))),
         }
     }
 
     /// The value of `--flag value` or `--flag=value` (the last one given),
-    /// else of its environment variable when it is set and not empty.
+    /// else of its environment variable when it is set and not empty, else
+    /// of its key in the `--config` file.
     ///
     /// # Panics
     /// When `flag` was not declared: a flag read must be a flag known.
     pub fn get(&self, flag: &str) -> Option<String> {
         let name = self.declared(flag).name;
+        self.given(name)
+            .or_else(|| self.file.as_ref()?.values.get(name).cloned())
+    }
+
+    /// The value from the command line or the environment.
+    fn given(&self, name: &str) -> Option<String> {
         let value = self.matches.get_one::<String>(name)?;
         let from_env = self.matches.value_source(name) == Some(ValueSource::EnvVariable);
         (!(from_env && value.is_empty())).then(|| value.clone())
     }
 
-    /// Whether the switch `--flag` was given, or its variable is true.
+    /// Whether the switch `--flag` was given, or its variable or its key in
+    /// the `--config` file is true.
     ///
     /// # Panics
     /// When `flag` was not declared as a switch.
     pub fn is_set(&self, flag: &str) -> bool {
-        self.matches.get_flag(self.declared(flag).name)
+        let name = self.declared(flag).name;
+        match self.matches.value_source(name) {
+            Some(ValueSource::CommandLine | ValueSource::EnvVariable) => {
+                self.matches.get_flag(name)
+            }
+            _ => self
+                .file
+                .as_ref()
+                .and_then(|file| file.values.get(name))
+                .is_some_and(|value| value == "true"),
+        }
+    }
+
+    /// Where the value of `flag` comes from: `flag`, `environment
+    /// (VAR)`, `file (PATH)` or `default`.
+    ///
+    /// # Panics
+    /// When `flag` was not declared.
+    pub fn source(&self, flag: &str) -> String {
+        let declared = self.declared(flag);
+        let switch_on = declared.value.is_none() && self.matches.get_flag(declared.name);
+        match self.matches.value_source(declared.name) {
+            Some(ValueSource::CommandLine) => "flag".to_owned(),
+            Some(ValueSource::EnvVariable) if switch_on || self.given(declared.name).is_some() => {
+                format!("environment ({})", declared.env)
+            }
+            _ => match &self.file {
+                Some(file) if file.values.contains_key(declared.name) => {
+                    format!("file ({})", file.path.display())
+                }
+                _ => "default".to_owned(),
+            },
+        }
+    }
+
+    /// Every flag the process knows: its value and where it came from, as
+    /// TOML a `--config` file takes (unset flags commented out, with their
+    /// default).
+    pub fn print_config(&self) -> String {
+        let mut out = String::new();
+        for flag in &self.known {
+            if matches!(flag.name, "config" | "print-config") {
+                continue;
+            }
+            let value = match flag.value {
+                Some(_) => self.get(flag.name),
+                None => Some(self.is_set(flag.name).to_string()),
+            };
+            let source = self.source(flag.name);
+            match value {
+                Some(value) if flag.value.is_none() => {
+                    out.push_str(&format!("{} = {value}  # {source}\n", flag.name));
+                }
+                Some(value) => {
+                    out.push_str(&format!("{} = {value:?}  # {source}\n", flag.name));
+                }
+                None => {
+                    let default = flag
+                        .help
+                        .rsplit_once("[default: ")
+                        .map_or("none", |(_, d)| d.trim_end_matches(']'));
+                    out.push_str(&format!("# {} = (default: {default})\n", flag.name));
+                }
+            }
+        }
+        out
     }
 
     /// The parsed value of a flag, `default` when absent, or an error that

@@ -3,10 +3,8 @@
 
 mod cli;
 
-use clap::Parser as _;
-
 fn main() -> std::process::ExitCode {
-    let args = cli::Cli::parse();
+    let args = cli::Cli::parse_with_env(std::env::args_os());
     scatter_management::init_logging_as(args.log_format.unwrap_or_default());
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,

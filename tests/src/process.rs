@@ -190,8 +190,22 @@ pub struct Finished {
 /// # Panics
 /// When it cannot start or still runs after `timeout` (it is then killed).
 pub async fn run_to_end(program: &Path, args: &[&str], timeout: Duration) -> Finished {
+    run_to_end_with_env(program, args, &[], timeout).await
+}
+
+/// [`run_to_end`] with `env` added to its environment.
+///
+/// # Panics
+/// As [`run_to_end`].
+pub async fn run_to_end_with_env(
+    program: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    timeout: Duration,
+) -> Finished {
     let run = Command::new(program)
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .kill_on_drop(true)
         .output();

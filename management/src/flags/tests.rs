@@ -126,3 +126,80 @@ fn bad_max_in_flight_names_the_flag_and_variable() {
         );
     }
 }
+
+fn config_file(text: &str) -> tempfile_path::TempFile {
+    tempfile_path::TempFile::with(text)
+}
+
+/// A file under the target's temporary directory, removed when dropped.
+mod tempfile_path {
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    pub struct TempFile(pub PathBuf);
+
+    impl TempFile {
+        pub fn with(text: &str) -> Self {
+            static NEXT: AtomicU32 = AtomicU32::new(0);
+            let name = format!(
+                "scatter-flags-{}-{}.toml",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            );
+            let path = std::env::temp_dir().join(name);
+            std::fs::write(&path, text).expect("temp dir is writable");
+            Self(path)
+        }
+
+        pub fn arg(&self) -> String {
+            self.0.display().to_string()
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+}
+
+#[test]
+fn a_config_file_gives_values_that_flags_override_and_says_where_each_came_from() {
+    let file = config_file("shard = 4\nlisten = \"127.0.0.1:9\"\nverbose = true\ngrace_ms = 250\n");
+    let path = file.arg();
+    let f = flags(&["--config", &path, "--listen", "127.0.0.1:1"]).unwrap();
+    assert_eq!(f.get("shard").as_deref(), Some("4"));
+    assert_eq!(f.get("listen").as_deref(), Some("127.0.0.1:1"));
+    assert!(f.is_set("verbose"));
+    assert_eq!(f.serve_options().unwrap().grace.as_millis(), 250);
+    assert_eq!(f.source("listen"), "flag");
+    assert_eq!(f.source("shard"), format!("file ({path})"));
+    assert_eq!(f.source("max-in-flight"), "default");
+    let printed = f.print_config();
+    assert!(
+        printed.contains("listen = \"127.0.0.1:1\"  # flag"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains(&format!("shard = \"4\"  # file ({path})")),
+        "{printed}"
+    );
+    assert!(printed.contains("verbose = true"), "{printed}");
+    assert!(
+        printed.contains("# max-in-flight = (default: 0, no cap)"),
+        "{printed}"
+    );
+}
+
+#[test]
+fn a_bad_config_file_is_refused_naming_the_file_and_the_key() {
+    let file = config_file("shard = 1\nlisen = \"127.0.0.1:9\"\n");
+    let error = refusal(&["--config", &file.arg()]);
+    assert!(error.contains(&file.arg()), "{error}");
+    assert!(error.contains("unknown key `lisen`"), "{error}");
+    let error = refusal(&["--config", "/nonexistent/leaf.toml"]);
+    assert!(
+        error.contains("/nonexistent/leaf.toml") && error.contains("cannot read"),
+        "{error}"
+    );
+}

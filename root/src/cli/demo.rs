@@ -12,8 +12,6 @@ use scatter_root::Root;
 use scatter_root::config::RootConfig;
 use scatter_root::runtime::process::{ChildSpec, ProcessOptions, ProcessRuntime};
 
-use super::serve::RootFlags;
-
 /// Flags of `scatter demo`.
 #[derive(Args, Debug)]
 pub struct DemoArgs {
@@ -107,27 +105,22 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     if !args.builtin_merge {
         config.merge = format!("http://{}", addrs[addrs.len() - 1]);
     }
-    let flags = RootFlags {
-        grace_ms: 10_000,
-        ..RootFlags::default()
-    };
-    flags.apply(&mut config);
-
-    let served = serve(config, &flags).await;
+    let served = serve(config).await;
     runtime.stop(&options).await;
     served?;
     eprintln!("scatter demo stopped; every child process has exited");
     Ok(ExitCode::SUCCESS)
 }
 
-async fn serve(config: RootConfig, flags: &RootFlags) -> anyhow::Result<()> {
+async fn serve(config: RootConfig) -> anyhow::Result<()> {
     let root = Root::connect(config).await?;
     let listener = scatter_management::bind(root.config().listen).await?;
     let addr = listener.local_addr()?;
     let shape = root.config().shards.len();
     println!("scatter demo ready on http://{addr} ({shape} shards)");
     eprintln!("try: scatter query --addr http://{addr} hello world");
-    root.serve(listener, flags.serve_options()).await?;
+    let options = root.config().serve_options();
+    root.serve(listener, options).await?;
     Ok(())
 }
 

@@ -1,13 +1,16 @@
 //! The `scatter` command line: flags parsed with clap and turned into the
 //! library's plain config structs.
 
+mod config;
 mod demo;
+mod env;
 mod query;
 mod serve;
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
 /// Scatter: a scatter/gather serving framework.
 #[derive(Parser, Debug)]
@@ -29,6 +32,38 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Send one query to a root and print the result and its coverage.
     Query(query::QueryArgs),
+    /// Show the configuration a root would run with.
+    Config(config::ConfigArgs),
+}
+
+impl Cli {
+    /// Parses `args` (the program name first), every flag of `scatter
+    /// serve` and `scatter config print` also read from its `SCATTER_*`
+    /// variable; on a usage error or `--help` prints and exits.
+    pub fn parse_with_env(args: impl IntoIterator<Item = OsString>) -> Self {
+        let matches = command().get_matches_from(args);
+        Self::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
+}
+
+/// The command line, with `SCATTER_*` variables for the root's flags.
+fn command() -> clap::Command {
+    Cli::command()
+        .mut_subcommand("serve", env::with_env)
+        .mut_subcommand("config", |config| {
+            config.mut_subcommand("print", env::with_env)
+        })
+}
+
+/// `scatter config print` parsed from the variables alone.
+fn print_from_env_only() -> Option<serve::ServeArgs> {
+    let matches = command()
+        .try_get_matches_from(["scatter", "config", "print"])
+        .ok()?;
+    match Cli::from_arg_matches(&matches).ok()?.command {
+        Command::Config(args) => args.print_args(),
+        _ => None,
+    }
 }
 
 /// Runs the chosen subcommand.
@@ -37,6 +72,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(args).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Query(args) => query::run(args).await,
+        Command::Config(args) => config::run(args, print_from_env_only()),
     }
 }
 

@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use anyhow::bail;
 use clap::{Args, ValueEnum};
-use scatter_management::ServeOptions;
 use scatter_root::Root;
 use scatter_root::config::RootConfig;
 
@@ -22,10 +21,10 @@ use scatter_root::config::RootConfig;
 pub struct ServeArgs {
     /// A TOML file with the root's configuration (see `scatter_root::config`).
     #[arg(long)]
-    config: Option<PathBuf>,
+    pub config: Option<PathBuf>,
     // Boxed, as the Docker flags: they would make every `Command` large.
     #[command(flatten)]
-    root: Box<RootFlags>,
+    pub root: Box<RootFlags>,
     /// Where the leaves come from: `static` (the addresses of `--shard`,
     /// `--config` or `--leaves-dns`) or `docker` (containers this root starts,
     /// watches and removes on exit).
@@ -107,22 +106,22 @@ pub struct RootFlags {
     /// line off [default: 1000].
     #[arg(long)]
     pub slow_request_ms: Option<u64>,
-    /// How long in-flight requests may finish after SIGTERM.
-    #[arg(long, default_value_t = 10_000)]
-    pub grace_ms: u64,
+    /// How long in-flight requests may finish after SIGTERM [default: 10000].
+    #[arg(long)]
+    pub grace_ms: Option<u64>,
     /// After SIGTERM, how long to keep answering while reporting NOT_SERVING
     /// (`/readyz` 503), so load balancers move away before the listener
     /// closes. 0 (default) closes at once, right for clients that watch
     /// health; on Kubernetes use a few seconds (or a preStop pause).
-    #[arg(long, default_value_t = 0)]
-    pub drain_delay_ms: u64,
+    #[arg(long)]
+    pub drain_delay_ms: Option<u64>,
     /// The fraction of shards that must have a serving replica for the root
     /// to report ready; 0 means at least one.
     #[arg(long)]
     pub ready_min_coverage: Option<f64>,
     /// Export request and call spans to this OpenTelemetry collector
     /// (OTLP/gRPC, e.g. http://127.0.0.1:4317); off when not given.
-    #[arg(long, env = "SCATTER_OTLP_ENDPOINT")]
+    #[arg(long)]
     pub otlp_endpoint: Option<String>,
 }
 
@@ -197,15 +196,14 @@ impl RootFlags {
         if let Some(v) = self.ready_min_coverage {
             config.readiness.min_coverage = v;
         }
-    }
-
-    /// The drain settings.
-    pub fn serve_options(&self) -> ServeOptions {
-        ServeOptions {
-            grace: Duration::from_millis(self.grace_ms),
-            drain_delay: Duration::from_millis(self.drain_delay_ms),
-            otlp_endpoint: self.otlp_endpoint.clone(),
-            ..ServeOptions::default()
+        if let Some(v) = self.grace_ms {
+            config.lifecycle.grace = ms(v);
+        }
+        if let Some(v) = self.drain_delay_ms {
+            config.lifecycle.drain_delay = ms(v);
+        }
+        if let Some(v) = &self.otlp_endpoint {
+            config.traces.otlp_endpoint = Some(v.clone());
         }
     }
 }
@@ -226,24 +224,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         RuntimeKind::Static if by_dns && !args.root.shards.is_empty() => {
             bail!("give the leaves either by address (--shard) or by name (--leaves-dns), not both")
         }
-        RuntimeKind::Static if by_dns => dns::serve(config, &args.root, &args.dns).await?,
-        RuntimeKind::Static => serve_root(config, &args.root, |_| {}).await?,
+        RuntimeKind::Static if by_dns => dns::serve(config, &args.dns).await?,
+        RuntimeKind::Static => serve_root(config, |_| {}).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// Connects the root, lets `on_connected` hook its discovery up, and serves
 /// until SIGTERM or ctrl-c.
-async fn serve_root(
-    config: RootConfig,
-    flags: &RootFlags,
-    on_connected: impl FnOnce(&Root),
-) -> anyhow::Result<()> {
+async fn serve_root(config: RootConfig, on_connected: impl FnOnce(&Root)) -> anyhow::Result<()> {
     let root = Root::connect(config).await?;
     on_connected(&root);
     let listener = scatter_management::bind(root.config().listen).await?;
     let addr = listener.local_addr()?;
     println!("scatter root ready on http://{addr}");
-    root.serve(listener, flags.serve_options()).await?;
+    let options = root.config().serve_options();
+    root.serve(listener, options).await?;
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serializer};
 
 /// Parses `"<number><unit>"`, unit one of `us ms s m`.
 pub fn parse(text: &str) -> Result<Duration, String> {
@@ -28,6 +28,24 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(seconds).map_err(|e| format!("duration {text:?}: {e}"))
 }
 
+/// `duration` as text `parse` reads back: whole seconds as `"2s"`, whole
+/// milliseconds as `"250ms"`, anything finer in microseconds.
+pub fn format(duration: Duration) -> String {
+    let micros = duration.as_micros();
+    if micros.is_multiple_of(1_000_000) {
+        format!("{}s", micros / 1_000_000)
+    } else if micros.is_multiple_of(1_000) {
+        format!("{}ms", micros / 1_000)
+    } else {
+        format!("{micros}us")
+    }
+}
+
+/// serde: a duration as text.
+pub fn serialize<S: Serializer>(duration: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format(*duration))
+}
+
 /// serde: a duration from text.
 pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(d)?;
@@ -38,7 +56,15 @@ pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error
 pub mod optional {
     use std::time::Duration;
 
-    use serde::{Deserialize, Deserializer};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// An `Option<Duration>` as text, or nothing.
+    pub fn serialize<S: Serializer>(duration: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match duration {
+            Some(duration) => super::serialize(duration, s),
+            None => s.serialize_none(),
+        }
+    }
 
     /// An `Option<Duration>` from text.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {

@@ -4,13 +4,13 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::duration_text;
 use super::duration_text::optional;
 
 /// Hedging and fast-retry settings.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HedgeConfig {
     /// Send hedges at all (fast retries on UNAVAILABLE stay on). Default on.
@@ -87,7 +87,7 @@ impl HedgeConfig {
 }
 
 /// When a replica goes on probation and how it comes back.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProbationConfig {
     /// Off: every replica stays in rotation whatever it does.

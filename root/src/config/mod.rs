@@ -26,29 +26,43 @@
 //! [readiness]
 //! min_coverage = 0.0               # 0: at least one shard with a serving replica
 //! interval = "1s"
+//!
+//! [lifecycle]
+//! grace = "10s"
+//! drain_delay = "0s"
+//!
+//! [traces]
+//! otlp_endpoint = "http://127.0.0.1:4317"
 //! ```
+//!
+//! `scatter config print` shows the configuration in force, in this form,
+//! with where each value came from.
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::StartError;
 
 mod admission;
 pub mod duration_text;
 mod hedge;
+mod lifecycle;
 mod logs;
 mod readiness;
+mod traces;
 
 pub use admission::AdmissionConfig;
 pub use hedge::{HedgeConfig, ProbationConfig};
+pub use lifecycle::LifecycleConfig;
 pub use logs::LogConfig;
 pub use readiness::ReadinessConfig;
+pub use traces::TraceConfig;
 
 /// Everything the root needs to serve.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RootConfig {
     /// Where clients connect (gRPC, plus `/healthz` `/readyz` `/metrics` `/status`).
@@ -74,6 +88,10 @@ pub struct RootConfig {
     pub logs: LogConfig,
     /// When the root reports itself ready, and how often it checks.
     pub readiness: ReadinessConfig,
+    /// How the root drains on SIGTERM.
+    pub lifecycle: LifecycleConfig,
+    /// Where spans are exported.
+    pub traces: TraceConfig,
 }
 
 impl Default for RootConfig {
@@ -90,6 +108,8 @@ impl Default for RootConfig {
             connect: ConnectConfig::default(),
             logs: LogConfig::default(),
             readiness: ReadinessConfig::default(),
+            lifecycle: LifecycleConfig::default(),
+            traces: TraceConfig::default(),
         }
     }
 }
@@ -98,7 +118,7 @@ impl Default for RootConfig {
 pub const BUILTIN_CONCAT: &str = "builtin:concat";
 
 /// The deadline of one request.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DeadlineConfig {
     /// Used when the client sends no `grpc-timeout`. Longer waits for slower
@@ -136,7 +156,7 @@ impl Default for DeadlineConfig {
 }
 
 /// Protection against requests the root should not take.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Largest request accepted, in bytes; larger ones get
@@ -158,7 +178,7 @@ impl Default for Limits {
 }
 
 /// Connection settings for leaves and the merge.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConnectConfig {
     /// How long a connection attempt may take. Default 1 s.
@@ -187,6 +207,17 @@ impl RootConfig {
         })?;
         toml::from_str(&text)
             .map_err(|e| StartError::Config(format!("config file {}: {e}", path.display())))
+    }
+
+    /// How the process drains and exports spans, for
+    /// [`Root::serve`](crate::Root::serve).
+    pub fn serve_options(&self) -> scatter_management::ServeOptions {
+        scatter_management::ServeOptions {
+            grace: self.lifecycle.grace,
+            drain_delay: self.lifecycle.drain_delay,
+            otlp_endpoint: self.traces.otlp_endpoint.clone(),
+            ..scatter_management::ServeOptions::default()
+        }
     }
 
     /// Checks what serde cannot: at least one shard, every shard with a
@@ -275,6 +306,22 @@ mod tests {
         };
         let err = config(floor).validate().unwrap_err().to_string();
         assert!(err.contains("admission.min_limit"), "{err}");
+    }
+
+    #[test]
+    fn a_config_written_as_toml_reads_back_the_same() {
+        let mut config = RootConfig {
+            shards: vec![vec!["127.0.0.1:1".into(), "127.0.0.1:2".into()]],
+            ..RootConfig::default()
+        };
+        config.hedge.fixed_delay = Some(Duration::from_micros(1500));
+        config.deadline.default = Duration::from_millis(250);
+        config.traces.otlp_endpoint = Some("http://127.0.0.1:4317".into());
+        let text = toml::to_string(&config).unwrap();
+        assert!(text.contains("fixed_delay = \"1500us\""), "{text}");
+        assert!(text.contains("default = \"250ms\""), "{text}");
+        let back: RootConfig = toml::from_str(&text).unwrap();
+        assert_eq!(format!("{back:?}"), format!("{config:?}"));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use scatter_root::config::RootConfig;
 use scatter_root::discovery::dns::{DnsConfig, DnsDiscovery};
 use scatter_root::topology::Connector;
 
-use super::{RootFlags, serve_root};
+use super::serve_root;
 
 /// Flags of DNS discovery.
 #[derive(Args, Debug)]
@@ -27,11 +27,7 @@ pub struct DnsFlags {
 }
 
 /// Waits for a leaf of every shard, then serves and follows the names.
-pub async fn serve(
-    mut config: RootConfig,
-    root: &RootFlags,
-    flags: &DnsFlags,
-) -> anyhow::Result<()> {
+pub async fn serve(mut config: RootConfig, flags: &DnsFlags) -> anyhow::Result<()> {
     let mut dns = DnsDiscovery::new(
         DnsConfig {
             names: flags.names.clone(),
@@ -46,7 +42,7 @@ pub async fn serve(
         shards = dns.until_complete() => shards,
         _ = scatter_management::shutdown_signal() => return Ok(()),
     };
-    serve_root(config, root, |root| {
+    serve_root(config, |root| {
         tokio::spawn(dns.follow(root.topology(), root.process().shutdown.clone()));
     })
     .await

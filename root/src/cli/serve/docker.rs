@@ -148,7 +148,7 @@ pub async fn serve(
     if let Some(merge) = runtime.merge_addr() {
         config.merge = merge;
     }
-    let served = serve_root(config, root, |root| runtime.watch(root.topology())).await;
+    let served = serve_root(config, |root| runtime.watch(root.topology())).await;
     runtime.stop().await;
     eprintln!("every container of the run has been removed");
     served
