@@ -4,7 +4,7 @@
 //! Chromium is missing, unless `SCATTER_REQUIRE_CHROMIUM=1`.)
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use scatter_tests::admin::get;
@@ -136,6 +136,7 @@ async fn the_status_page_shows_every_replica_and_a_killed_leaf_as_down_within_se
 
     let dead = tree[1][1].clone();
     leaves[(REPLICAS + 1) as usize].process.kill().await;
+    let killed = Instant::now();
     let down = |addr: &str| {
         if addr == dead {
             "unreachable"
@@ -149,6 +150,10 @@ async fn the_status_page_shows_every_replica_and_a_killed_leaf_as_down_within_se
         shows(&chromium, &url, &expected).await
     })
     .await;
+    eprintln!(
+        "the page showed the killed leaf down after {:?}",
+        killed.elapsed()
+    );
 
     // The shard keeps answering on its other replica, and the page says so.
     traffic(&root).await;
