@@ -1,12 +1,14 @@
 //! The root's status page at `/`, loaded in headless Chromium: it draws
 //! every shard with every replica, and a leaf killed while it is watched
-//! turns to down within seconds, the others staying up. (Skipped where
-//! Chromium is missing, unless `SCATTER_REQUIRE_CHROMIUM=1`.)
+//! turns to down within seconds, the others staying up; a draining leaf
+//! shows as not serving. (Skipped where Chromium is missing, unless
+//! `SCATTER_REQUIRE_CHROMIUM=1`.)
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
+use nix::sys::signal::Signal;
 use scatter_tests::admin::get;
 use scatter_tests::chromium::Chromium;
 use scatter_tests::tree::test_merge;
@@ -177,4 +179,43 @@ async fn the_status_page_shows_every_replica_and_a_killed_leaf_as_down_within_se
     let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("status-page.png");
     chromium.screenshot(&url, &shot, 1000, 470).await;
     eprintln!("screenshot: {}", shot.display());
+}
+
+#[tokio::test]
+async fn the_status_page_shows_a_draining_leaf_as_not_serving() {
+    let Some(chromium) = Chromium::find() else {
+        return;
+    };
+    // Replica 1 keeps answering health, NOT_SERVING, for a while after SIGTERM.
+    let draining = LeafFlags {
+        replica: 1,
+        extra: vec!["--drain-delay-ms".to_owned(), "60000".to_owned()],
+        ..LeafFlags::new(0, 1)
+    };
+    let (steady, draining, merge) =
+        tokio::join!(LeafFlags::new(0, 1).start(), draining.start(), test_merge());
+    let tree = vec![vec![steady.uri(), draining.uri()]];
+    let root = Root::start(&[tree[0].join(",")], &merge.uri(), &[]).await;
+    let url = format!("http://{}/", root.server.addr());
+    let all_serving = with_health(&tree, |_| "serving");
+    let what = "the page shows both replicas serving";
+    eventually(what, FIRST_LOAD, async || {
+        shows(&chromium, &url, &all_serving).await
+    })
+    .await;
+
+    draining.process.signal(Signal::SIGTERM);
+    let leaving = draining.uri();
+    let expected = with_health(&tree, |addr| {
+        if addr == leaving {
+            "not_serving"
+        } else {
+            "serving"
+        }
+    });
+    let what = "the draining replica shows as not serving";
+    eventually(what, NOTICED, async || {
+        shows(&chromium, &url, &expected).await
+    })
+    .await;
 }
