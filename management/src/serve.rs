@@ -79,6 +79,7 @@ pub struct Process {
     pub spans: Spans,
     started: Instant,
     status: Arc<StatusFn>,
+    page: Option<&'static str>,
 }
 
 impl Process {
@@ -94,6 +95,7 @@ impl Process {
             spans: Spans::default(),
             started: Instant::now(),
             status: Arc::new(|| serde_json::Value::Null),
+            page: None,
         }
     }
 
@@ -104,6 +106,19 @@ impl Process {
     ) -> Self {
         self.status = Arc::new(status);
         self
+    }
+
+    /// Serves `html` at `/`: a page for people, built on the process's own
+    /// endpoints (the root's status page reads `/status`). Without one, `/`
+    /// answers 404 and names the endpoints there are.
+    #[must_use]
+    pub fn with_page(mut self, html: &'static str) -> Self {
+        self.page = Some(html);
+        self
+    }
+
+    pub(crate) fn page(&self) -> Option<&'static str> {
+        self.page
     }
 
     pub(crate) fn status_json(&self) -> serde_json::Value {

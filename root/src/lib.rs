@@ -97,7 +97,7 @@ impl Root {
         let fanout = Fanout::with_merge(config, merge, &process.metrics).await?;
         let readiness = Arc::new(Readiness::new(fanout.engine()));
         let status = status::reporter(Arc::clone(fanout.engine()), Arc::clone(&readiness));
-        let mut process = process.with_status(status);
+        let mut process = process.with_status(status).with_page(status::PAGE);
         // `serve` installs the exporter here when asked to export spans.
         process.spans = fanout.engine().spans.clone();
         Ok(Self {

@@ -12,10 +12,12 @@
 //! - [`root`]: a running root and the queries sent to it;
 //! - [`raw`]: a gRPC call with a body of any bytes, for malformed requests;
 //! - [`python`]: Python leaves and clients, skipped where Python is missing;
+//! - [`chromium`]: pages loaded in headless Chromium, skipped where it is missing;
 //! - [`poll`]: waiting for a condition, with a deadline.
 
 pub mod admin;
 pub mod binary;
+pub mod chromium;
 pub mod poll;
 pub mod process;
 pub mod python;

@@ -139,6 +139,12 @@ where
         }
     }
     let coverage = coverage::so_far(ends.iter().map(Option::as_ref));
+    let now = Instant::now();
+    for (shard, end) in snapshot.shards.iter().zip(ends.iter()) {
+        shard
+            .stats
+            .ended(matches!(end, Some(ShardEnd::Answered)), now);
+    }
     engine.metrics.record_coverage(&coverage);
     coverage::enforce(&policy, &coverage)?;
     let finishing = Instant::now();

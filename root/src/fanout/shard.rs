@@ -161,6 +161,9 @@ where
                 hedge_armed = false;
                 let now = Instant::now();
                 let hedge = shard.extra(AttemptKind::Hedge, now);
+                if hedge.is_some() {
+                    plan.shard.stats.hedged(now);
+                }
                 attempts.extend(hedge.map(|r| shard.launch(&leaf, r, AttemptKind::Hedge, now)));
             }
             () = &mut deadline => return ended(shard.timed_out()),

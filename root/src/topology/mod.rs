@@ -1,6 +1,6 @@
 //! The tree's state, shared by every request: the shards, their replicas
 //! with kept-open channels, and what the root has learnt of each across
-//! requests (latency windows, EWMAs, probation).
+//! requests (latency windows, EWMAs, probation, recent counts).
 //!
 //! A [`Snapshot`] is immutable; [`Topology`] holds the current one and
 //! swaps it when replicas join or leave (static config, a runtime, DNS). A
@@ -11,6 +11,7 @@
 mod connect;
 mod health;
 pub mod probation;
+mod recent;
 mod replica;
 mod shard;
 mod window;
@@ -22,8 +23,9 @@ use scatter_management::metrics::Registry;
 
 pub use connect::{Connector, normalise};
 pub use health::{Checked, LastError, ReplicaHealth};
+pub use recent::{RecentCounts, Totals};
 pub use replica::{Replica, ReplicaCounters, ReplicaStats};
-pub use shard::{Shard, ShardStats};
+pub use shard::{Shard, ShardRecent, ShardStats};
 pub use window::{AtomicDuration, LatencyWindow};
 
 use crate::error::StartError;

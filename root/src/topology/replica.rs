@@ -1,6 +1,7 @@
 //! One replica of a shard: its address, its kept-open channel, and what the
 //! root has learnt of it across requests — latency and error EWMAs (quick,
-//! for choosing), slow trends (for probation), calls in flight, counters.
+//! for choosing), slow trends (for probation), recent latencies (for
+//! `/status`), calls in flight, counters.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -9,10 +10,12 @@ use std::time::Duration;
 use scatter_management::metrics::{Counter, Registry};
 
 use scatter_proto::v1::leaf_client::LeafClient;
+use tokio::time::Instant;
 use tonic::transport::Channel;
 
 use super::health::ReplicaHealth;
 use super::probation::Probation;
+use super::window::LatencyWindow;
 
 /// Weight of the newest sample in the latency and error EWMAs that steer
 /// replica choice: quick to follow a replica that slows down.
@@ -21,6 +24,10 @@ const EWMA_WEIGHT: f64 = 0.2;
 /// one straggler in a hundred calls barely moves them, a replica that stays
 /// slow does.
 const TREND_WEIGHT: f64 = 0.02;
+/// How far back the latencies `/status` shows go: long enough for a
+/// percentile to mean something at a few calls a second, short enough that
+/// a replica's change shows within seconds.
+const RECENT_SPAN: Duration = Duration::from_secs(10);
 
 /// One leaf process serving one shard.
 pub struct Replica {
@@ -40,6 +47,7 @@ pub struct ReplicaStats {
     trend_errors: AtomicU64,
     samples: AtomicU64,
     in_flight: AtomicU32,
+    recent: Mutex<LatencyWindow>,
     pub(crate) probation: Mutex<Probation>,
     /// Its last health check and the last error a call ended with.
     pub health: ReplicaHealth,
@@ -82,6 +90,7 @@ impl ReplicaStats {
             trend_errors: AtomicU64::new(0f64.to_bits()),
             samples: AtomicU64::new(0),
             in_flight: AtomicU32::new(0),
+            recent: Mutex::new(LatencyWindow::new(RECENT_SPAN, Instant::now())),
             probation: Mutex::new(Probation::default()),
             health: ReplicaHealth::default(),
             counters: ReplicaCounters {
@@ -129,6 +138,15 @@ impl ReplicaStats {
         f64::from_bits(self.error_rate.load(Ordering::Relaxed))
     }
 
+    /// The latency at `percentile` (0–100) of its answers over the last
+    /// few seconds; `None` when it answered none in that time.
+    pub fn recent_latency(&self, percentile: f64) -> Option<Duration> {
+        self.recent
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .recent_percentile(percentile, Instant::now())
+    }
+
     /// Whether the replica is out of rotation on probation.
     pub fn on_probation(&self) -> bool {
         self.probation().on_probation()
@@ -149,8 +167,9 @@ impl ReplicaStats {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// Folds one finished call into the EWMAs and trends. A failure counts
-    /// as an error; its latency is not a service time, so it is not folded.
+    /// Folds one finished call into the EWMAs, trends and recent latencies.
+    /// A failure counts as an error; its latency is not a service time, so
+    /// it is not folded.
     pub fn observe(&self, latency: Option<Duration>) {
         let error = if latency.is_some() { 0.0 } else { 1.0 };
         update_ewma(&self.error_rate, error, EWMA_WEIGHT);
@@ -160,6 +179,10 @@ impl ReplicaStats {
             let sample = latency.as_secs_f64() * 1e6;
             fold_latency(&self.ewma_us, sample, EWMA_WEIGHT);
             fold_latency(&self.trend_us, sample, TREND_WEIGHT);
+            self.recent
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .record(latency, Instant::now());
         }
     }
 

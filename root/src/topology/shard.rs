@@ -1,6 +1,7 @@
 //! One shard of the tree: its replicas, and its recent latencies, which set
 //! its hedge delay — a percentile (default p95) of the shard's own window,
-//! clamped between a floor and a cap, or a fixed delay.
+//! clamped between a floor and a cap, or a fixed delay — and what it did
+//! over the last few seconds (requests, answers, hedges) for `/status`.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -8,6 +9,7 @@ use std::time::Duration;
 use scatter_management::metrics::{Counter, Gauge, Registry};
 use tokio::time::Instant;
 
+use super::recent::{RecentCounts, Totals};
 use super::replica::Replica;
 use super::window::{AtomicDuration, LatencyWindow};
 use crate::config::HedgeConfig;
@@ -39,9 +41,45 @@ pub struct ShardStats {
     /// not only when the window refreshes, which a fixed delay or a shard
     /// still warming up never reaches.
     pub delay_gauge: Gauge,
+    /// Requests, answers and hedges over the last few seconds.
+    recent: RecentCounts<3>,
 }
 
-/// How far back a shard's latencies count.
+/// What one shard did over the last few seconds, for `/status`.
+pub struct ShardRecent(Totals<3>);
+
+impl ShardRecent {
+    /// The time the counts cover.
+    pub fn covered(&self) -> Duration {
+        self.0.covered
+    }
+    /// Requests that reached the shard.
+    pub fn requests(&self) -> u64 {
+        self.0.counts[REQUESTS]
+    }
+    /// Requests that reached the shard, per second.
+    pub fn requests_per_second(&self) -> f64 {
+        self.0.per_second(REQUESTS)
+    }
+    /// Requests the shard answered.
+    pub fn answered(&self) -> u64 {
+        self.0.counts[ANSWERED]
+    }
+    /// The share of requests the shard answered; `None` without requests.
+    pub fn answered_ratio(&self) -> Option<f64> {
+        self.0.ratio(ANSWERED, REQUESTS)
+    }
+    /// Hedges sent per request; `None` without requests.
+    pub fn hedge_rate(&self) -> Option<f64> {
+        self.0.ratio(HEDGES, REQUESTS)
+    }
+}
+
+const REQUESTS: usize = 0;
+const ANSWERED: usize = 1;
+const HEDGES: usize = 2;
+
+/// How far back a shard's latencies count, and its recent counts.
 const WINDOW_SPAN: Duration = Duration::from_secs(10);
 
 impl ShardStats {
@@ -67,7 +105,23 @@ impl ShardStats {
                 "The hedge delay last used for the shard.",
                 &labels,
             ),
+            recent: RecentCounts::new(WINDOW_SPAN, Instant::now()),
         }
+    }
+
+    /// Counts one request's end for this shard: answered or not.
+    pub fn ended(&self, answered: bool, now: Instant) {
+        self.recent.add([1, u64::from(answered), 0], now);
+    }
+
+    /// Counts one hedge sent for this shard.
+    pub fn hedged(&self, now: Instant) {
+        self.recent.add([0, 0, 1], now);
+    }
+
+    /// What the shard did over the last few seconds.
+    pub fn recent(&self, now: Instant) -> ShardRecent {
+        ShardRecent(self.recent.totals(now))
     }
 
     /// Records a successful attempt's latency.
@@ -159,6 +213,24 @@ mod tests {
             config.min_delay,
             "floored"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn recent_counts_give_the_share_answered_and_hedged_and_the_rate() {
+        let stats = ShardStats::new(&Registry::default(), 0);
+        let empty = stats.recent(Instant::now());
+        assert_eq!((empty.answered_ratio(), empty.hedge_rate()), (None, None));
+        for answered in [true, true, true, false] {
+            stats.ended(answered, Instant::now());
+        }
+        stats.hedged(Instant::now());
+        tokio::time::advance(Duration::from_secs(2)).await;
+        let recent = stats.recent(Instant::now());
+        assert_eq!(recent.requests(), 4);
+        assert_eq!(recent.answered(), 3);
+        assert_eq!(recent.answered_ratio(), Some(0.75));
+        assert_eq!(recent.hedge_rate(), Some(0.25));
+        assert_eq!(recent.requests_per_second(), 2.0);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! A shard's recent latencies: a sliding window of two HdrHistograms (the
 //! current half and the one before), so old behaviour fades out. The hedge
 //! delay is read from it often, so its default percentile is cached and
-//! refreshed as samples arrive rather than computed per request.
+//! refreshed as samples arrive rather than computed per request. Each
+//! replica keeps one too, for the recent percentiles `/status` shows.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -66,22 +67,50 @@ impl LatencyWindow {
         if count < MIN_SAMPLES {
             return None;
         }
-        // Walk both halves' buckets together, so no merged copy is made.
-        let target = ((percentile / 100.0) * count as f64).ceil().max(1.0) as u64;
-        let mut seen = 0;
-        let mut a = self.current.iter_recorded().peekable();
-        let mut b = self.previous.iter_recorded().peekable();
-        loop {
-            let next = match (a.peek(), b.peek()) {
-                (Some(x), Some(y)) if x.value_iterated_to() <= y.value_iterated_to() => a.next(),
-                (Some(_), Some(_)) | (None, Some(_)) => b.next(),
-                (Some(_), None) => a.next(),
-                (None, None) => return None,
-            }?;
-            seen += next.count_at_value();
-            if seen >= target {
-                return Some(Duration::from_micros(next.value_iterated_to()));
-            }
+        at_percentile(&self.current, Some(&self.previous), percentile)
+    }
+
+    /// The latency at `percentile` of the samples still recent at `now`,
+    /// however few (for people to read, not to set delays). Halves too old
+    /// are left out even when no sample came to rotate them, so a replica
+    /// that stopped answering shows no latency rather than its old one.
+    pub fn recent_percentile(&self, percentile: f64, now: Instant) -> Option<Duration> {
+        let age = now.saturating_duration_since(self.rotated_at);
+        if age >= self.span {
+            None
+        } else if age >= self.span / 2 {
+            at_percentile(&self.current, None, percentile)
+        } else {
+            at_percentile(&self.current, Some(&self.previous), percentile)
+        }
+    }
+}
+
+/// The value at `percentile` of the samples of `a` and `b` together.
+fn at_percentile(
+    a: &Histogram<u64>,
+    b: Option<&Histogram<u64>>,
+    percentile: f64,
+) -> Option<Duration> {
+    let count = a.len() + b.map_or(0, Histogram::len);
+    if count == 0 {
+        return None;
+    }
+    // Walk both halves' buckets together, so no merged copy is made.
+    let target = ((percentile / 100.0) * count as f64).ceil().max(1.0) as u64;
+    let mut seen = 0;
+    let mut a = a.iter_recorded().peekable();
+    let mut b = b.into_iter().flat_map(Histogram::iter_recorded).peekable();
+    loop {
+        let next = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if x.value_iterated_to() <= y.value_iterated_to() => a.next(),
+            (Some(_), Some(_)) | (None, Some(_)) => b.next(),
+            (Some(_), None) => a.next(),
+            (None, None) => return None,
+        }?;
+        seen += next.count_at_value();
+        if seen >= target {
+            return Some(Duration::from_micros(next.value_iterated_to()));
         }
     }
 }
@@ -140,5 +169,26 @@ mod tests {
             p99 < Duration::from_millis(6),
             "old 50 ms samples still count: {p99:?}"
         );
+    }
+
+    #[test]
+    fn recent_percentiles_need_one_sample_and_go_stale_without_new_ones() {
+        let start = Instant::now();
+        let mut window = LatencyWindow::new(Duration::from_secs(10), start);
+        assert_eq!(window.recent_percentile(50.0, start), None, "no sample yet");
+        window.record(Duration::from_millis(40), start);
+        for _ in 0..3 {
+            window.record(Duration::from_millis(10), start + Duration::from_secs(1));
+        }
+        let at = |p, secs| {
+            window
+                .recent_percentile(p, start + Duration::from_secs(secs))
+                .map(|d| d.as_millis())
+        };
+        assert_eq!(at(50.0, 2), Some(10));
+        assert_eq!(at(99.0, 2), Some(40), "one slow call in four");
+        // Nothing recorded since: the samples age out on their own.
+        assert_eq!(at(50.0, 6), Some(10), "half a span on");
+        assert_eq!(at(50.0, 10), None, "a whole span on");
     }
 }
