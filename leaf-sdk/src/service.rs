@@ -116,13 +116,16 @@ impl<L: Leaf> leaf_server::Leaf for LeafService<L> {
         let request_id = sent_request_id(request.metadata());
         let call = request.into_inner();
         // Every line the call logs, the user's too, names the request and attempt.
+        let request_id = request_id.unwrap_or_else(|| call.request_id.to_string());
         let span = tracing::info_span!(
             "leaf_call",
-            request_id = request_id.unwrap_or_else(|| call.request_id.to_string()),
+            request_id = request_id.as_str(),
             shard = call.shard,
             attempt = call.attempt,
         );
-        self.answer_in(call, deadline).instrument(span).await
+        self.answer_in(call, deadline, &request_id)
+            .instrument(span)
+            .await
     }
 
     async fn info(&self, _: Request<LeafInfoRequest>) -> Result<Response<LeafInfo>, Status> {
@@ -134,11 +137,13 @@ impl<L: Leaf> leaf_server::Leaf for LeafService<L> {
 }
 
 impl<L: Leaf> LeafService<L> {
-    /// One call, inside its span.
+    /// One call, inside its span; `request_id` marks its latency as an
+    /// exemplar.
     async fn answer_in(
         &self,
         call: LeafRequest,
         deadline: Option<Instant>,
+        request_id: &str,
     ) -> Result<Response<LeafResponse>, Status> {
         if call.shard != self.shard || call.shard_count != self.shard_count {
             return Err(Status::failed_precondition(format!(
@@ -168,7 +173,9 @@ impl<L: Leaf> LeafService<L> {
         let result = self.leaf.answer(shard_request).await;
         guard.finished = true;
         let latency = guard.started.elapsed();
-        self.metrics.latency.record(latency);
+        self.metrics
+            .latency
+            .record_traced(latency, Some(request_id));
         let latency_ms = latency.as_secs_f64() * 1e3;
         match result {
             Ok(partial) => {

@@ -9,7 +9,7 @@ use futures::Stream;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
-use scatter_management::metrics::{Counter, Latency};
+use scatter_management::metrics::{Counter, Gauge, Latency};
 use scatter_management::{Error, InFlightCap, InFlightPermit, Process, sent_request_id};
 use scatter_proto::v1::merge_message::Kind;
 use scatter_proto::v1::merge_server::{self, MergeServer};
@@ -57,7 +57,9 @@ pub struct MergeService<M> {
     merged: Counter,
     failed: Counter,
     refused: Counter,
+    cancelled: Counter,
     partials: Counter,
+    in_flight: Gauge,
     latency: Latency,
 }
 
@@ -74,7 +76,9 @@ impl<M: Merge> MergeService<M> {
             merged: m.counter(merges, help, &[("outcome", "ok")]),
             failed: m.counter(merges, help, &[("outcome", "error")]),
             refused: m.counter(merges, help, &[("outcome", "refused")]),
+            cancelled: m.counter(merges, help, &[("outcome", "cancelled")]),
             partials: m.counter("scatter_merge_partials_total", "Partials folded.", &[]),
+            in_flight: m.gauge("scatter_merge_in_flight", "Merges running now.", &[]),
             latency: m.latency(
                 "scatter_merge_stream_seconds",
                 "Time from begin to result.",
@@ -139,11 +143,14 @@ impl<M: Merge> MergeService<M> {
         &self,
         stream: Streaming<MergeMessage>,
         progress: Option<&mpsc::UnboundedSender<Result<MergeUpdate, Status>>>,
+        request_id: Option<&str>,
     ) -> Result<Payload, Status> {
         let started = Instant::now();
+        let mut guard = MergeGuard::enter(self);
         let result = self.fold(stream, progress).await;
+        guard.finished = true;
         let latency = started.elapsed();
-        self.latency.record(latency);
+        self.latency.record_traced(latency, request_id);
         let latency_ms = latency.as_secs_f64() * 1e3;
         match &result {
             Ok(_) => {
@@ -173,7 +180,9 @@ impl<M> Clone for MergeService<M> {
             merged: self.merged.clone(),
             failed: self.failed.clone(),
             refused: self.refused.clone(),
+            cancelled: self.cancelled.clone(),
             partials: self.partials.clone(),
+            in_flight: self.in_flight.clone(),
             latency: self.latency.clone(),
         }
     }
@@ -190,8 +199,9 @@ impl<M: Merge> merge_server::Merge for MergeService<M> {
     ) -> Result<Response<MergeResponse>, Status> {
         let _permit = self.admit()?;
         let span = merge_span(&request);
+        let request_id = sent_request_id(request.metadata());
         let result = self
-            .counted(request.into_inner(), None)
+            .counted(request.into_inner(), None, request_id.as_deref())
             .instrument(span)
             .await?;
         Ok(Response::new(MergeResponse {
@@ -209,10 +219,11 @@ impl<M: Merge> merge_server::Merge for MergeService<M> {
         let (updates, receiver) = mpsc::unbounded_channel();
         let service = self.clone();
         let span = merge_span(&request);
+        let request_id = sent_request_id(request.metadata());
         tokio::spawn(
             async move {
                 let last = service
-                    .counted(request.into_inner(), Some(&updates))
+                    .counted(request.into_inner(), Some(&updates), request_id.as_deref())
                     .await
                     .map(|result| MergeUpdate {
                         kind: Some(update::Kind::Result(result)),
@@ -226,6 +237,34 @@ impl<M: Merge> merge_server::Merge for MergeService<M> {
         Ok(Response::new(Box::pin(UnboundedReceiverStream::new(
             receiver,
         ))))
+    }
+}
+
+/// Counts a merge in flight while it runs, and as cancelled when it is
+/// dropped before it ends (the root gave up on the request).
+struct MergeGuard {
+    in_flight: Gauge,
+    cancelled: Counter,
+    finished: bool,
+}
+
+impl MergeGuard {
+    fn enter<M>(service: &MergeService<M>) -> Self {
+        service.in_flight.add(1);
+        Self {
+            in_flight: service.in_flight.clone(),
+            cancelled: service.cancelled.clone(),
+            finished: false,
+        }
+    }
+}
+
+impl Drop for MergeGuard {
+    fn drop(&mut self) {
+        self.in_flight.add(-1);
+        if !self.finished {
+            self.cancelled.inc();
+        }
     }
 }
 

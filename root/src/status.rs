@@ -24,7 +24,7 @@ pub fn reporter<S: Send + Sync + 'static>(
                 let replicas: Vec<Value> = shard.replicas.iter().map(|r| replica(r)).collect();
                 json!({
                     "shard": shard.id,
-                    "hedge_delay_ms": shard.stats.delay_gauge.get() as f64 / 1e3,
+                    "hedge_delay_ms": shard.stats.delay_gauge.get().as_secs_f64() * 1e3,
                     "replicas": replicas,
                 })
             })

@@ -223,7 +223,7 @@ async fn the_hedge_delay_gauge_shows_the_delay_hedges_waited() {
     let shard = format!("{},{}", leaves[0].addr(), leaves[1].addr());
     let flags = ["--hedge-delay-ms", "30", "--probation", "off"];
     let root = Root::start(&[shard], &merge.uri(), &flags).await;
-    const GAUGE: &str = r#"scatter_root_hedge_delay_microseconds{shard="0"}"#;
+    const GAUGE: &str = r#"scatter_root_hedge_delay_seconds{shard="0"}"#;
 
     // A fresh root sends the first attempt to replica 0, which is slow.
     let query = Query::script(&Script::new().delay("0.0", 2_000)).deadline(DEADLINE);
@@ -233,5 +233,5 @@ async fn the_hedge_delay_gauge_shows_the_delay_hedges_waited() {
         leaves[1].uri()
     );
     assert_eq!(root.server.metric(&hedges).await, Some(1.0));
-    assert_eq!(root.server.metric(GAUGE).await, Some(30_000.0));
+    assert_eq!(root.server.metric(GAUGE).await, Some(0.03));
 }

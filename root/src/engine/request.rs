@@ -136,8 +136,15 @@ where
     coverage::enforce(&policy, &coverage)?;
     let finishing = Instant::now();
     let result = merge.finish().await?;
-    engine.reserve.record(finishing.elapsed());
-    engine.metrics.request_latency.record(started.elapsed());
+    let merging = finishing.elapsed();
+    engine.reserve.record(merging);
+    let metrics = &engine.metrics;
+    metrics
+        .merge_latency
+        .record_traced(merging, Some(id.label()));
+    metrics
+        .request_latency
+        .record_traced(started.elapsed(), Some(id.label()));
     Ok(QueryResponse {
         result: Some(result),
         coverage: Some(coverage),
