@@ -111,3 +111,54 @@ impl RootMetrics {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_counted_by_code_and_priority_and_unused_pairs_stay_hidden() {
+        let registry = Registry::default();
+        let metrics = RootMetrics::new(&registry);
+        metrics.record_request(Code::Ok, Some(Class::High));
+        metrics.record_request(Code::Ok, Some(Class::High));
+        metrics.record_request(Code::InvalidArgument, None);
+        let text = registry.render();
+        assert!(
+            text.contains(r#"scatter_root_requests_total{code="Ok",priority="high"} 2"#),
+            "{text}"
+        );
+        let unknown = r#"scatter_root_requests_total{code="InvalidArgument",priority="unknown"} 1"#;
+        assert!(text.contains(unknown), "{text}");
+        assert_eq!(
+            text.matches("scatter_root_requests_total{").count(),
+            2,
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_half_covered_request_lands_in_the_half_bucket_of_the_coverage_ratio() {
+        let registry = Registry::default();
+        let metrics = RootMetrics::new(&registry);
+        metrics.record_coverage(&Coverage {
+            total: 4,
+            answered: 2,
+            failed: 2,
+            ..Coverage::default()
+        });
+        let text = registry.render();
+        assert!(
+            text.contains(r#"scatter_root_coverage_ratio_bucket{le="0.25"} 0"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"scatter_root_coverage_ratio_bucket{le="0.5"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"scatter_root_shard_outcomes_total{outcome="failed"} 2"#),
+            "{text}"
+        );
+    }
+}
