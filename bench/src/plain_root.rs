@@ -108,6 +108,7 @@ impl Root for PlainRoot {
                 ..Coverage::default()
             }),
             request_id: id,
+            trace_id: String::new(),
         }))
     }
 }

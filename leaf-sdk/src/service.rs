@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use scatter_management::metrics::{Counter, Gauge, Latency};
+use scatter_management::trace::{AttributeValue, OpenSpan, SpanKind, Spans, TraceContext};
 use scatter_management::{Error, InFlightCap, Process, grpc_timeout, sent_request_id};
 use scatter_proto::v1::leaf_server::{self, LeafServer};
 use scatter_proto::v1::{LeafInfo, LeafInfoRequest, LeafRequest, LeafResponse};
@@ -52,6 +53,7 @@ pub struct LeafService<L> {
     shard_count: u32,
     cap: InFlightCap,
     metrics: LeafMetrics,
+    spans: Spans,
 }
 
 #[derive(Clone)]
@@ -84,6 +86,7 @@ impl<L: Leaf> LeafService<L> {
                 in_flight: m.gauge("scatter_leaf_in_flight", "Leaf calls running now.", &[]),
                 latency: m.latency("scatter_leaf_call_seconds", "Leaf call latency.", &[]),
             },
+            spans: process.spans.clone(),
         }
     }
 }
@@ -114,18 +117,33 @@ impl<L: Leaf> leaf_server::Leaf for LeafService<L> {
     ) -> Result<Response<LeafResponse>, Status> {
         let deadline = grpc_timeout(request.metadata()).map(|t| Instant::now() + t);
         let request_id = sent_request_id(request.metadata());
+        let trace = TraceContext::continue_or_start(request.metadata());
         let call = request.into_inner();
-        // Every line the call logs, the user's too, names the request and attempt.
         let request_id = request_id.unwrap_or_else(|| call.request_id.to_string());
+        // Every line the call logs, the user's too, names the request, the
+        // trace and the attempt; the trace id also marks the call's latency
+        // as an exemplar.
+        let trace_id = trace.trace_id();
         let span = tracing::info_span!(
             "leaf_call",
-            request_id = request_id.as_str(),
+            request_id,
+            trace_id = trace_id.as_str(),
+            span_id = trace.span_id(),
             shard = call.shard,
             attempt = call.attempt,
         );
-        self.answer_in(call, deadline, &request_id)
+        let exported = OpenSpan::start(trace, "scatter.v1.Leaf/Answer", SpanKind::Server);
+        let attributes = vec![
+            ("scatter.request_id", AttributeValue::from(request_id)),
+            ("scatter.shard", call.shard.into()),
+            ("scatter.attempt", call.attempt.into()),
+        ];
+        let result = self
+            .answer_in(call, deadline, &trace_id)
             .instrument(span)
-            .await
+            .await;
+        exported.finish_call(&self.spans, attributes, &result);
+        result
     }
 
     async fn info(&self, _: Request<LeafInfoRequest>) -> Result<Response<LeafInfo>, Status> {
@@ -137,13 +155,13 @@ impl<L: Leaf> leaf_server::Leaf for LeafService<L> {
 }
 
 impl<L: Leaf> LeafService<L> {
-    /// One call, inside its span; `request_id` marks its latency as an
+    /// One call, inside its span; `trace_id` marks its latency as an
     /// exemplar.
     async fn answer_in(
         &self,
         call: LeafRequest,
         deadline: Option<Instant>,
-        request_id: &str,
+        trace_id: &str,
     ) -> Result<Response<LeafResponse>, Status> {
         if call.shard != self.shard || call.shard_count != self.shard_count {
             return Err(Status::failed_precondition(format!(
@@ -173,9 +191,7 @@ impl<L: Leaf> LeafService<L> {
         let result = self.leaf.answer(shard_request).await;
         guard.finished = true;
         let latency = guard.started.elapsed();
-        self.metrics
-            .latency
-            .record_traced(latency, Some(request_id));
+        self.metrics.latency.record_traced(latency, Some(trace_id));
         let latency_ms = latency.as_secs_f64() * 1e3;
         match result {
             Ok(partial) => {

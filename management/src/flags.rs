@@ -58,6 +58,13 @@ pub const SERVE_FLAGS: &[Flag] = &[
         help: "log lines as text or one JSON object each; the level comes from \
                SCATTER_LOG or RUST_LOG [default: text]",
     },
+    Flag {
+        name: "otlp-endpoint",
+        env: "SCATTER_OTLP_ENDPOINT",
+        value: Some("URL"),
+        help: "export spans to this OpenTelemetry collector (OTLP/gRPC, e.g. \
+               http://127.0.0.1:4317) [default: none]",
+    },
 ];
 
 /// The process's flags, parsed against the flags it declared.
@@ -166,6 +173,7 @@ impl Flags {
             grace: self.millis("grace-ms", defaults.grace)?,
             drain_delay: self.millis("drain-delay-ms", defaults.drain_delay)?,
             max_in_flight: NonZeroUsize::new(max_in_flight),
+            otlp_endpoint: self.get("otlp-endpoint"),
             ..defaults
         })
     }

@@ -10,6 +10,8 @@
 //! - a lifecycle ([`serve`]): on SIGTERM or ctrl-c the process reports
 //!   NOT_SERVING, stops taking new work, lets in-flight calls finish within a
 //!   grace period, and returns so `main` can exit 0;
+//! - tracing ([`trace`]): W3C trace context from each caller to every
+//!   call made for it, spans exported over OTLP with the `otlp` feature;
 //! - shedding ([`InFlightCap`]): past `--max-in-flight` calls a leaf or merge
 //!   refuses at once with `RESOURCE_EXHAUSTED`.
 
@@ -26,6 +28,7 @@ mod reflection;
 mod request_id;
 mod serve;
 mod signal;
+pub mod trace;
 
 pub use deadline::grpc_timeout;
 pub use error::Error;
@@ -37,5 +40,5 @@ pub use logging::{
 };
 pub use probe::is_serving;
 pub use request_id::{MAX_REQUEST_ID_BYTES, REQUEST_ID_HEADER, request_id, sent_request_id};
-pub use serve::{Process, ServeOptions, bind, serve};
+pub use serve::{Process, ServeOptions, bind, export_spans, serve};
 pub use signal::shutdown_signal;

@@ -19,6 +19,7 @@ use tonic::service::Routes;
 
 use crate::metrics::{Gauge, Registry};
 use crate::reflection::add_reflection;
+use crate::trace::Spans;
 use crate::{Error, Health, ServingStatus, shutdown_signal};
 
 /// How a process admits calls and drains.
@@ -41,6 +42,10 @@ pub struct ServeOptions {
     /// it could have absorbed. Default `None`: no cap. The root does not
     /// read it; it admits with its own `--max-concurrent`.
     pub max_in_flight: Option<NonZeroUsize>,
+    /// Where spans are exported (`--otlp-endpoint`, an OTLP/gRPC collector
+    /// such as `http://127.0.0.1:4317`). Default `None`: spans are not
+    /// recorded at all; trace context is still passed on.
+    pub otlp_endpoint: Option<String>,
 }
 
 impl Default for ServeOptions {
@@ -50,6 +55,7 @@ impl Default for ServeOptions {
             drain_delay: Duration::ZERO,
             handle_signals: true,
             max_in_flight: None,
+            otlp_endpoint: None,
         }
     }
 }
@@ -70,6 +76,9 @@ pub struct Process {
     pub shutdown: CancellationToken,
     /// `scatter_draining`: 1 from the start of the drain until exit.
     draining: Gauge,
+    /// Where the process's spans go; exported once [`serve`] starts with
+    /// an OTLP endpoint.
+    pub spans: Spans,
     started: Instant,
     status: Arc<StatusFn>,
 }
@@ -91,6 +100,7 @@ impl Process {
             metrics,
             draining,
             shutdown: CancellationToken::new(),
+            spans: Spans::default(),
             started: Instant::now(),
             status: Arc::new(|| serde_json::Value::Null),
         }
@@ -133,6 +143,9 @@ pub async fn serve(
     listener: TcpListener,
     options: ServeOptions,
 ) -> Result<(), Error> {
+    if let Some(endpoint) = &options.otlp_endpoint {
+        export_spans(&process, endpoint)?;
+    }
     let routes = add_reflection(routes, process.health.services());
     let axum = routes
         .add_service(process.health.service())
@@ -163,6 +176,20 @@ pub async fn serve(
         }
     }
     Ok(())
+}
+
+/// Exports `process`'s spans to `endpoint` as `OTEL_SERVICE_NAME`, else
+/// `scatter-<role>`.
+pub fn export_spans(process: &Process, endpoint: &str) -> Result<(), Error> {
+    let service = std::env::var("OTEL_SERVICE_NAME")
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| format!("scatter-{}", process.role));
+    crate::trace::export_to(&process.spans, endpoint, &service).map_err(|reason| Error::Flag {
+        flag: "--otlp-endpoint / SCATTER_OTLP_ENDPOINT".to_owned(),
+        value: endpoint.to_owned(),
+        reason,
+    })
 }
 
 async fn drain_sequence(process: Process, options: ServeOptions, drained: CancellationToken) {

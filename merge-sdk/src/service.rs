@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
 use scatter_management::metrics::{Counter, Gauge, Latency};
+use scatter_management::trace::{AttributeValue, OpenSpan, SpanKind, Spans, TraceContext};
 use scatter_management::{Error, InFlightCap, InFlightPermit, Process, sent_request_id};
 use scatter_proto::v1::merge_message::Kind;
 use scatter_proto::v1::merge_server::{self, MergeServer};
@@ -61,6 +62,7 @@ pub struct MergeService<M> {
     partials: Counter,
     in_flight: Gauge,
     latency: Latency,
+    spans: Spans,
 }
 
 impl<M: Merge> MergeService<M> {
@@ -84,6 +86,7 @@ impl<M: Merge> MergeService<M> {
                 "Time from begin to result.",
                 &[],
             ),
+            spans: process.spans.clone(),
         }
     }
 
@@ -143,14 +146,14 @@ impl<M: Merge> MergeService<M> {
         &self,
         stream: Streaming<MergeMessage>,
         progress: Option<&mpsc::UnboundedSender<Result<MergeUpdate, Status>>>,
-        request_id: Option<&str>,
+        trace_id: &str,
     ) -> Result<Payload, Status> {
         let started = Instant::now();
         let mut guard = MergeGuard::enter(self);
         let result = self.fold(stream, progress).await;
         guard.finished = true;
         let latency = started.elapsed();
-        self.latency.record_traced(latency, request_id);
+        self.latency.record_traced(latency, Some(trace_id));
         let latency_ms = latency.as_secs_f64() * 1e3;
         match &result {
             Ok(_) => {
@@ -184,6 +187,7 @@ impl<M> Clone for MergeService<M> {
             partials: self.partials.clone(),
             in_flight: self.in_flight.clone(),
             latency: self.latency.clone(),
+            spans: self.spans.clone(),
         }
     }
 }
@@ -198,12 +202,13 @@ impl<M: Merge> merge_server::Merge for MergeService<M> {
         request: Request<Streaming<MergeMessage>>,
     ) -> Result<Response<MergeResponse>, Status> {
         let _permit = self.admit()?;
-        let span = merge_span(&request);
-        let request_id = sent_request_id(request.metadata());
+        let call = CallSpan::of(&request);
         let result = self
-            .counted(request.into_inner(), None, request_id.as_deref())
-            .instrument(span)
-            .await?;
+            .counted(request.into_inner(), None, &call.trace_id)
+            .instrument(call.log.clone())
+            .await;
+        call.finish(&self.spans, &result);
+        let result = result?;
         Ok(Response::new(MergeResponse {
             result: Some(result),
         }))
@@ -218,16 +223,17 @@ impl<M: Merge> merge_server::Merge for MergeService<M> {
         let permit = self.admit()?;
         let (updates, receiver) = mpsc::unbounded_channel();
         let service = self.clone();
-        let span = merge_span(&request);
-        let request_id = sent_request_id(request.metadata());
+        let call = CallSpan::of(&request);
+        let span = call.log.clone();
         tokio::spawn(
             async move {
                 let last = service
-                    .counted(request.into_inner(), Some(&updates), request_id.as_deref())
-                    .await
-                    .map(|result| MergeUpdate {
-                        kind: Some(update::Kind::Result(result)),
-                    });
+                    .counted(request.into_inner(), Some(&updates), &call.trace_id)
+                    .await;
+                call.finish(&service.spans, &last);
+                let last = last.map(|result| MergeUpdate {
+                    kind: Some(update::Kind::Result(result)),
+                });
                 // The slot is free before the caller can see the result.
                 drop(permit);
                 let _ = updates.send(last);
@@ -268,10 +274,40 @@ impl Drop for MergeGuard {
     }
 }
 
-/// The span of one merge call: every line it logs names the request.
-fn merge_span<T>(request: &Request<T>) -> tracing::Span {
-    let request_id = sent_request_id(request.metadata()).unwrap_or_default();
-    tracing::info_span!("merge_call", request_id)
+/// The spans of one merge call: the log span (every line it logs names the
+/// request and trace) and the exported one.
+struct CallSpan {
+    log: tracing::Span,
+    exported: OpenSpan,
+    request_id: String,
+    /// The exemplar on the merge's latency histogram.
+    trace_id: String,
+}
+
+impl CallSpan {
+    fn of<T>(request: &Request<T>) -> Self {
+        let request_id = sent_request_id(request.metadata()).unwrap_or_default();
+        let trace = TraceContext::continue_or_start(request.metadata());
+        let trace_id = trace.trace_id();
+        let log = tracing::info_span!(
+            "merge_call",
+            request_id,
+            trace_id,
+            span_id = trace.span_id()
+        );
+        let exported = OpenSpan::start(trace, "scatter.v1.Merge/Merge", SpanKind::Server);
+        Self {
+            log,
+            exported,
+            request_id,
+            trace_id,
+        }
+    }
+
+    fn finish<T>(self, spans: &Spans, result: &Result<T, Status>) {
+        let attributes = vec![("scatter.request_id", AttributeValue::from(self.request_id))];
+        self.exported.finish_call(spans, attributes, result);
+    }
 }
 
 #[cfg(test)]

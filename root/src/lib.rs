@@ -97,7 +97,9 @@ impl Root {
         let fanout = Fanout::with_merge(config, merge, &process.metrics).await?;
         let readiness = Arc::new(Readiness::new(fanout.engine()));
         let status = status::reporter(Arc::clone(fanout.engine()), Arc::clone(&readiness));
-        let process = process.with_status(status);
+        let mut process = process.with_status(status);
+        // `serve` installs the exporter here when asked to export spans.
+        process.spans = fanout.engine().spans.clone();
         Ok(Self {
             fanout,
             process,

@@ -1,7 +1,7 @@
 //! `/metrics` of every kind of process — root, test leaf, test merge,
 //! `search-leaf`, `search-merge` — passes `promtool check metrics` (the
 //! Prometheus linter) and its key series move when traffic flows; a scraper
-//! asking for OpenMetrics gets exemplars carrying the request id.
+//! asking for OpenMetrics gets exemplars carrying the trace id.
 //!
 //! Without `promtool` (Debian's `prometheus` package) the lint is skipped
 //! with a message, unless `SCATTER_REQUIRE_PROMTOOL=1` (CI sets it).
@@ -192,13 +192,18 @@ async fn openmetrics(server: &Server) -> (String, String) {
     (head.to_ascii_lowercase(), body)
 }
 
+/// The trace the client's `traceparent` starts; the root and every call
+/// below it continue it.
+const TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
+
 #[tokio::test]
-async fn openmetrics_scrapes_get_latency_exemplars_with_the_request_id() {
+async fn openmetrics_scrapes_get_latency_exemplars_with_the_trace_id() {
     let tree = Tree::start(1, &[]).await;
     let mut request = Query::script(&Script::new()).request();
+    let traceparent = format!("00-{TRACE_ID}-b7ad6b7169203331-01");
     request
         .metadata_mut()
-        .insert("x-request-id", "metrics-exemplar-7".parse().expect("ascii"));
+        .insert("traceparent", traceparent.parse().expect("ascii"));
     tree.root
         .client()
         .await
@@ -206,7 +211,7 @@ async fn openmetrics_scrapes_get_latency_exemplars_with_the_request_id() {
         .await
         .expect("the tree answers");
 
-    let exemplar = r#"# {trace_id="metrics-exemplar-7"}"#;
+    let exemplar = format!(r#"# {{trace_id="{TRACE_ID}"}}"#);
     for (process, server, histogram) in [
         (
             "root",
@@ -229,11 +234,11 @@ async fn openmetrics_scrapes_get_latency_exemplars_with_the_request_id() {
         assert!(body.trim_end().ends_with("# EOF"), "{process}:\n{body}");
         assert!(
             body.lines()
-                .any(|l| l.starts_with(histogram) && l.contains(exemplar)),
+                .any(|l| l.starts_with(histogram) && l.contains(&exemplar)),
             "the {process}'s {histogram} has no exemplar {exemplar}:\n{body}"
         );
     }
     // The classic text format, which promtool and older scrapers read, has none.
     let text = tree.root.server.metrics().await;
-    assert!(!text.contains("metrics-exemplar-7"), "{text}");
+    assert!(!text.contains(TRACE_ID), "{text}");
 }

@@ -115,9 +115,9 @@ impl Latency {
         self.record_traced(latency, None);
     }
 
-    /// Records one latency; with a trace id (or request id), the bucket it
-    /// falls in keeps it as an exemplar, shown in the OpenMetrics format, so
-    /// a slow bucket on a dashboard leads to one request's logs.
+    /// Records one latency; with a trace id, the bucket it falls in keeps
+    /// it as an exemplar, shown in the OpenMetrics format, so a slow bucket
+    /// on a dashboard leads to one request's trace and logs.
     pub fn record_traced(&self, latency: Duration, trace_id: Option<&str>) {
         observe(&self.histogram, latency.as_secs_f64(), trace_id);
         self.count

@@ -120,6 +120,10 @@ pub struct RootFlags {
     /// to report ready; 0 means at least one.
     #[arg(long)]
     pub ready_min_coverage: Option<f64>,
+    /// Export request and call spans to this OpenTelemetry collector
+    /// (OTLP/gRPC, e.g. http://127.0.0.1:4317); off when not given.
+    #[arg(long, env = "SCATTER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
 }
 
 impl RootFlags {
@@ -200,6 +204,7 @@ impl RootFlags {
         ServeOptions {
             grace: Duration::from_millis(self.grace_ms),
             drain_delay: Duration::from_millis(self.drain_delay_ms),
+            otlp_endpoint: self.otlp_endpoint.clone(),
             ..ServeOptions::default()
         }
     }

@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use futures::{Stream, StreamExt as _};
 use scatter_management::metrics::Registry;
+use scatter_management::trace::{Spans, TraceContext};
 use scatter_proto::v1::{Policy, QueryRequest, QueryResponse, QueryUpdate};
 
 use crate::admission::{Admission, Class, Permit};
@@ -52,6 +53,9 @@ pub struct Engine<S> {
     pub metrics: RootMetrics,
     /// The stack every leaf call goes through.
     pub leaf: S,
+    /// Where request and call spans go (nowhere until an exporter is
+    /// installed, e.g. by `--otlp-endpoint`).
+    pub spans: Spans,
     next_request_id: AtomicU64,
 }
 
@@ -84,6 +88,7 @@ impl<S> Engine<S> {
             hedge_budget,
             metrics: RootMetrics::new(metrics),
             leaf,
+            spans: Spans::default(),
             next_request_id: AtomicU64::new(seed),
         }
     }
@@ -115,9 +120,11 @@ impl<S> Engine<S> {
     }
 
     /// A new request's id: a fresh number, labelled by the client's
-    /// checked `x-request-id` when it sent one.
-    pub fn request_id(&self, client: Option<&str>) -> RequestId {
-        RequestId::new(self.next_request_id.fetch_add(1, Ordering::Relaxed), client)
+    /// checked `x-request-id` when it sent one, with `trace` as the
+    /// request's span (see [`TraceContext::continue_or_start`]).
+    pub fn request_id(&self, client: Option<&str>, trace: TraceContext) -> RequestId {
+        let number = self.next_request_id.fetch_add(1, Ordering::Relaxed);
+        RequestId::new(number, client, trace, self.spans.clone())
     }
 
     /// This request's hedging: the root's setting, unless the policy turns
@@ -229,7 +236,7 @@ where
         request: QueryRequest,
         timeout: Option<Duration>,
     ) -> Result<QueryResponse, QueryError> {
-        let id = self.engine.request_id(None);
+        let id = self.engine.request_id(None, TraceContext::start());
         self.query_as(request, timeout, &id).await
     }
 
@@ -270,7 +277,7 @@ where
         timeout: Option<Duration>,
     ) -> Result<impl Stream<Item = Result<QueryUpdate, QueryError>> + Send + 'static, QueryError>
     {
-        let id = self.engine.request_id(None);
+        let id = self.engine.request_id(None, TraceContext::start());
         self.try_query_stream_as(request, timeout, id)
     }
 

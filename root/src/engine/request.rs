@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt as _;
+use scatter_management::trace::{OpenSpan, SpanKind};
 use scatter_proto::v1::{MergeBegin, Payload, QueryRequest, QueryResponse};
 use tokio::time::Instant;
 use tonic::Status;
@@ -34,11 +35,17 @@ where
     S: Service<LeafCall, Response = Payload, Error = Status> + Clone,
 {
     let started = Instant::now();
+    let span = OpenSpan::start(
+        id.trace().clone(),
+        "scatter.v1.Root/Query",
+        SpanKind::Server,
+    );
     let mut record = ShardRecord::default();
     let result = drive(engine, request, client_timeout, updates, id, &mut record).await;
     engine.merge.observe(&result);
     let slow = engine.config.logs.slow_threshold();
     request_log::finished(id, &result, &record, started.elapsed(), slow);
+    request_log::span(span, id, &result, &record);
     result
 }
 
@@ -138,16 +145,19 @@ where
     let result = merge.finish().await?;
     let merging = finishing.elapsed();
     engine.reserve.record(merging);
+    // The trace id marks the latencies as exemplars.
+    let trace_id = id.trace().trace_id();
     let metrics = &engine.metrics;
     metrics
         .merge_latency
-        .record_traced(merging, Some(id.label()));
+        .record_traced(merging, Some(&trace_id));
     metrics
         .request_latency
-        .record_traced(started.elapsed(), Some(id.label()));
+        .record_traced(started.elapsed(), Some(&trace_id));
     Ok(QueryResponse {
         result: Some(result),
         coverage: Some(coverage),
         request_id,
+        trace_id,
     })
 }

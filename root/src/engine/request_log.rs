@@ -4,11 +4,13 @@
 //! `warn` line when the request took longer than the slow-request
 //! threshold. All carry `request_id`, the label the client sent as
 //! `x-request-id` or the root's number, so the root's lines join the
-//! leaves' and the merge's.
+//! leaves' and the merge's, and the request lines its `trace_id`. With
+//! spans exported, the request's own span ends here too.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use scatter_management::trace::{AttributeValue, OpenSpan};
 use tonic::Code;
 
 use crate::error::QueryError;
@@ -46,6 +48,7 @@ pub fn finished<T>(
     let error = result.as_ref().err().map(ToString::to_string);
     tracing::debug!(
         request_id = %id,
+        trace_id = id.trace().trace_id(),
         code = ?code,
         latency_ms,
         answered = coverage.answered,
@@ -72,6 +75,7 @@ pub fn finished<T>(
     if is_slow {
         tracing::warn!(
             request_id = %id,
+            trace_id = id.trace().trace_id(),
             code = ?code,
             latency_ms,
             threshold_ms = slow.map_or(0, |t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
@@ -80,6 +84,28 @@ pub fn finished<T>(
             "slow request"
         );
     }
+}
+
+/// Ends the request's exported span: its id, code, coverage and error.
+pub fn span<T>(
+    span: OpenSpan,
+    id: &RequestId,
+    result: &Result<T, QueryError>,
+    record: &ShardRecord,
+) {
+    if !id.spans().enabled() {
+        return;
+    }
+    let code = result.as_ref().err().map_or(Code::Ok, QueryError::code);
+    let coverage = coverage::so_far(record.ends.iter().map(Option::as_ref));
+    let attributes = vec![
+        ("scatter.request_id", AttributeValue::from(id.label())),
+        ("rpc.grpc.status_code", AttributeValue::Int(code as i64)),
+        ("scatter.shards_answered", coverage.answered.into()),
+        ("scatter.shards_total", coverage.total.into()),
+    ];
+    let error = result.as_ref().err().map(ToString::to_string);
+    span.finish(id.spans(), attributes, error);
 }
 
 /// A shard's outcome and what is known of it, unless it answered.

@@ -16,6 +16,7 @@ use super::observe::{Observe, ObserveLayer};
 use super::request_id::RequestId;
 use crate::call_status::local_cause;
 use crate::topology::Replica;
+use scatter_management::trace::AttributeValue;
 
 /// Why an attempt was sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,8 +39,30 @@ pub struct LeafCall {
     pub timeout: Duration,
     /// Why it is sent.
     pub kind: AttemptKind,
-    /// The request's id, sent as `x-request-id` metadata.
+    /// The request's id, sent as `x-request-id` metadata, and its trace:
+    /// the attempt is a span of its own, sent as `traceparent`.
     pub request_id: RequestId,
+}
+
+impl LeafCall {
+    /// What the attempt's span says of it (nothing when spans are off).
+    fn span_attributes(&self) -> Vec<(&'static str, AttributeValue)> {
+        if !self.request_id.spans().enabled() {
+            return Vec::new();
+        }
+        let kind = match self.kind {
+            AttemptKind::First => "first",
+            AttemptKind::Hedge => "hedge",
+            AttemptKind::Retry => "retry",
+        };
+        vec![
+            ("scatter.request_id", self.request_id.label().into()),
+            ("scatter.shard", self.request.shard.into()),
+            ("scatter.attempt", self.request.attempt.into()),
+            ("scatter.attempt_kind", kind.into()),
+            ("scatter.replica", self.replica.addr.as_str().into()),
+        ]
+    }
 }
 
 /// What the engine needs of a leaf-call stack: a `tower::Service` from
@@ -77,17 +100,22 @@ impl Service<LeafCall> for GrpcLeaf {
 
     fn call(&mut self, call: LeafCall) -> Self::Future {
         let mut client = call.replica.client.clone();
+        let attributes = call.span_attributes();
         let mut request = tonic::Request::new(call.request);
         request.set_timeout(call.timeout);
-        call.request_id.tag(request.metadata_mut());
+        let span = call
+            .request_id
+            .call("scatter.v1.Leaf/Answer", request.metadata_mut());
         Box::pin(async move {
-            match client.answer(request).await {
+            let result = match client.answer(request).await {
                 Ok(response) => response
                     .into_inner()
                     .partial
                     .ok_or_else(|| Status::internal("the leaf answered without a partial")),
                 Err(status) => Err(local_cause(status)),
-            }
+            };
+            span.finish_call(call.request_id.spans(), attributes, &result);
+            result
         })
     }
 }

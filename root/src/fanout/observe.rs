@@ -99,7 +99,7 @@ where
 /// the call is dropped before it ends.
 struct InFlight {
     replica: Arc<Replica>,
-    /// The exemplar on the latency histogram.
+    /// Its trace id is the exemplar on the latency histogram.
     request_id: RequestId,
     started: Instant,
     finished: bool,
@@ -111,7 +111,8 @@ impl InFlight {
         let latency = self.started.elapsed();
         let Err(status) = result else {
             stats.observe(Some(latency));
-            (stats.counters.latency).record_traced(latency, Some(self.request_id.label()));
+            let trace_id = self.request_id.trace().trace_id();
+            (stats.counters.latency).record_traced(latency, Some(&trace_id));
             return;
         };
         stats.health.record_error(status);

@@ -7,6 +7,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use scatter_management::trace::OpenSpan;
 use scatter_proto::v1::merge_update::Kind;
 use scatter_proto::v1::{MergeBegin, MergeMessage, MergeUpdate, Payload};
 use tokio::sync::mpsc;
@@ -15,7 +16,8 @@ use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::{Code, Response, Status, Streaming};
 
 use super::remote::{
-    RemoteMerge, RemoteSession, answered_early, begin_message, failure, partial_message,
+    RemoteMerge, RemoteSession, answered_early, begin_message, failure, merge_span_attributes,
+    partial_message,
 };
 use crate::error::QueryError;
 use crate::fanout::RequestId;
@@ -27,6 +29,8 @@ type Opening =
 pub struct ProgressiveSession {
     merge: RemoteMerge,
     request_id: RequestId,
+    /// The call's span, ended with the merged result.
+    span: Option<OpenSpan>,
     opened: Instant,
     deadline: Instant,
     tx: Option<mpsc::UnboundedSender<MergeMessage>>,
@@ -60,11 +64,12 @@ impl ProgressiveSession {
         let opened = Instant::now();
         let mut request = tonic::Request::new(UnboundedReceiverStream::new(rx));
         request.set_timeout(deadline.saturating_duration_since(opened));
-        request_id.tag(request.metadata_mut());
+        let span = request_id.call("scatter.v1.Merge/MergeProgressive", request.metadata_mut());
         let mut client = merge.client();
         Self {
             merge: merge.clone(),
             request_id: request_id.clone(),
+            span: Some(span),
             opened,
             deadline,
             tx: Some(tx),
@@ -142,6 +147,19 @@ impl ProgressiveSession {
     /// No more partials: reads on to the merged result.
     pub(super) async fn finish(mut self) -> Result<Payload, QueryError> {
         drop(self.tx.take()); // half-close: no more partials
+        let span = self.span.take();
+        let request_id = self.request_id.clone();
+        let attributes = merge_span_attributes(&request_id, self.merge.addr());
+        let result = self.read_result().await;
+        if let Some(span) = span {
+            let error = result.as_ref().err().map(ToString::to_string);
+            span.finish(request_id.spans(), attributes, error);
+        }
+        result
+    }
+
+    /// Reads on to the merged result, within the deadline.
+    async fn read_result(mut self) -> Result<Payload, QueryError> {
         let waited = self.opened;
         let result = tokio::time::timeout_at(self.deadline, async move {
             while let Call::Opening(opening) = &mut self.call {

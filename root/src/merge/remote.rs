@@ -8,6 +8,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use scatter_management::trace::AttributeValue;
 use scatter_proto::v1::merge_client::MergeClient;
 use scatter_proto::v1::merge_message::Kind;
 use scatter_proto::v1::{MergeBegin, MergeMessage, MergeResponse, Payload, ShardPartial};
@@ -86,14 +87,20 @@ impl RemoteMerge {
         }
         let mut request = tonic::Request::new(UnboundedReceiverStream::new(rx));
         request.set_timeout(deadline.saturating_duration_since(Instant::now()));
-        request_id.tag(request.metadata_mut());
+        let span = request_id.call("scatter.v1.Merge/Merge", request.metadata_mut());
+        let attributes = merge_span_attributes(request_id, &self.addr);
+        let spans = request_id.spans().clone();
         let mut client = self.client.clone();
         RemoteSession {
             addr: Arc::clone(&self.addr),
             opened,
             deadline,
             tx: Some(tx),
-            call: Box::pin(async move { client.merge(request).await }),
+            call: Box::pin(async move {
+                let result = client.merge(request).await;
+                span.finish_call(&spans, attributes, &result);
+                result
+            }),
         }
     }
 
@@ -109,6 +116,20 @@ impl RemoteMerge {
 }
 
 /// The first message of a merge stream.
+/// What a merge call's span says of it (nothing when spans are off).
+pub(super) fn merge_span_attributes(
+    request_id: &RequestId,
+    addr: &str,
+) -> Vec<(&'static str, AttributeValue)> {
+    if !request_id.spans().enabled() {
+        return Vec::new();
+    }
+    vec![
+        ("scatter.request_id", request_id.label().into()),
+        ("scatter.merge", addr.into()),
+    ]
+}
+
 pub(super) fn begin_message(begin: MergeBegin) -> MergeMessage {
     MergeMessage {
         kind: Some(Kind::Begin(begin)),

@@ -9,6 +9,7 @@ use std::pin::Pin;
 
 use futures::{Stream, StreamExt as _};
 use scatter_management::metrics::Gauge;
+use scatter_management::trace::TraceContext;
 use scatter_proto::v1::root_server::{self, RootServer};
 use scatter_proto::v1::{QueryRequest, QueryResponse, QueryUpdate};
 use tonic::service::{LayerExt as _, Routes};
@@ -61,7 +62,8 @@ impl RootService {
         let client_timeout = scatter_management::grpc_timeout(request.metadata());
         let client_id = scatter_management::request_id(request.metadata())
             .map_err(QueryError::InvalidRequest)?;
-        let id = self.fanout.engine().request_id(client_id.as_deref());
+        let trace = TraceContext::continue_or_start(request.metadata());
+        let id = self.fanout.engine().request_id(client_id.as_deref(), trace);
         let query = request.into_inner();
         let size = query.payload.as_ref().map_or(0, |p| p.body.len());
         let limit = self.fanout.engine().config.limits.max_request_bytes;

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use scatter_management::metrics::Registry;
+use scatter_management::trace::{Spans, TraceContext};
 use scatter_proto::v1::Payload;
 use tokio::time::Instant;
 use tonic::{Code, Status};
@@ -194,7 +195,7 @@ impl World {
     }
 
     async fn run(&self, leaves: &Leaves) -> (ShardOutcome, u64) {
-        let request_id = RequestId::new(7, None);
+        let request_id = RequestId::new(7, None, TraceContext::start(), Spans::default());
         let plan = ShardPlan {
             shard: &self.shard,
             shard_count: 1,
