@@ -49,7 +49,7 @@ const SERIES: [&str; 7] = [
     "scatter_root_hedges_won_total",
     "scatter_root_retries_total",
     "scatter_root_cancellations_total",
-    "scatter_root_leaf_failures_total",
+    "scatter_root_leaf_errors_total",
     "scatter_root_probations_total",
 ];
 

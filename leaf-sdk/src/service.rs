@@ -121,11 +121,13 @@ impl<L: Leaf> leaf_server::Leaf for LeafService<L> {
         let call = request.into_inner();
         let request_id = request_id.unwrap_or_else(|| call.request_id.to_string());
         // Every line the call logs, the user's too, names the request, the
-        // trace and the attempt.
+        // trace and the attempt; the trace id also marks the call's latency
+        // as an exemplar.
+        let trace_id = trace.trace_id();
         let span = tracing::info_span!(
             "leaf_call",
             request_id,
-            trace_id = trace.trace_id(),
+            trace_id = trace_id.as_str(),
             span_id = trace.span_id(),
             shard = call.shard,
             attempt = call.attempt,
@@ -136,7 +138,10 @@ impl<L: Leaf> leaf_server::Leaf for LeafService<L> {
             ("scatter.shard", call.shard.into()),
             ("scatter.attempt", call.attempt.into()),
         ];
-        let result = self.answer_in(call, deadline).instrument(span).await;
+        let result = self
+            .answer_in(call, deadline, &trace_id)
+            .instrument(span)
+            .await;
         exported.finish_call(&self.spans, attributes, &result);
         result
     }
@@ -150,11 +155,13 @@ impl<L: Leaf> leaf_server::Leaf for LeafService<L> {
 }
 
 impl<L: Leaf> LeafService<L> {
-    /// One call, inside its span.
+    /// One call, inside its span; `trace_id` marks its latency as an
+    /// exemplar.
     async fn answer_in(
         &self,
         call: LeafRequest,
         deadline: Option<Instant>,
+        trace_id: &str,
     ) -> Result<Response<LeafResponse>, Status> {
         if call.shard != self.shard || call.shard_count != self.shard_count {
             return Err(Status::failed_precondition(format!(
@@ -184,7 +191,7 @@ impl<L: Leaf> LeafService<L> {
         let result = self.leaf.answer(shard_request).await;
         guard.finished = true;
         let latency = guard.started.elapsed();
-        self.metrics.latency.record(latency);
+        self.metrics.latency.record_traced(latency, Some(trace_id));
         let latency_ms = latency.as_secs_f64() * 1e3;
         match result {
             Ok(partial) => {

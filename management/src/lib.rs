@@ -5,7 +5,8 @@
 //!   `v1alpha`, listing only the services the process answers), and HTTP
 //!   `/healthz`, `/readyz`, `/metrics`, `/status`, all on the same port as
 //!   the process's gRPC services;
-//! - a Prometheus [`metrics::Registry`];
+//! - a Prometheus [`metrics::Registry`] (on `prometheus-client`: OpenMetrics
+//!   with exemplars, or the classic text format);
 //! - a lifecycle ([`serve`]): on SIGTERM or ctrl-c the process reports
 //!   NOT_SERVING, stops taking new work, lets in-flight calls finish within a
 //!   grace period, and returns so `main` can exit 0;

@@ -17,7 +17,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 
-use crate::metrics::Registry;
+use crate::metrics::{Gauge, Registry};
 use crate::reflection::add_reflection;
 use crate::trace::Spans;
 use crate::{Error, Health, ServingStatus, shutdown_signal};
@@ -74,6 +74,8 @@ pub struct Process {
     pub metrics: Registry,
     /// Cancel to start the drain, as SIGTERM does.
     pub shutdown: CancellationToken,
+    /// `scatter_draining`: 1 from the start of the drain until exit.
+    draining: Gauge,
     /// Where the process's spans go; exported once [`serve`] starts with
     /// an OTLP endpoint.
     pub spans: Spans,
@@ -87,10 +89,17 @@ impl Process {
     /// qualified, from `scatter.v1`): health reports on them and reflection
     /// lists them.
     pub fn new(role: &'static str, services: &[&str]) -> Self {
+        let metrics = Registry::default();
+        let draining = metrics.gauge(
+            "scatter_draining",
+            "1 while the process drains (NOT_SERVING, finishing in-flight calls), else 0.",
+            &[],
+        );
         Self {
             role,
             health: Health::new(services),
-            metrics: Registry::default(),
+            metrics,
+            draining,
             shutdown: CancellationToken::new(),
             spans: Spans::default(),
             started: Instant::now(),
@@ -213,6 +222,7 @@ async fn drain_sequence(process: Process, options: ServeOptions, drained: Cancel
         process.shutdown.cancelled().await;
     }
     process.shutdown.cancel();
+    process.draining.set(1);
     process.health.set(ServingStatus::NotServing);
     if !options.drain_delay.is_zero() {
         tokio::time::sleep(options.drain_delay).await;

@@ -9,7 +9,7 @@ use futures::Stream;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
-use scatter_management::metrics::{Counter, Latency};
+use scatter_management::metrics::{Counter, Gauge, Latency};
 use scatter_management::trace::{AttributeValue, OpenSpan, SpanKind, Spans, TraceContext};
 use scatter_management::{Error, InFlightCap, InFlightPermit, Process, sent_request_id};
 use scatter_proto::v1::merge_message::Kind;
@@ -58,7 +58,9 @@ pub struct MergeService<M> {
     merged: Counter,
     failed: Counter,
     refused: Counter,
+    cancelled: Counter,
     partials: Counter,
+    in_flight: Gauge,
     latency: Latency,
     spans: Spans,
 }
@@ -76,7 +78,9 @@ impl<M: Merge> MergeService<M> {
             merged: m.counter(merges, help, &[("outcome", "ok")]),
             failed: m.counter(merges, help, &[("outcome", "error")]),
             refused: m.counter(merges, help, &[("outcome", "refused")]),
+            cancelled: m.counter(merges, help, &[("outcome", "cancelled")]),
             partials: m.counter("scatter_merge_partials_total", "Partials folded.", &[]),
+            in_flight: m.gauge("scatter_merge_in_flight", "Merges running now.", &[]),
             latency: m.latency(
                 "scatter_merge_stream_seconds",
                 "Time from begin to result.",
@@ -142,11 +146,14 @@ impl<M: Merge> MergeService<M> {
         &self,
         stream: Streaming<MergeMessage>,
         progress: Option<&mpsc::UnboundedSender<Result<MergeUpdate, Status>>>,
+        trace_id: &str,
     ) -> Result<Payload, Status> {
         let started = Instant::now();
+        let mut guard = MergeGuard::enter(self);
         let result = self.fold(stream, progress).await;
+        guard.finished = true;
         let latency = started.elapsed();
-        self.latency.record(latency);
+        self.latency.record_traced(latency, Some(trace_id));
         let latency_ms = latency.as_secs_f64() * 1e3;
         match &result {
             Ok(_) => {
@@ -176,7 +183,9 @@ impl<M> Clone for MergeService<M> {
             merged: self.merged.clone(),
             failed: self.failed.clone(),
             refused: self.refused.clone(),
+            cancelled: self.cancelled.clone(),
             partials: self.partials.clone(),
+            in_flight: self.in_flight.clone(),
             latency: self.latency.clone(),
             spans: self.spans.clone(),
         }
@@ -195,7 +204,7 @@ impl<M: Merge> merge_server::Merge for MergeService<M> {
         let _permit = self.admit()?;
         let call = CallSpan::of(&request);
         let result = self
-            .counted(request.into_inner(), None)
+            .counted(request.into_inner(), None, &call.trace_id)
             .instrument(call.log.clone())
             .await;
         call.finish(&self.spans, &result);
@@ -218,7 +227,9 @@ impl<M: Merge> merge_server::Merge for MergeService<M> {
         let span = call.log.clone();
         tokio::spawn(
             async move {
-                let last = service.counted(request.into_inner(), Some(&updates)).await;
+                let last = service
+                    .counted(request.into_inner(), Some(&updates), &call.trace_id)
+                    .await;
                 call.finish(&service.spans, &last);
                 let last = last.map(|result| MergeUpdate {
                     kind: Some(update::Kind::Result(result)),
@@ -235,22 +246,53 @@ impl<M: Merge> merge_server::Merge for MergeService<M> {
     }
 }
 
+/// Counts a merge in flight while it runs, and as cancelled when it is
+/// dropped before it ends (the root gave up on the request).
+struct MergeGuard {
+    in_flight: Gauge,
+    cancelled: Counter,
+    finished: bool,
+}
+
+impl MergeGuard {
+    fn enter<M>(service: &MergeService<M>) -> Self {
+        service.in_flight.add(1);
+        Self {
+            in_flight: service.in_flight.clone(),
+            cancelled: service.cancelled.clone(),
+            finished: false,
+        }
+    }
+}
+
+impl Drop for MergeGuard {
+    fn drop(&mut self) {
+        self.in_flight.add(-1);
+        if !self.finished {
+            self.cancelled.inc();
+        }
+    }
+}
+
 /// The spans of one merge call: the log span (every line it logs names the
 /// request and trace) and the exported one.
 struct CallSpan {
     log: tracing::Span,
     exported: OpenSpan,
     request_id: String,
+    /// The exemplar on the merge's latency histogram.
+    trace_id: String,
 }
 
 impl CallSpan {
     fn of<T>(request: &Request<T>) -> Self {
         let request_id = sent_request_id(request.metadata()).unwrap_or_default();
         let trace = TraceContext::continue_or_start(request.metadata());
+        let trace_id = trace.trace_id();
         let log = tracing::info_span!(
             "merge_call",
             request_id,
-            trace_id = trace.trace_id(),
+            trace_id,
             span_id = trace.span_id()
         );
         let exported = OpenSpan::start(trace, "scatter.v1.Merge/Merge", SpanKind::Server);
@@ -258,6 +300,7 @@ impl CallSpan {
             log,
             exported,
             request_id,
+            trace_id,
         }
     }
 

@@ -65,7 +65,7 @@ fn shard(shard: &Shard, recent: &ShardRecent) -> Value {
     let replicas: Vec<Value> = shard.replicas.iter().map(|r| replica(r)).collect();
     json!({
         "shard": shard.id,
-        "hedge_delay_ms": shard.stats.delay_gauge.get() as f64 / 1e3,
+        "hedge_delay_ms": shard.stats.delay_gauge.get().as_secs_f64() * 1e3,
         "recent": {
             "seconds": recent.covered().as_secs_f64(),
             "requests": recent.requests(),

@@ -10,8 +10,24 @@ use tokio::net::TcpStream;
 
 /// `GET path` on `addr`: the status code and the body.
 pub async fn get(addr: SocketAddr, path: &str) -> io::Result<(u16, String)> {
+    let (code, _, body) = get_with(addr, path, &[]).await?;
+    Ok((code, body))
+}
+
+/// `GET path` on `addr` with extra request `headers` (e.g. `Accept`): the
+/// status code, the response's head (status line and headers) and the body.
+pub async fn get_with(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> io::Result<(u16, String, String)> {
     let mut stream = TcpStream::connect(addr).await?;
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Connection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await?;
     let mut response = Vec::new();
     stream.read_to_end(&mut response).await?;
@@ -31,7 +47,7 @@ pub async fn get(addr: SocketAddr, path: &str) -> io::Result<(u16, String)> {
     } else {
         body.to_owned()
     };
-    Ok((code, body))
+    Ok((code, head.to_owned(), body))
 }
 
 /// The body of a `Transfer-Encoding: chunked` response.

@@ -13,9 +13,12 @@ use tonic::Code;
 
 const IN_FLIGHT: &str = "scatter_leaf_in_flight";
 const ROOT_IN_FLIGHT: &str = "scatter_root_requests_in_flight";
-const INVALID_ARGUMENT: &str = r#"scatter_root_requests_total{code="InvalidArgument"}"#;
-const INTERNAL: &str = r#"scatter_root_requests_total{code="Internal"}"#;
-const RESOURCE_EXHAUSTED: &str = r#"scatter_root_requests_total{code="ResourceExhausted"}"#;
+// Refused before the policy was read, a request's priority is "unknown".
+const INVALID_ARGUMENT: &str =
+    r#"scatter_root_requests_total{code="InvalidArgument",priority="unknown"}"#;
+const INTERNAL: &str = r#"scatter_root_requests_total{code="Internal",priority="normal"}"#;
+const RESOURCE_EXHAUSTED: &str =
+    r#"scatter_root_requests_total{code="ResourceExhausted",priority="unknown"}"#;
 
 /// A query every shard answers.
 fn good() -> Query {

@@ -116,6 +116,15 @@ async fn unavailable_replica_is_retried_on_its_sibling_at_once() {
         pair.root_counter("scatter_root_retries_total", 1).await,
         1.0
     );
+    let errors = format!(
+        r#"scatter_root_leaf_errors_total{{shard="0",replica="{}",code="Unavailable"}}"#,
+        pair.leaves[0].uri()
+    );
+    assert_eq!(
+        pair.root.server.metric(&errors).await,
+        Some(1.0),
+        "{errors}"
+    );
 }
 
 #[tokio::test]

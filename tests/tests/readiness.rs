@@ -146,12 +146,16 @@ async fn a_root_with_every_leaf_down_is_not_ready_and_one_shard_back_is_enough_b
     assert_eq!(ready(&strict).await, Some(false));
 }
 
+/// 1 from SIGTERM until exit, on every process.
+const DRAINING: &str = "scatter_draining";
+
 #[tokio::test]
 async fn sigterm_under_a_drain_delay_fails_readiness_first_while_queries_still_succeed_then_exits_zero()
  {
     const DELAY: Duration = Duration::from_millis(2_000);
     let mut tree = Tree::start(1, &["--drain-delay-ms", "2000"]).await;
     assert_eq!(ready(&tree.root).await, Some(true));
+    assert_eq!(tree.root.server.metric(DRAINING).await, Some(0.0));
 
     tree.root.server.process.signal(Signal::SIGTERM);
     let signalled = Instant::now();
@@ -164,6 +168,7 @@ async fn sigterm_under_a_drain_delay_fails_readiness_first_while_queries_still_s
         1,
         "a query during the drain delay is answered"
     );
+    assert_eq!(tree.root.server.metric(DRAINING).await, Some(1.0));
     assert!(
         signalled.elapsed() < DELAY,
         "the query ran inside the delay: {:?}",
@@ -223,7 +228,7 @@ async fn the_hedge_delay_gauge_shows_the_delay_hedges_waited() {
     let shard = format!("{},{}", leaves[0].addr(), leaves[1].addr());
     let flags = ["--hedge-delay-ms", "30", "--probation", "off"];
     let root = Root::start(&[shard], &merge.uri(), &flags).await;
-    const GAUGE: &str = r#"scatter_root_hedge_delay_microseconds{shard="0"}"#;
+    const GAUGE: &str = r#"scatter_root_hedge_delay_seconds{shard="0"}"#;
 
     // A fresh root sends the first attempt to replica 0, which is slow.
     let query = Query::script(&Script::new().delay("0.0", 2_000)).deadline(DEADLINE);
@@ -233,5 +238,5 @@ async fn the_hedge_delay_gauge_shows_the_delay_hedges_waited() {
         leaves[1].uri()
     );
     assert_eq!(root.server.metric(&hedges).await, Some(1.0));
-    assert_eq!(root.server.metric(GAUGE).await, Some(30_000.0));
+    assert_eq!(root.server.metric(GAUGE).await, Some(0.03));
 }

@@ -230,3 +230,19 @@ async fn without_a_cap_merges_run_side_by_side() {
     held.await.expect("the held merge ended");
     assert_eq!(f.merges("refused"), 0);
 }
+
+#[tokio::test]
+async fn a_running_merge_shows_in_flight_until_it_ends() {
+    let fixture = merge_capped_at(4).await;
+    let in_flight = fixture
+        .process
+        .metrics
+        .gauge("scatter_merge_in_flight", "", &[]);
+    let (sender, held) = fixture.hold_one().await;
+    assert_eq!(in_flight.get(), 1, "the held merge runs");
+    drop(sender);
+    held.await.expect("the held merge answers");
+    assert_eq!(in_flight.get(), 0);
+    assert_eq!(fixture.merges("ok"), 1);
+    assert_eq!(fixture.merges("cancelled"), 0);
+}

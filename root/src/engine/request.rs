@@ -149,12 +149,21 @@ where
     coverage::enforce(&policy, &coverage)?;
     let finishing = Instant::now();
     let result = merge.finish().await?;
-    engine.reserve.record(finishing.elapsed());
-    engine.metrics.request_latency.record(started.elapsed());
+    let merging = finishing.elapsed();
+    engine.reserve.record(merging);
+    // The trace id marks the latencies as exemplars.
+    let trace_id = id.trace().trace_id();
+    let metrics = &engine.metrics;
+    metrics
+        .merge_latency
+        .record_traced(merging, Some(&trace_id));
+    metrics
+        .request_latency
+        .record_traced(started.elapsed(), Some(&trace_id));
     Ok(QueryResponse {
         result: Some(result),
         coverage: Some(coverage),
         request_id,
-        trace_id: id.trace().trace_id(),
+        trace_id,
     })
 }

@@ -16,6 +16,7 @@ use tonic::{Code, Status};
 use tower::{Layer, Service};
 
 use super::leaf_call::{AttemptKind, LeafCall};
+use super::request_id::RequestId;
 use crate::topology::Replica;
 
 /// Adds [`Observe`] to a leaf-call service.
@@ -50,16 +51,19 @@ where
     fn call(&mut self, call: LeafCall) -> Observed<S::Future> {
         let replica = Arc::clone(&call.replica);
         let counters = &replica.stats.counters;
+        counters.calls.inc();
         match call.kind {
             AttemptKind::First => counters.first_attempts.inc(),
             AttemptKind::Hedge => counters.hedges.inc(),
             AttemptKind::Retry => counters.retries.inc(),
         }
         replica.stats.started();
+        let request_id = call.request_id.clone();
         Observed {
             inner: self.inner.call(call),
             in_flight: InFlight {
                 replica,
+                request_id,
                 started: Instant::now(),
                 finished: false,
             },
@@ -95,6 +99,8 @@ where
 /// the call is dropped before it ends.
 struct InFlight {
     replica: Arc<Replica>,
+    /// Its trace id is the exemplar on the latency histogram.
+    request_id: RequestId,
     started: Instant,
     finished: bool,
 }
@@ -105,10 +111,12 @@ impl InFlight {
         let latency = self.started.elapsed();
         let Err(status) = result else {
             stats.observe(Some(latency));
+            let trace_id = self.request_id.trace().trace_id();
+            (stats.counters.latency).record_traced(latency, Some(&trace_id));
             return;
         };
         stats.health.record_error(status);
-        stats.counters.failures.inc();
+        stats.counters.error(status.code());
         match status.code() {
             // Out of time is slowness, not a fault: it says the replica takes
             // at least this long, and must not send it on probation for errors.

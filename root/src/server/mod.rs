@@ -15,6 +15,7 @@ use scatter_proto::v1::{QueryRequest, QueryResponse, QueryUpdate};
 use tonic::service::{LayerExt as _, Routes};
 use tonic::{Code, Request, Response, Status};
 
+use crate::admission::Class;
 use crate::engine::Fanout;
 use crate::error::QueryError;
 use crate::fanout::RequestId;
@@ -76,15 +77,32 @@ impl RootService {
         })
     }
 
-    /// Counts a finished request by its code.
-    fn settle<T>(&self, result: Result<T, QueryError>) -> Result<T, Status> {
+    /// Counts a finished request by its code and priority class.
+    fn settle<T>(&self, result: Result<T, QueryError>, class: Class) -> Result<T, Status> {
         let result = result.map_err(Status::from);
-        self.metrics().record_request(match &result {
+        let code = match &result {
             Ok(_) => Code::Ok,
             Err(status) => status.code(),
-        });
+        };
+        self.metrics().record_request(code, Some(class));
         result
     }
+
+    /// Counts a request that ends before it is answered (refused by the
+    /// checks, or a stream that could not start); one that goes on is
+    /// counted once, when it ends.
+    fn refuse<T>(&self, result: Result<T, QueryError>, class: Option<Class>) -> Result<T, Status> {
+        result.map_err(|error| {
+            let status = Status::from(error);
+            self.metrics().record_request(status.code(), class);
+            status
+        })
+    }
+}
+
+/// The priority class `query` asks for.
+fn class_of(query: &QueryRequest) -> Class {
+    Class::of(query.policy.as_ref().map_or(0, |p| p.priority))
 }
 
 /// A request that passed the checks.
@@ -119,9 +137,10 @@ impl root_server::Root for RootService {
         request: Request<QueryRequest>,
     ) -> Result<Response<QueryResponse>, Status> {
         let _in_flight = InFlight::enter(&self.metrics().in_flight);
-        let Checked { query, timeout, id } = self.settle(self.check(request))?;
+        let Checked { query, timeout, id } = self.refuse(self.check(request), None)?;
+        let class = class_of(&query);
         let result = self.fanout.query_as(query, timeout, &id).await;
-        tagged(&id, self.settle(result))
+        tagged(&id, self.settle(result, class))
     }
 
     type QueryStreamStream = UpdateStream;
@@ -131,9 +150,10 @@ impl root_server::Root for RootService {
         request: Request<QueryRequest>,
     ) -> Result<Response<UpdateStream>, Status> {
         let in_flight = InFlight::enter(&self.metrics().in_flight);
-        let Checked { query, timeout, id } = self.settle(self.check(request))?;
+        let Checked { query, timeout, id } = self.refuse(self.check(request), None)?;
+        let class = Some(class_of(&query));
         let updates = self.fanout.try_query_stream_as(query, timeout, id.clone());
-        let updates = tagged(&id, self.settle(updates))?.into_inner();
+        let updates = tagged(&id, self.refuse(updates, class))?.into_inner();
         let metrics = self.metrics().clone();
         let updates = updates.map(move |update| {
             // Held until the stream is dropped: the request counts in
@@ -143,8 +163,8 @@ impl root_server::Root for RootService {
                 Ok(QueryUpdate {
                     kind: Some(scatter_proto::v1::query_update::Kind::Done(_)),
                     ..
-                }) => metrics.record_request(Code::Ok),
-                Err(error) => metrics.record_request(error.code()),
+                }) => metrics.record_request(Code::Ok, class),
+                Err(error) => metrics.record_request(error.code(), class),
                 Ok(_) => {}
             }
             update.map_err(Status::from)

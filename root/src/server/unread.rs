@@ -86,7 +86,7 @@ where
             }
             if let Some(status) = Status::from_header_map(response.headers()) {
                 let status = layer.explain(status);
-                layer.metrics.record_request(status.code());
+                layer.metrics.record_request(status.code(), None);
                 let _ = status.add_header(response.headers_mut());
             }
             Ok(response)

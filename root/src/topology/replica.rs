@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use scatter_management::metrics::{Counter, Registry};
+use scatter_management::metrics::{Counter, Gauge, Latency, Registry};
+use tonic::Code;
 
 use scatter_proto::v1::leaf_client::LeafClient;
 use tokio::time::Instant;
@@ -55,8 +56,14 @@ pub struct ReplicaStats {
     pub counters: ReplicaCounters,
 }
 
-/// Per-replica counters.
+/// Per-replica series on `/metrics`, labelled `shard` and `replica`.
 pub struct ReplicaCounters {
+    /// Every call sent here: first attempts, hedges and retries.
+    pub calls: Counter,
+    /// Calls running here now.
+    pub in_flight: Gauge,
+    /// Latency of calls here that answered.
+    pub latency: Latency,
     /// First attempts of a shard sent here.
     pub first_attempts: Counter,
     /// Hedges sent here.
@@ -67,14 +74,31 @@ pub struct ReplicaCounters {
     pub retries: Counter,
     /// Calls here cancelled because another attempt won or the deadline came.
     pub cancellations: Counter,
-    /// Calls here that ended in an error.
-    pub failures: Counter,
+    /// The registry and labels, for error counters made per code as codes
+    /// occur (seventeen series per replica, mostly zero, would bury the
+    /// ones that matter).
+    errors: (Registry, [String; 2]),
     /// Calls the leaf refused at once with RESOURCE_EXHAUSTED (at its
     /// in-flight cap); each is retried on a sibling when budget and
     /// deadline allow.
     pub refusals: Counter,
     /// Times this replica was put on probation.
     pub probations: Counter,
+}
+
+impl ReplicaCounters {
+    /// Counts one failed call here by its gRPC code.
+    pub fn error(&self, code: Code) {
+        let (registry, [shard, replica]) = &self.errors;
+        let code = format!("{code:?}");
+        registry
+            .counter(
+                "scatter_root_leaf_errors_total",
+                "Leaf calls that failed, per replica and gRPC code.",
+                &[("shard", shard), ("replica", replica), ("code", &code)],
+            )
+            .inc();
+    }
 }
 
 impl ReplicaStats {
@@ -94,6 +118,20 @@ impl ReplicaStats {
             probation: Mutex::new(Probation::default()),
             health: ReplicaHealth::default(),
             counters: ReplicaCounters {
+                calls: c(
+                    "scatter_root_leaf_calls_total",
+                    "Leaf calls sent per replica: first attempts, hedges and retries.",
+                ),
+                in_flight: metrics.gauge(
+                    "scatter_root_leaf_in_flight",
+                    "Leaf calls running now per replica.",
+                    &labels,
+                ),
+                latency: metrics.latency(
+                    "scatter_root_leaf_call_seconds",
+                    "Latency of leaf calls that answered, per replica.",
+                    &labels,
+                ),
                 first_attempts: c(
                     "scatter_root_first_attempts_total",
                     "First attempts per replica.",
@@ -111,10 +149,7 @@ impl ReplicaStats {
                     "Fast retries sent per replica.",
                 ),
                 cancellations: c("scatter_root_cancellations_total", "Leaf calls cancelled."),
-                failures: c(
-                    "scatter_root_leaf_failures_total",
-                    "Leaf calls that failed.",
-                ),
+                errors: (metrics.clone(), [shard.clone(), addr.to_owned()]),
                 refusals: c(
                     "scatter_root_leaf_refusals_total",
                     "Leaf calls refused with RESOURCE_EXHAUSTED (the leaf at its in-flight cap).",
@@ -160,11 +195,13 @@ impl ReplicaStats {
     /// One more call in flight.
     pub fn started(&self) {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.counters.in_flight.add(1);
     }
 
     /// One call fewer in flight.
     pub fn ended(&self) {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.counters.in_flight.add(-1);
     }
 
     /// Folds one finished call into the EWMAs, trends and recent latencies.

@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use scatter_management::metrics::{Counter, Gauge, Registry};
+use scatter_management::metrics::{Counter, Registry, SecondsGauge};
 use tokio::time::Instant;
 
 use super::recent::{RecentCounts, Totals};
@@ -36,11 +36,11 @@ pub struct ShardStats {
     /// replica they would go to was queueing.
     pub load_refusals: Counter,
     /// The hedge delay last used for the shard (or, once its window has
-    /// history, the one the next request will use), in microseconds, for
+    /// history, the one the next request will use), in seconds, for
     /// `/metrics`. Set on every path — fixed delay, warm-up cap, percentile —
     /// not only when the window refreshes, which a fixed delay or a shard
     /// still warming up never reaches.
-    pub delay_gauge: Gauge,
+    pub delay_gauge: SecondsGauge,
     /// Requests, answers and hedges over the last few seconds.
     recent: RecentCounts<3>,
 }
@@ -100,8 +100,8 @@ impl ShardStats {
                 "Hedges or retries not sent because the root was saturated or the replica queueing.",
                 &labels,
             ),
-            delay_gauge: metrics.gauge(
-                "scatter_root_hedge_delay_microseconds",
+            delay_gauge: metrics.seconds_gauge(
+                "scatter_root_hedge_delay_seconds",
                 "The hedge delay last used for the shard.",
                 &labels,
             ),
@@ -131,7 +131,7 @@ impl ShardStats {
             && let Some(value) = window.percentile(config.percentile)
         {
             self.cached.set(value);
-            self.delay_gauge.set(micros(clamp(value, config)));
+            self.delay_gauge.set(clamp(value, config));
         }
     }
 
@@ -141,7 +141,7 @@ impl ShardStats {
     /// delay last used, whichever way it was found.
     pub fn hedge_delay(&self, config: &HedgeConfig, percentile: Option<f64>) -> Duration {
         let delay = self.choose_delay(config, percentile);
-        self.delay_gauge.set(micros(delay));
+        self.delay_gauge.set(delay);
         delay
     }
 
@@ -161,10 +161,6 @@ impl ShardStats {
     }
 }
 
-fn micros(delay: Duration) -> i64 {
-    i64::try_from(delay.as_micros()).unwrap_or(i64::MAX)
-}
-
 fn clamp(delay: Duration, config: &HedgeConfig) -> Duration {
     delay.clamp(config.min_delay, config.max_delay)
 }
@@ -182,7 +178,11 @@ mod tests {
         };
         let stats = ShardStats::new(&Registry::default(), 0);
         assert_eq!(stats.hedge_delay(&config, None), config.max_delay);
-        assert_eq!(stats.delay_gauge.get(), 40_000, "the warm-up cap is shown");
+        assert_eq!(
+            stats.delay_gauge.get(),
+            config.max_delay,
+            "the warm-up cap is shown"
+        );
         let now = Instant::now();
         for i in 0..200u64 {
             stats.record(Duration::from_millis(5 + i % 20), &config, now);
@@ -240,8 +240,12 @@ mod tests {
             ..HedgeConfig::default()
         };
         let stats = ShardStats::new(&Registry::default(), 0);
-        assert_eq!(stats.delay_gauge.get(), 0, "nothing hedged yet");
+        assert_eq!(
+            stats.delay_gauge.get(),
+            Duration::ZERO,
+            "nothing hedged yet"
+        );
         assert_eq!(stats.hedge_delay(&config, None), Duration::from_millis(7));
-        assert_eq!(stats.delay_gauge.get(), 7_000);
+        assert_eq!(stats.delay_gauge.get(), Duration::from_millis(7));
     }
 }
