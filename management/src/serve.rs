@@ -46,6 +46,13 @@ pub struct ServeOptions {
     /// such as `http://127.0.0.1:4317`). Default `None`: spans are not
     /// recorded at all; trace context is still passed on.
     pub otlp_endpoint: Option<String>,
+    /// The most request-header bytes (HTTP/2 header list size) a call may
+    /// carry; HTTP/2 refuses larger header blocks before they are held,
+    /// and the client sees HTTP 431 rather than a gRPC status. Default
+    /// `None`: hyper's 16 KiB. The root sets twice its
+    /// `--max-metadata-bytes`, and answers calls between the two with a
+    /// status of its own.
+    pub max_header_list_bytes: Option<u32>,
 }
 
 impl Default for ServeOptions {
@@ -56,6 +63,7 @@ impl Default for ServeOptions {
             handle_signals: true,
             max_in_flight: None,
             otlp_endpoint: None,
+            max_header_list_bytes: None,
         }
     }
 }
@@ -156,6 +164,7 @@ pub async fn serve(
     process.health.set(ServingStatus::Serving);
     let server = tonic::transport::Server::builder()
         .accept_http1(true)
+        .http2_max_header_list_size(options.max_header_list_bytes)
         .add_routes(Routes::from(axum))
         .serve_with_incoming_shutdown(incoming, drain);
 

@@ -11,11 +11,13 @@
 //! - [`tree`]: starting leaves, merges and roots;
 //! - [`root`]: a running root and the queries sent to it;
 //! - [`raw`]: a gRPC call with a body of any bytes, for malformed requests;
+//! - [`flood`]: a leaf and merge that answer far more than any limit;
 //! - [`python`]: Python leaves and clients, skipped where Python is missing;
 //! - [`poll`]: waiting for a condition, with a deadline.
 
 pub mod admin;
 pub mod binary;
+pub mod flood;
 pub mod poll;
 pub mod process;
 pub mod python;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt as _;
+use prost::Message as _;
 use scatter_management::trace::{OpenSpan, SpanKind};
 use scatter_proto::v1::{MergeBegin, Payload, QueryRequest, QueryResponse};
 use tokio::time::Instant;
@@ -143,6 +144,7 @@ where
     coverage::enforce(&policy, &coverage)?;
     let finishing = Instant::now();
     let result = merge.finish().await?;
+    check_result_size(&result, engine.config.limits.max_result_bytes)?;
     engine.reserve.record(finishing.elapsed());
     engine.metrics.request_latency.record(started.elapsed());
     Ok(QueryResponse {
@@ -151,4 +153,17 @@ where
         request_id,
         trace_id: id.trace().trace_id(),
     })
+}
+
+/// A merge linked into the root is held to the same limit as a merge
+/// process, whose larger result tonic refuses while decoding it.
+fn check_result_size(result: &Payload, limit: usize) -> Result<(), QueryError> {
+    let size = result.encoded_len();
+    if size > limit {
+        return Err(QueryError::ResultTooLarge(format!(
+            "the merge's result is larger than this root accepts (raise --max-result-bytes): \
+             {size} bytes, the limit is {limit} bytes"
+        )));
+    }
+    Ok(())
 }

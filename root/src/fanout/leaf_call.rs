@@ -14,7 +14,7 @@ use tower::Service;
 
 use super::observe::{Observe, ObserveLayer};
 use super::request_id::RequestId;
-use crate::call_status::local_cause;
+use crate::call_status::{local_cause, over_limit};
 use crate::topology::Replica;
 use scatter_management::trace::AttributeValue;
 
@@ -112,7 +112,11 @@ impl Service<LeafCall> for GrpcLeaf {
                     .into_inner()
                     .partial
                     .ok_or_else(|| Status::internal("the leaf answered without a partial")),
-                Err(status) => Err(local_cause(status)),
+                Err(status) => Err(local_cause(over_limit(
+                    status,
+                    "the leaf's partial",
+                    "--max-partial-bytes",
+                ))),
             };
             span.finish_call(call.request_id.spans(), attributes, &result);
             result

@@ -19,7 +19,7 @@ use tonic::transport::Channel;
 use tonic::{Code, Response, Status};
 
 use super::reachability::Reachability;
-use crate::call_status::local_cause;
+use crate::call_status::{is_over_limit, local_cause, over_limit};
 use crate::error::QueryError;
 use crate::fanout::RequestId;
 use crate::topology::{Connector, normalise};
@@ -52,7 +52,7 @@ impl RemoteMerge {
         let addr: Arc<str> = normalise(addr).into();
         let channel = connector.channel(&addr).await?;
         Ok(Self {
-            client: Connector::merge_client(channel),
+            client: connector.merge_client(channel),
             reachability: Arc::new(Reachability::new(Arc::clone(&addr))),
             addr,
         })
@@ -162,7 +162,14 @@ pub(super) fn failure(
     deadline: Instant,
     status: Status,
 ) -> QueryError {
-    let status = local_cause(status);
+    let status = local_cause(over_limit(
+        status,
+        "the merge's result",
+        "--max-result-bytes",
+    ));
+    if is_over_limit(&status) {
+        return QueryError::ResultTooLarge(status.message().to_owned());
+    }
     match status.code() {
         Code::Unavailable => QueryError::MergeUnavailable {
             addr: addr.to_owned(),

@@ -39,7 +39,7 @@ pub async fn serve(
             shard_count: flags.shard_count,
             ..DnsConfig::default()
         },
-        Connector::new(config.connect.clone()),
+        Connector::for_root(&config),
     )?;
     eprintln!("resolving {:?} until every shard has a leaf", flags.names);
     config.shards = tokio::select! {
