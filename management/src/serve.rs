@@ -53,6 +53,13 @@ pub struct ServeOptions {
     /// `--max-metadata-bytes`, and answers calls between the two with a
     /// status of its own.
     pub max_header_list_bytes: Option<u32>,
+    /// The largest message a leaf or merge accepts (`--max-message-bytes`):
+    /// a request, or one message of a merge stream. Larger ones are refused
+    /// with RESOURCE_EXHAUSTED as their length prefix arrives. Keep it above
+    /// the root's `--max-request-bytes` (leaves) and `--max-partial-bytes`
+    /// (merges), plus a little for framing. Default 64 MiB + 64 KiB. The
+    /// root does not read it; it has a limit per kind of message.
+    pub max_message_bytes: usize,
 }
 
 impl Default for ServeOptions {
@@ -64,6 +71,7 @@ impl Default for ServeOptions {
             max_in_flight: None,
             otlp_endpoint: None,
             max_header_list_bytes: None,
+            max_message_bytes: crate::message_limit::DEFAULT_MAX_MESSAGE_BYTES,
         }
     }
 }

@@ -17,35 +17,7 @@ use std::error::Error as _;
 
 use tonic::{Code, Status};
 
-/// Marks a status the root made for an answer above one of its limits.
-const OVER_LIMIT: &str = "scatter-over-limit";
-
-/// `status`, or, when it is tonic refusing an answer above the decoding
-/// limit, RESOURCE_EXHAUSTED saying that `what` (e.g. "the leaf's partial")
-/// is over the limit `flag` sets.
-pub fn over_limit(status: Status, what: &str, flag: &str) -> Status {
-    let refused = status.code() == Code::OutOfRange
-        && status.source().is_none()
-        && status
-            .message()
-            .contains("decoded message length too large");
-    if !refused {
-        return status;
-    }
-    let mut exhausted = Status::resource_exhausted(format!(
-        "{what} is larger than this root accepts (raise {flag}): {}",
-        status.message()
-    ));
-    exhausted
-        .metadata_mut()
-        .insert(OVER_LIMIT, tonic::metadata::MetadataValue::from_static("1"));
-    exhausted
-}
-
-/// Whether `status` was made by [`over_limit`].
-pub fn is_over_limit(status: &Status) -> bool {
-    status.metadata().contains_key(OVER_LIMIT)
-}
+pub use scatter_management::message_limit::{is_over_limit, over_limit};
 
 /// The status to act on for a call that failed with `status`.
 pub fn local_cause(status: Status) -> Status {
@@ -78,22 +50,6 @@ mod tests {
         assert_eq!(status.code(), Code::Unknown);
         let status = local_cause(Status::cancelled("the leaf gave up"));
         assert_eq!(status.code(), Code::Cancelled);
-    }
-
-    #[test]
-    fn an_answer_over_the_decoding_limit_is_resource_exhausted_naming_the_flag() {
-        let refused = Status::out_of_range(
-            "Error, decoded message length too large: found 2048 bytes, the limit is: 1024 bytes",
-        );
-        let status = over_limit(refused, "the leaf's partial", "--max-partial-bytes");
-        assert_eq!(status.code(), Code::ResourceExhausted);
-        assert!(
-            status.message().contains("--max-partial-bytes") && status.message().contains("1024"),
-            "{status:?}"
-        );
-        assert!(is_over_limit(&status));
-        let own = over_limit(Status::out_of_range("page 9 of 3"), "x", "--y");
-        assert_eq!((own.code(), is_over_limit(&own)), (Code::OutOfRange, false));
     }
 
     #[test]

@@ -75,9 +75,11 @@ pub enum QueryError {
         /// The configured limit.
         limit: usize,
     },
-    /// The merge's result is above the root's `limits.max_result_bytes`.
+    /// A message between the root and the merge was over a size limit: the
+    /// merge's result over the root's `limits.max_result_bytes`, or the
+    /// root's request or a partial over the merge's `--max-message-bytes`.
     #[error("{0}")]
-    ResultTooLarge(String),
+    OverLimit(String),
     /// The answer for the client is above the root's `limits.max_response_bytes`.
     #[error(
         "the answer is {size} bytes; this root sends at most {limit} (raise --max-response-bytes, \
@@ -182,7 +184,7 @@ impl QueryError {
             Self::InvalidRequest(_) => Code::InvalidArgument,
             Self::TooLarge { .. }
             | Self::MetadataTooLarge { .. }
-            | Self::ResultTooLarge(_)
+            | Self::OverLimit(_)
             | Self::ResponseTooLarge { .. }
             | Self::Overloaded { .. }
             | Self::MergeOverloaded { .. } => Code::ResourceExhausted,

@@ -11,7 +11,7 @@ use scatter_tests::process::run_to_end;
 use scatter_tests::root::{assert_full_coverage, coverage, done, missing, outcome};
 use scatter_tests::script::FILLER;
 use scatter_tests::tree::test_merge;
-use scatter_tests::{LeafFlags, Query, Root, Script, Tree, binary};
+use scatter_tests::{LeafFlags, Query, Root, Script, Server, Tree, binary, free_port};
 use tonic::Code;
 use tonic::metadata::MetadataValue;
 use tonic_prost::prost::Message as _;
@@ -201,6 +201,46 @@ async fn deadline_above_the_maximum_is_cut_to_the_maximum() {
     let c = coverage(&response);
     assert_eq!((c.answered, c.timed_out), (1, 1), "{c:?}");
     assert_eq!(outcome(missing(c, 1)), ShardOutcome::TimedOut);
+}
+
+#[tokio::test]
+async fn request_over_a_leafs_message_limit_fails_its_shard_with_resource_exhausted() {
+    let small = LeafFlags {
+        extra: vec!["--max-message-bytes".into(), LIMIT.to_string()],
+        ..LeafFlags::new(1, 2)
+    };
+    let (leaf, small, merge) =
+        tokio::join!(LeafFlags::new(0, 2).start(), small.start(), test_merge());
+    let shards = [leaf.addr().to_string(), small.addr().to_string()];
+    let root = Root::start(&shards, &merge.uri(), &[]).await;
+    // The leaf's request adds the shard, the request id and framing.
+    let under = Payload::new(FILLER, vec![b'x'; LIMIT - 100]);
+    let response = root.query(Query::new(under)).await.expect("under");
+    assert_full_coverage(&response, 2);
+
+    let over = Payload::new(FILLER, vec![b'x'; LIMIT]);
+    let response = root.query(Query::new(over)).await.expect("shard 0 answers");
+    let c = coverage(&response);
+    assert_eq!((c.answered, c.failed), (1, 1), "{c:?}");
+    let shard = missing(c, 1);
+    let status = tonic::Status::new(Code::from(shard.code), shard.message.clone());
+    assert_names_limit(&status, "--max-message-bytes");
+    assert_eq!(shard.attempts, 1, "{shard:?}");
+}
+
+#[tokio::test]
+async fn request_over_the_merges_message_limit_is_resource_exhausted_naming_it() {
+    let leaf = LeafFlags::new(0, 1).start().await;
+    let flags = ["--max-message-bytes".to_owned(), LIMIT.to_string()];
+    let merge = Server::start("test-merge", &binary("test-merge"), &flags, free_port()).await;
+    let root = Root::start(&[leaf.addr().to_string()], &merge.uri(), &[]).await;
+    let under = Payload::new(FILLER, vec![b'x'; LIMIT - 100]);
+    root.query(Query::new(under)).await.expect("under");
+
+    // The merge stream's first message carries the request.
+    let over = Payload::new(FILLER, vec![b'x'; LIMIT]);
+    let status = root.query(Query::new(over)).await.expect_err("over");
+    assert_names_limit(&status, "--max-message-bytes");
 }
 
 /// The final answer of a `QueryStream` call, or the status it ended with.

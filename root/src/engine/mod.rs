@@ -198,13 +198,8 @@ impl Fanout {
         let connector = Connector::for_root(&config);
         let topology =
             Arc::new(Topology::connect(&config.shards, connector, metrics.clone()).await?);
-        Ok(Self::with_leaf(
-            config,
-            topology,
-            merge,
-            metrics,
-            leaf_stack(),
-        ))
+        let leaf = leaf_stack(&config.limits);
+        Ok(Self::with_leaf(config, topology, merge, metrics, leaf))
     }
 }
 

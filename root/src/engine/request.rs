@@ -160,7 +160,7 @@ where
 fn check_result_size(result: &Payload, limit: usize) -> Result<(), QueryError> {
     let size = result.encoded_len();
     if size > limit {
-        return Err(QueryError::ResultTooLarge(format!(
+        return Err(QueryError::OverLimit(format!(
             "the merge's result is larger than this root accepts (raise --max-result-bytes): \
              {size} bytes, the limit is {limit} bytes"
         )));
