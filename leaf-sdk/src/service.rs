@@ -3,13 +3,14 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use scatter_management::message_limit::MessageLimitLayer;
 use scatter_management::metrics::{Counter, Gauge, Latency};
 use scatter_management::trace::{AttributeValue, OpenSpan, SpanKind, Spans, TraceContext};
 use scatter_management::{Error, InFlightCap, Process, grpc_timeout, sent_request_id};
 use scatter_proto::v1::leaf_server::{self, LeafServer};
 use scatter_proto::v1::{LeafInfo, LeafInfoRequest, LeafRequest, LeafResponse};
 use tokio::net::TcpListener;
-use tonic::service::Routes;
+use tonic::service::{LayerExt as _, Routes};
 use tonic::{Request, Response, Status};
 use tracing::Instrument as _;
 
@@ -37,13 +38,18 @@ pub async fn serve_on<L: Leaf>(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, shard, shard_count, "leaf serving");
     }
-    let routes = Routes::new(LeafServer::new(service).max_decoding_message_size(MAX_MESSAGE));
+    let max_message = options.serve.max_message_bytes;
+    let server = LeafServer::new(service).max_decoding_message_size(max_message);
+    let limit = MessageLimitLayer {
+        what: "the request",
+        whose: "this leaf's --max-message-bytes",
+        limit: max_message,
+    };
+    let routes = Routes::new(limit.named_layer(server));
     scatter_management::serve(process, routes, listener, options.serve).await
 }
 
 const SERVICE: &str = "scatter.v1.Leaf";
-/// Requests up to 64 MiB are accepted; the root enforces its own lower limit.
-const MAX_MESSAGE: usize = 64 << 20;
 
 /// The gRPC service for one leaf. Public so a leaf can be mounted into a
 /// server the user builds; most users call [`serve`].

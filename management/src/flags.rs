@@ -71,6 +71,13 @@ pub const SERVE_FLAGS: &[Flag] = &[
                [default: 0, no cap]",
     },
     Flag {
+        name: "max-message-bytes",
+        env: "SCATTER_MAX_MESSAGE_BYTES",
+        value: Some("BYTES"),
+        help: "the largest request or merge-stream message accepted; larger ones are refused \
+               with RESOURCE_EXHAUSTED [default: 67174400, 64 MiB + 64 KiB]",
+    },
+    Flag {
         name: "log-format",
         env: "SCATTER_LOG_FORMAT",
         value: Some("text|json"),
@@ -291,6 +298,7 @@ impl Flags {
             drain_delay: self.millis("drain-delay-ms", defaults.drain_delay)?,
             max_in_flight: NonZeroUsize::new(max_in_flight),
             otlp_endpoint: self.get("otlp-endpoint"),
+            max_message_bytes: self.parse("max-message-bytes", defaults.max_message_bytes)?,
             ..defaults
         })
     }

@@ -22,6 +22,7 @@ mod flags;
 mod health;
 mod in_flight;
 mod logging;
+pub mod message_limit;
 pub mod metrics;
 mod probe;
 mod reflection;

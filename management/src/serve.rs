@@ -46,6 +46,20 @@ pub struct ServeOptions {
     /// such as `http://127.0.0.1:4317`). Default `None`: spans are not
     /// recorded at all; trace context is still passed on.
     pub otlp_endpoint: Option<String>,
+    /// The most request-header bytes (HTTP/2 header list size) a call may
+    /// carry; HTTP/2 refuses larger header blocks before they are held,
+    /// and the client sees HTTP 431 rather than a gRPC status. Default
+    /// `None`: hyper's 16 KiB. The root sets twice its
+    /// `--max-metadata-bytes`, and answers calls between the two with a
+    /// status of its own.
+    pub max_header_list_bytes: Option<u32>,
+    /// The largest message a leaf or merge accepts (`--max-message-bytes`):
+    /// a request, or one message of a merge stream. Larger ones are refused
+    /// with RESOURCE_EXHAUSTED as their length prefix arrives. Keep it above
+    /// the root's `--max-request-bytes` (leaves) and `--max-partial-bytes`
+    /// (merges), plus a little for framing. Default 64 MiB + 64 KiB. The
+    /// root does not read it; it has a limit per kind of message.
+    pub max_message_bytes: usize,
 }
 
 impl Default for ServeOptions {
@@ -56,6 +70,8 @@ impl Default for ServeOptions {
             handle_signals: true,
             max_in_flight: None,
             otlp_endpoint: None,
+            max_header_list_bytes: None,
+            max_message_bytes: crate::message_limit::DEFAULT_MAX_MESSAGE_BYTES,
         }
     }
 }
@@ -180,6 +196,7 @@ pub async fn serve(
     process.health.set(ServingStatus::Serving);
     let server = tonic::transport::Server::builder()
         .accept_http1(true)
+        .http2_max_header_list_size(options.max_header_list_bytes)
         .add_routes(Routes::from(axum))
         .serve_with_incoming_shutdown(incoming, drain);
 

@@ -9,6 +9,7 @@ use futures::Stream;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
+use scatter_management::message_limit::over_limit;
 use scatter_management::metrics::{Counter, Gauge, Latency};
 use scatter_management::trace::{AttributeValue, OpenSpan, SpanKind, Spans, TraceContext};
 use scatter_management::{Error, InFlightCap, InFlightPermit, Process, sent_request_id};
@@ -24,8 +25,6 @@ use tracing::Instrument as _;
 use crate::{Fold, Merge, MergeOptions};
 
 const SERVICE: &str = "scatter.v1.Merge";
-/// Partials up to 64 MiB each are accepted.
-const MAX_MESSAGE: usize = 64 << 20;
 
 /// Serves `merge` as configured by `options` until SIGTERM or ctrl-c, then
 /// drains and returns `Ok(())`.
@@ -46,7 +45,10 @@ pub async fn serve_on<M: Merge>(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "merge serving");
     }
-    let routes = Routes::new(MergeServer::new(service).max_decoding_message_size(MAX_MESSAGE));
+    let max_message = options.serve.max_message_bytes;
+    let service = service.max_message_bytes(max_message);
+    let server = MergeServer::new(service).max_decoding_message_size(max_message);
+    let routes = Routes::new(server);
     scatter_management::serve(process, routes, listener, options.serve).await
 }
 
@@ -63,6 +65,7 @@ pub struct MergeService<M> {
     in_flight: Gauge,
     latency: Latency,
     spans: Spans,
+    max_message_bytes: usize,
 }
 
 impl<M: Merge> MergeService<M> {
@@ -87,7 +90,17 @@ impl<M: Merge> MergeService<M> {
                 &[],
             ),
             spans: process.spans.clone(),
+            max_message_bytes: scatter_management::message_limit::DEFAULT_MAX_MESSAGE_BYTES,
         }
+    }
+
+    /// Stream messages above `limit` bytes are refused as they arrive, with
+    /// RESOURCE_EXHAUSTED; this must match the server's decoding limit, as
+    /// [`serve`] sets both from `--max-message-bytes`.
+    #[must_use]
+    pub fn max_message_bytes(mut self, limit: usize) -> Self {
+        self.max_message_bytes = limit;
+        self
     }
 
     /// Refuses merges past `limit` running at once with `RESOURCE_EXHAUSTED`,
@@ -105,7 +118,10 @@ impl<M: Merge> MergeService<M> {
         mut stream: Streaming<MergeMessage>,
         progress: Option<&mpsc::UnboundedSender<Result<MergeUpdate, Status>>>,
     ) -> Result<Payload, Status> {
-        let begin = match stream.message().await?.and_then(|m| m.kind) {
+        let begin = match next(&mut stream, self.max_message_bytes)
+            .await?
+            .and_then(|m| m.kind)
+        {
             Some(Kind::Begin(begin)) => begin,
             Some(Kind::Partial(_)) => {
                 return Err(Status::invalid_argument(
@@ -119,7 +135,7 @@ impl<M: Merge> MergeService<M> {
             }
         };
         let mut fold = self.merge.begin(&begin)?;
-        while let Some(message) = stream.message().await? {
+        while let Some(message) = next(&mut stream, self.max_message_bytes).await? {
             match message.kind {
                 Some(Kind::Partial(partial)) => {
                     self.partials.inc();
@@ -188,8 +204,25 @@ impl<M> Clone for MergeService<M> {
             in_flight: self.in_flight.clone(),
             latency: self.latency.clone(),
             spans: self.spans.clone(),
+            max_message_bytes: self.max_message_bytes,
         }
     }
+}
+
+/// The next message of a merge stream; one above `limit` bytes is refused
+/// as it arrives, with a status saying so.
+async fn next(
+    stream: &mut Streaming<MergeMessage>,
+    limit: usize,
+) -> Result<Option<MergeMessage>, Status> {
+    stream.message().await.map_err(|status| {
+        over_limit(
+            status,
+            limit,
+            "a message of the merge stream",
+            "this merge's --max-message-bytes",
+        )
+    })
 }
 
 /// The stream `MergeProgressive` answers with.

@@ -7,10 +7,17 @@
 //! needs their meaning: a timeout is DEADLINE_EXCEEDED, a broken
 //! connection is UNAVAILABLE (worth a retry on another replica). A status
 //! the peer sent has no source and is kept as it is.
+//!
+//! An answer above the root's decoding limit is refused by tonic with
+//! OUT_OF_RANGE as its length prefix arrives; the root reports it as
+//! RESOURCE_EXHAUSTED naming the limit to raise, marked so that it is not
+//! retried (another replica of the shard would answer as much).
 
 use std::error::Error as _;
 
 use tonic::{Code, Status};
+
+pub use scatter_management::message_limit::{is_over_limit, over_limit};
 
 /// The status to act on for a call that failed with `status`.
 pub fn local_cause(status: Status) -> Status {

@@ -64,6 +64,33 @@ pub enum QueryError {
         /// The configured limit.
         limit: usize,
     },
+    /// The request's metadata is above the root's `limits.max_metadata_bytes`.
+    #[error(
+        "request metadata is {size} bytes (HTTP/2 header list size); this root accepts at most \
+         {limit} (send fewer or shorter headers, or raise --max-metadata-bytes)"
+    )]
+    MetadataTooLarge {
+        /// Bytes received, counted as HTTP/2 does.
+        size: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// A message between the root and the merge was over a size limit: the
+    /// merge's result over the root's `limits.max_result_bytes`, or the
+    /// root's request or a partial over the merge's `--max-message-bytes`.
+    #[error("{0}")]
+    OverLimit(String),
+    /// The answer for the client is above the root's `limits.max_response_bytes`.
+    #[error(
+        "the answer is {size} bytes; this root sends at most {limit} (raise --max-response-bytes, \
+         or ask for less)"
+    )]
+    ResponseTooLarge {
+        /// Bytes of the encoded answer.
+        size: usize,
+        /// The configured limit.
+        limit: usize,
+    },
     /// The root is at its concurrency limit for the request's priority.
     #[error(
         "root overloaded: {running} requests running, at {which} of {cap}; retry after {} ms \
@@ -155,9 +182,12 @@ impl QueryError {
     pub fn code(&self) -> Code {
         match self {
             Self::InvalidRequest(_) => Code::InvalidArgument,
-            Self::TooLarge { .. } | Self::Overloaded { .. } | Self::MergeOverloaded { .. } => {
-                Code::ResourceExhausted
-            }
+            Self::TooLarge { .. }
+            | Self::MetadataTooLarge { .. }
+            | Self::OverLimit(_)
+            | Self::ResponseTooLarge { .. }
+            | Self::Overloaded { .. }
+            | Self::MergeOverloaded { .. } => Code::ResourceExhausted,
             Self::Coverage { code, .. } => *code,
             Self::MergeUnavailable { .. } => Code::Unavailable,
             Self::MergeFailed { .. } => Code::Internal,

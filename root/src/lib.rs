@@ -84,7 +84,7 @@ impl Root {
     /// Validates `config`, connects to every leaf and to the merge it names.
     pub async fn connect(config: RootConfig) -> Result<Self, StartError> {
         config.validate()?;
-        let connector = Connector::new(config.connect.clone());
+        let connector = Connector::for_root(&config);
         let merge = MergeTarget::from_config(&config.merge, &connector).await?;
         Self::with_merge(config, merge).await
     }
@@ -136,6 +136,13 @@ impl Root {
         listener: TcpListener,
         options: ServeOptions,
     ) -> Result<(), StartError> {
+        let metadata = self.config().limits.max_metadata_bytes;
+        let options = ServeOptions {
+            // Headers between the limit and twice it get the root's own
+            // RESOURCE_EXHAUSTED; beyond, HTTP/2 refuses them unread.
+            max_header_list_bytes: u32::try_from(metadata.saturating_mul(2)).ok(),
+            ..options
+        };
         let checks = Arc::clone(&self.readiness)
             .spawn(self.process.health.clone(), self.process.shutdown.clone());
         let routes = RootService::new(self.fanout).routes();

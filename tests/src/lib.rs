@@ -11,6 +11,7 @@
 //! - [`tree`]: starting leaves, merges and roots;
 //! - [`root`]: a running root and the queries sent to it;
 //! - [`raw`]: a gRPC call with a body of any bytes, for malformed requests;
+//! - [`flood`]: a leaf and merge that answer far more than any limit;
 //! - [`python`]: Python leaves and clients, skipped where Python is missing;
 //! - [`chromium`]: pages loaded in headless Chromium, skipped where it is missing;
 //! - [`poll`]: waiting for a condition, with a deadline.
@@ -18,6 +19,7 @@
 pub mod admin;
 pub mod binary;
 pub mod chromium;
+pub mod flood;
 pub mod poll;
 pub mod process;
 pub mod python;

@@ -250,3 +250,11 @@ fn stat(pid: u32) -> Option<(char, u32)> {
     let parent = fields.next()?.parse().ok()?;
     Some((state, parent))
 }
+
+/// The resident memory of `pid` (`VmRSS` of `/proc/PID/status`), in bytes.
+pub fn rss_bytes(pid: u32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = text.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}

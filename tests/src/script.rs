@@ -4,7 +4,7 @@
 //! merge fails. Their answers ([`LeafPartial`], [`MergedResult`]) say who
 //! answered, so a test can check what reached the merge.
 //!
-//! Keys of `delay_ms` and `fail`: `"S.R"` (shard S, replica R) wins over
+//! Keys of `delay_ms`, `fail` and `partial_bytes`: `"S.R"` (shard S, replica R) wins over
 //! `"S"` (every replica of shard S), which wins over `"*"` (every leaf).
 
 use std::collections::BTreeMap;
@@ -14,6 +14,7 @@ use std::time::Duration;
 use scatter_proto::v1::Payload;
 use serde::{Deserialize, Serialize};
 use tonic::{Code, Status};
+use tonic_prost::prost::Message;
 
 /// The content type of scripts, partials and merged results.
 pub const JSON: &str = "application/json";
@@ -31,6 +32,12 @@ pub struct Script {
     pub partial: Option<String>,
     /// When set, the merge refuses the request with INTERNAL and this message.
     pub merge_fail: Option<String>,
+    /// A leaf named here answers with a partial whose `LeafResponse` is
+    /// this many bytes on the wire (filler, not a [`LeafPartial`]).
+    pub partial_bytes: BTreeMap<String, usize>,
+    /// When set, the merge answers with a result whose `MergeResponse` is
+    /// this many bytes on the wire (filler, not a [`MergedResult`]).
+    pub result_bytes: Option<usize>,
 }
 
 /// What one leaf does for one call.
@@ -40,6 +47,8 @@ pub struct Call {
     pub delay: Option<Duration>,
     /// Then fail with this, instead of answering.
     pub failure: Option<Status>,
+    /// Or answer with filler of this many bytes on the wire.
+    pub partial_bytes: Option<usize>,
 }
 
 impl Script {
@@ -77,6 +86,20 @@ impl Script {
         self
     }
 
+    /// Has `key` answer with `bytes` bytes on the wire.
+    #[must_use]
+    pub fn partial_bytes(mut self, key: impl Display, bytes: usize) -> Self {
+        self.partial_bytes.insert(key.to_string(), bytes);
+        self
+    }
+
+    /// Has the merge answer with `bytes` bytes on the wire.
+    #[must_use]
+    pub fn result_bytes(mut self, bytes: usize) -> Self {
+        self.result_bytes = Some(bytes);
+        self
+    }
+
     /// This script as a request payload.
     pub fn payload(&self) -> Payload {
         Payload::new(JSON, serde_json::to_vec(self).expect("a script is JSON"))
@@ -96,6 +119,7 @@ impl Script {
         Call {
             delay: lookup(&self.delay_ms, shard, replica).map(|ms| Duration::from_millis(*ms)),
             failure: lookup(&self.fail, shard, replica).map(|f| status(f)),
+            partial_bytes: lookup(&self.partial_bytes, shard, replica).copied(),
         }
     }
 }
@@ -132,6 +156,24 @@ fn status(failure: &str) -> Status {
         }
     };
     Status::new(code, message)
+}
+
+/// The content type of filler payloads.
+pub const FILLER: &str = "application/octet-stream";
+
+/// A filler payload that makes the message `wrap` puts it in `bytes` long
+/// when encoded, or the longest below when framing cannot hit it exactly
+/// (at a varint's boundary): how a test goes just over or just under a
+/// size limit, which counts the whole message.
+pub fn sized_payload<M: Message>(bytes: usize, wrap: impl Fn(Payload) -> M) -> Payload {
+    let filler = |n: usize| Payload::new(FILLER, vec![b'x'; n]);
+    let framing = wrap(filler(0)).encoded_len();
+    let mut body = bytes.saturating_sub(framing);
+    // Each step down removes one byte; framing grows by a few at most.
+    while body > 0 && wrap(filler(body)).encoded_len() > bytes {
+        body -= 1;
+    }
+    filler(body)
 }
 
 /// A test leaf's partial: who answered.
@@ -216,6 +258,17 @@ mod tests {
             (Code::InvalidArgument, "bad words")
         );
         assert!(script.call(0, 0).failure.is_none());
+    }
+
+    #[test]
+    fn sized_payloads_fill_their_message_to_the_byte() {
+        use scatter_proto::v1::LeafResponse;
+        let wrap = |p| LeafResponse { partial: Some(p) };
+        for bytes in [40, 127, 128, 129, 1000, 100_000] {
+            let len = wrap(sized_payload(bytes, wrap)).encoded_len();
+            assert!(len <= bytes && len + 2 >= bytes, "{bytes}: {len}");
+        }
+        assert_eq!(wrap(sized_payload(100_000, wrap)).encoded_len(), 100_000);
     }
 
     #[test]

@@ -69,6 +69,21 @@ pub struct RootFlags {
     /// Largest request payload accepted.
     #[arg(long)]
     pub max_request_bytes: Option<usize>,
+    /// Largest answer sent to a client (one message: result and coverage).
+    #[arg(long)]
+    pub max_response_bytes: Option<usize>,
+    /// Largest partial accepted from a leaf; over it that shard fails.
+    #[arg(long)]
+    pub max_partial_bytes: Option<usize>,
+    /// Largest result accepted from the merge.
+    #[arg(long)]
+    pub max_result_bytes: Option<usize>,
+    /// Most shards a tree may have (every request goes to every shard).
+    #[arg(long)]
+    pub max_shards: Option<usize>,
+    /// Largest request metadata (HTTP/2 headers) accepted.
+    #[arg(long)]
+    pub max_metadata_bytes: Option<usize>,
     /// Requests in progress at once, however the adaptive limit moves; more
     /// are refused with RESOURCE_EXHAUSTED.
     #[arg(long)]
@@ -157,8 +172,18 @@ impl RootFlags {
         if let Some(v) = self.merge_reserve_ms {
             config.deadline.merge_reserve = ms(v);
         }
-        if let Some(v) = self.max_request_bytes {
-            config.limits.max_request_bytes = v;
+        let limits = &mut config.limits;
+        for (flag, limit) in [
+            (self.max_request_bytes, &mut limits.max_request_bytes),
+            (self.max_response_bytes, &mut limits.max_response_bytes),
+            (self.max_partial_bytes, &mut limits.max_partial_bytes),
+            (self.max_result_bytes, &mut limits.max_result_bytes),
+            (self.max_shards, &mut limits.max_shards),
+            (self.max_metadata_bytes, &mut limits.max_metadata_bytes),
+        ] {
+            if let Some(v) = flag {
+                *limit = v;
+            }
         }
         if let Some(v) = self.max_concurrent {
             config.limits.max_concurrent_requests = v;

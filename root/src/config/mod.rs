@@ -12,7 +12,12 @@
 //! merge_reserve = "20ms"           # until the merge has a history
 //!
 //! [limits]
-//! max_request_bytes = 4194304
+//! max_request_bytes = 4194304      # the client's payload
+//! max_response_bytes = 67108864    # one answer to a client
+//! max_partial_bytes = 67108864     # one leaf's answer
+//! max_result_bytes = 67108864      # the merge's answer
+//! max_shards = 1024
+//! max_metadata_bytes = 8192        # request headers
 //! max_concurrent_requests = 1024
 //!
 //! [admission]
@@ -50,6 +55,7 @@ mod admission;
 pub mod duration_text;
 mod hedge;
 mod lifecycle;
+mod limits;
 mod logs;
 mod readiness;
 mod traces;
@@ -57,6 +63,7 @@ mod traces;
 pub use admission::AdmissionConfig;
 pub use hedge::{HedgeConfig, ProbationConfig};
 pub use lifecycle::LifecycleConfig;
+pub use limits::Limits;
 pub use logs::LogConfig;
 pub use readiness::ReadinessConfig;
 pub use traces::TraceConfig;
@@ -155,28 +162,6 @@ impl Default for DeadlineConfig {
     }
 }
 
-/// Protection against requests the root should not take.
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Limits {
-    /// Largest request accepted, in bytes; larger ones get
-    /// RESOURCE_EXHAUSTED. Every leaf receives the payload, so this bounds
-    /// the memory one request can pin. Default 4 MiB.
-    pub max_request_bytes: usize,
-    /// Requests in progress at once, however the adaptive limit moves;
-    /// more get RESOURCE_EXHAUSTED at once rather than queueing. Default 1024.
-    pub max_concurrent_requests: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_request_bytes: 4 << 20,
-            max_concurrent_requests: 1024,
-        }
-    }
-}
-
 /// Connection settings for leaves and the merge.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -239,9 +224,9 @@ impl RootConfig {
                 self.deadline.default, self.deadline.max
             ));
         }
-        if self.limits.max_concurrent_requests == 0 || self.limits.max_request_bytes == 0 {
-            return bad("limits must be above zero".into());
-        }
+        self.limits
+            .validate(self.shards.len())
+            .map_err(StartError::Config)?;
         if !(self.deadline.merge_reserve_percentile > 0.0
             && self.deadline.merge_reserve_percentile < 100.0)
         {

@@ -233,7 +233,8 @@ async fn ask_info(
 ) -> Result<Placed, String> {
     let asked = tokio::time::timeout(timeout, async {
         let channel = connector.connect_now(&addr.to_string(), timeout).await?;
-        let info = Connector::leaf_client(channel)
+        let info = connector
+            .leaf_client(channel)
             .info(LeafInfoRequest {})
             .await
             .map_err(|status| match status.code() {
@@ -244,6 +245,17 @@ async fn ask_info(
                 _ => status.to_string(),
             })?
             .into_inner();
+        // Checked before the count sizes the tree: a leaf that claims
+        // billions of shards must not make the root allocate for them.
+        connector
+            .limits()
+            .check_shards(info.shard_count as usize)
+            .map_err(|e| {
+                format!(
+                    "the leaf reports a shard count of {}: {e}",
+                    info.shard_count
+                )
+            })?;
         Ok(Placed {
             shard: info.shard,
             shard_count: info.shard_count,

@@ -181,7 +181,7 @@ impl Fanout {
     /// (`builtin:concat`, or a merge's address). Its metrics go to a
     /// registry of its own; [`Fanout::with_merge`] takes yours.
     pub async fn connect(config: RootConfig) -> Result<Self, StartError> {
-        let connector = Connector::new(config.connect.clone());
+        let connector = Connector::for_root(&config);
         let merge = MergeTarget::from_config(&config.merge, &connector).await?;
         Self::with_merge(config, merge, &Registry::default()).await
     }
@@ -195,16 +195,11 @@ impl Fanout {
         metrics: &Registry,
     ) -> Result<Self, StartError> {
         config.validate()?;
-        let connector = Connector::new(config.connect.clone());
+        let connector = Connector::for_root(&config);
         let topology =
             Arc::new(Topology::connect(&config.shards, connector, metrics.clone()).await?);
-        Ok(Self::with_leaf(
-            config,
-            topology,
-            merge,
-            metrics,
-            leaf_stack(),
-        ))
+        let leaf = leaf_stack(&config.limits);
+        Ok(Self::with_leaf(config, topology, merge, metrics, leaf))
     }
 }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt as _;
+use prost::Message as _;
 use scatter_management::trace::{OpenSpan, SpanKind};
 use scatter_proto::v1::{MergeBegin, Payload, QueryRequest, QueryResponse};
 use tokio::time::Instant;
@@ -149,6 +150,7 @@ where
     coverage::enforce(&policy, &coverage)?;
     let finishing = Instant::now();
     let result = merge.finish().await?;
+    check_result_size(&result, engine.config.limits.max_result_bytes)?;
     let merging = finishing.elapsed();
     engine.reserve.record(merging);
     // The trace id marks the latencies as exemplars.
@@ -166,4 +168,17 @@ where
         request_id,
         trace_id,
     })
+}
+
+/// A merge linked into the root is held to the same limit as a merge
+/// process, whose larger result tonic refuses while decoding it.
+fn check_result_size(result: &Payload, limit: usize) -> Result<(), QueryError> {
+    let size = result.encoded_len();
+    if size > limit {
+        return Err(QueryError::OverLimit(format!(
+            "the merge's result is larger than this root accepts (raise --max-result-bytes): \
+             {size} bytes, the limit is {limit} bytes"
+        )));
+    }
+    Ok(())
 }

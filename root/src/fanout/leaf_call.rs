@@ -14,7 +14,8 @@ use tower::Service;
 
 use super::observe::{Observe, ObserveLayer};
 use super::request_id::RequestId;
-use crate::call_status::local_cause;
+use crate::call_status::{local_cause, over_limit};
+use crate::config::Limits;
 use crate::topology::Replica;
 use scatter_management::trace::AttributeValue;
 
@@ -86,8 +87,28 @@ impl<S> LeafService for S where
 /// channel. Dropping the future resets the HTTP/2 stream, so the leaf sees
 /// its work cancelled. A failure made on this side of the wire (a timeout,
 /// a broken connection) is given the code that says what it means.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct GrpcLeaf;
+#[derive(Clone, Copy, Debug)]
+pub struct GrpcLeaf {
+    /// The replicas' decoding limit (`limits.max_partial_bytes`), to tell
+    /// the root's refusal of a partial from a leaf's of the request.
+    max_partial_bytes: usize,
+}
+
+impl GrpcLeaf {
+    /// Leaf calls whose clients decode at most `limits.max_partial_bytes`
+    /// (the limit [`Connector::leaf_client`](crate::topology::Connector::leaf_client) sets).
+    pub fn new(limits: &Limits) -> Self {
+        Self {
+            max_partial_bytes: limits.max_partial_bytes,
+        }
+    }
+}
+
+impl Default for GrpcLeaf {
+    fn default() -> Self {
+        Self::new(&Limits::default())
+    }
+}
 
 impl Service<LeafCall> for GrpcLeaf {
     type Response = Payload;
@@ -101,6 +122,7 @@ impl Service<LeafCall> for GrpcLeaf {
     fn call(&mut self, call: LeafCall) -> Self::Future {
         let mut client = call.replica.client.clone();
         let attributes = call.span_attributes();
+        let limit = self.max_partial_bytes;
         let mut request = tonic::Request::new(call.request);
         request.set_timeout(call.timeout);
         let span = call
@@ -112,7 +134,12 @@ impl Service<LeafCall> for GrpcLeaf {
                     .into_inner()
                     .partial
                     .ok_or_else(|| Status::internal("the leaf answered without a partial")),
-                Err(status) => Err(local_cause(status)),
+                Err(status) => Err(local_cause(over_limit(
+                    status,
+                    limit,
+                    "the leaf's partial",
+                    "the root's --max-partial-bytes",
+                ))),
             };
             span.finish_call(call.request_id.spans(), attributes, &result);
             result
@@ -125,8 +152,8 @@ pub type LeafStack = Observe<GrpcLeaf>;
 
 /// Assembles the leaf-call stack, outermost layer first: replica
 /// statistics and counters, then the gRPC call.
-pub fn leaf_stack() -> LeafStack {
+pub fn leaf_stack(limits: &Limits) -> LeafStack {
     tower::ServiceBuilder::new()
         .layer(ObserveLayer)
-        .service(GrpcLeaf)
+        .service(GrpcLeaf::new(limits))
 }

@@ -17,6 +17,7 @@ use tower::{Layer, Service};
 
 use super::leaf_call::{AttemptKind, LeafCall};
 use super::request_id::RequestId;
+use crate::call_status::is_over_limit;
 use crate::topology::Replica;
 
 /// Adds [`Observe`] to a leaf-call service.
@@ -122,7 +123,7 @@ impl InFlight {
             // at least this long, and must not send it on probation for errors.
             Code::DeadlineExceeded => stats.observe_at_least(latency),
             // The leaf at its in-flight cap: a fault for replica choice.
-            Code::ResourceExhausted => {
+            Code::ResourceExhausted if !is_over_limit(status) => {
                 stats.counters.refusals.inc();
                 stats.observe(None);
             }

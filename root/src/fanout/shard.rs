@@ -22,6 +22,7 @@ use super::event::{Missing, ShardEnd};
 use super::leaf_call::{AttemptKind, LeafCall};
 use super::request_id::RequestId;
 use crate::admission::Admission;
+use crate::call_status::is_over_limit;
 use crate::config::{HedgeConfig, ProbationConfig};
 use crate::topology::{Replica, Shard, probation};
 
@@ -145,7 +146,7 @@ where
                         };
                     }
                     Err(status) => {
-                        let retryable = is_retryable(status.code());
+                        let retryable = is_retryable(&status);
                         shard.last_error = Some((status, done.replica));
                         if retryable && attempts.is_empty() {
                             let retry = shard.extra(AttemptKind::Retry, now);
@@ -343,9 +344,11 @@ impl ShardRun<'_, '_> {
 }
 
 /// Fast failures that say nothing about the request: try another replica.
-fn is_retryable(code: Code) -> bool {
+/// A partial over the root's limit is not one: the shard's other replicas
+/// hold the same data and would answer as much.
+fn is_retryable(status: &Status) -> bool {
     matches!(
-        code,
+        status.code(),
         Code::Unavailable | Code::ResourceExhausted | Code::Aborted
-    )
+    ) && !is_over_limit(status)
 }

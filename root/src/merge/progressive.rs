@@ -189,6 +189,7 @@ impl ProgressiveSession {
                             self.opened,
                             self.deadline,
                             status,
+                            self.merge.max_result_bytes(),
                         ));
                     }
                 }
@@ -235,6 +236,7 @@ impl ProgressiveSession {
     }
 
     fn failure(&self, status: Status) -> QueryError {
-        failure(self.merge.addr(), self.opened, self.deadline, status)
+        let limit = self.merge.max_result_bytes();
+        failure(self.merge.addr(), self.opened, self.deadline, status, limit)
     }
 }

@@ -19,7 +19,7 @@ use tonic::transport::Channel;
 use tonic::{Code, Response, Status};
 
 use super::reachability::Reachability;
-use crate::call_status::local_cause;
+use crate::call_status::{is_over_limit, local_cause, over_limit};
 use crate::error::QueryError;
 use crate::fanout::RequestId;
 use crate::topology::{Connector, normalise};
@@ -30,6 +30,8 @@ pub struct RemoteMerge {
     addr: Arc<str>,
     client: MergeClient<Channel>,
     reachability: Arc<Reachability>,
+    /// The client's decoding limit (`limits.max_result_bytes`).
+    max_result_bytes: usize,
 }
 
 type Call = Pin<Box<dyn Future<Output = Result<Response<MergeResponse>, Status>> + Send>>;
@@ -37,6 +39,7 @@ type Call = Pin<Box<dyn Future<Output = Result<Response<MergeResponse>, Status>>
 /// One request's stream to the merge.
 pub struct RemoteSession {
     addr: Arc<str>,
+    max_result_bytes: usize,
     opened: Instant,
     deadline: Instant,
     tx: Option<mpsc::UnboundedSender<MergeMessage>>,
@@ -52,7 +55,8 @@ impl RemoteMerge {
         let addr: Arc<str> = normalise(addr).into();
         let channel = connector.channel(&addr).await?;
         Ok(Self {
-            client: Connector::merge_client(channel),
+            client: connector.merge_client(channel),
+            max_result_bytes: connector.limits().max_result_bytes,
             reachability: Arc::new(Reachability::new(Arc::clone(&addr))),
             addr,
         })
@@ -93,6 +97,7 @@ impl RemoteMerge {
         let mut client = self.client.clone();
         RemoteSession {
             addr: Arc::clone(&self.addr),
+            max_result_bytes: self.max_result_bytes,
             opened,
             deadline,
             tx: Some(tx),
@@ -107,6 +112,11 @@ impl RemoteMerge {
     /// Whether requests reach the merge, as their calls found it.
     pub fn reachability(&self) -> &Reachability {
         &self.reachability
+    }
+
+    /// The decoding limit of its client, in bytes.
+    pub(super) fn max_result_bytes(&self) -> usize {
+        self.max_result_bytes
     }
 
     /// The client, for the progressive call.
@@ -155,14 +165,25 @@ pub(super) fn answered_early() -> QueryError {
 }
 
 /// What a failed merge call means for the request: the merge is down, out
-/// of time, or failed with its own status.
+/// of time, failed with its own status, or its answer was above the
+/// root's limit of `max_result_bytes` (or the root's message above the
+/// merge's).
 pub(super) fn failure(
     addr: &str,
     opened: Instant,
     deadline: Instant,
     status: Status,
+    max_result_bytes: usize,
 ) -> QueryError {
-    let status = local_cause(status);
+    let status = local_cause(over_limit(
+        status,
+        max_result_bytes,
+        "the merge's result",
+        "the root's --max-result-bytes",
+    ));
+    if is_over_limit(&status) {
+        return QueryError::OverLimit(status.message().to_owned());
+    }
     match status.code() {
         Code::Unavailable => QueryError::MergeUnavailable {
             addr: addr.to_owned(),
@@ -234,7 +255,13 @@ impl RemoteSession {
                     code: Code::Internal,
                     message: "the merge answered without a result".into(),
                 }),
-            Err(status) => Err(failure(&self.addr, self.opened, self.deadline, status)),
+            Err(status) => Err(failure(
+                &self.addr,
+                self.opened,
+                self.deadline,
+                status,
+                self.max_result_bytes,
+            )),
         }
     }
 }
@@ -249,7 +276,13 @@ mod tests {
     fn a_merge_at_its_cap_is_overload_not_an_internal_error() {
         let now = Instant::now();
         let refused = Status::resource_exhausted("merge at its in-flight cap: 4 calls running");
-        let error = failure("http://m:1", now, now + Duration::from_secs(1), refused);
+        let error = failure(
+            "http://m:1",
+            now,
+            now + Duration::from_secs(1),
+            refused,
+            1024,
+        );
         assert_eq!(error.code(), Code::ResourceExhausted);
         assert!(error.to_string().contains("in-flight cap"), "{error}");
         assert!(error.to_string().contains("http://m:1"), "{error}");

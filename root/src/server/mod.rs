@@ -1,8 +1,10 @@
 //! The `Root` gRPC service: input checks, the client's deadline and its
 //! request id (`x-request-id`, echoed in the response's metadata, success
 //! or error), then the engine's [`Fanout`] (which admits or refuses);
-//! errors leave here as gRPC statuses.
+//! errors leave here as gRPC statuses. Answers above the response limit
+//! leave as one too.
 
+mod size;
 mod unread;
 
 use std::pin::Pin;
@@ -59,6 +61,8 @@ impl RootService {
     /// deadline, and gives the request its id.
     fn check(&self, request: Request<QueryRequest>) -> Result<Checked, QueryError> {
         Read::mark(request.extensions());
+        let limits = &self.fanout.engine().config.limits;
+        size::check_metadata(request.metadata(), limits.max_metadata_bytes)?;
         let client_timeout = scatter_management::grpc_timeout(request.metadata());
         let client_id = scatter_management::request_id(request.metadata())
             .map_err(QueryError::InvalidRequest)?;
@@ -66,7 +70,7 @@ impl RootService {
         let id = self.fanout.engine().request_id(client_id.as_deref(), trace);
         let query = request.into_inner();
         let size = query.payload.as_ref().map_or(0, |p| p.body.len());
-        let limit = self.fanout.engine().config.limits.max_request_bytes;
+        let limit = limits.max_request_bytes;
         if size > limit {
             return Err(QueryError::TooLarge { size, limit });
         }
@@ -139,7 +143,9 @@ impl root_server::Root for RootService {
         let _in_flight = InFlight::enter(&self.metrics().in_flight);
         let Checked { query, timeout, id } = self.refuse(self.check(request), None)?;
         let class = class_of(&query);
+        let limit = self.fanout.engine().config.limits.max_response_bytes;
         let result = self.fanout.query_as(query, timeout, &id).await;
+        let result = result.and_then(|answer| size::check_answer(answer, limit));
         tagged(&id, self.settle(result, class))
     }
 
@@ -155,10 +161,12 @@ impl root_server::Root for RootService {
         let updates = self.fanout.try_query_stream_as(query, timeout, id.clone());
         let updates = tagged(&id, self.refuse(updates, class))?.into_inner();
         let metrics = self.metrics().clone();
+        let limit = self.fanout.engine().config.limits.max_response_bytes;
         let updates = updates.map(move |update| {
             // Held until the stream is dropped: the request counts in
             // in-flight for as long as it runs.
             let _ = &in_flight;
+            let update = update.and_then(|update| size::check_answer(update, limit));
             match &update {
                 Ok(QueryUpdate {
                     kind: Some(scatter_proto::v1::query_update::Kind::Done(_)),

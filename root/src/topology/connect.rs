@@ -1,7 +1,8 @@
 //! The one place that dials a leaf or a merge. Every connection the root
 //! makes — to a configured or discovered leaf, to the merge, to a leaf asked
 //! which shard it serves or watched for health — is built here, so a
-//! transport setting (keep-alive, and later TLS) is added once.
+//! transport setting (keep-alive, decoding limits, and later TLS) is added
+//! once.
 
 use std::time::Duration;
 
@@ -12,24 +13,38 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-use crate::config::ConnectConfig;
+use crate::config::{ConnectConfig, Limits, RootConfig};
 use crate::error::StartError;
-
-/// Partials up to 64 MiB are accepted from a leaf.
-const MAX_PARTIAL_BYTES: usize = 64 << 20;
-/// Results up to 64 MiB are accepted from the merge.
-const MAX_RESULT_BYTES: usize = 64 << 20;
 
 /// Builds channels to leaves and merges with one set of transport settings.
 #[derive(Clone, Debug, Default)]
 pub struct Connector {
     config: ConnectConfig,
+    limits: Limits,
 }
 
 impl Connector {
-    /// A connector with `config`'s timeouts and keep-alive.
+    /// A connector with `config`'s timeouts and keep-alive, and the
+    /// default limits.
     pub fn new(config: ConnectConfig) -> Self {
-        Self { config }
+        Self {
+            config,
+            limits: Limits::default(),
+        }
+    }
+
+    /// The connector of a root configured by `config`: its connection
+    /// settings and its limits on what leaves and the merge may send.
+    pub fn for_root(config: &RootConfig) -> Self {
+        Self {
+            config: config.connect.clone(),
+            limits: config.limits.clone(),
+        }
+    }
+
+    /// The limits in force (partials, results, shards).
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// The endpoint for `addr` (`host:port` or a URI), not yet connected;
@@ -95,15 +110,18 @@ impl Connector {
         )
     }
 
-    /// A `Leaf` client on `channel`, accepting partials up to 64 MiB.
-    pub fn leaf_client(channel: Channel) -> LeafClient<Channel> {
-        LeafClient::new(channel).max_decoding_message_size(MAX_PARTIAL_BYTES)
+    /// A `Leaf` client on `channel`, accepting partials up to
+    /// `limits.max_partial_bytes`: tonic refuses a larger one when its
+    /// length prefix arrives, before buffering any of it.
+    pub fn leaf_client(&self, channel: Channel) -> LeafClient<Channel> {
+        LeafClient::new(channel).max_decoding_message_size(self.limits.max_partial_bytes)
     }
 
-    /// A `Merge` client on `channel`, accepting results up to 64 MiB.
-    pub fn merge_client(channel: Channel) -> MergeClient<Channel> {
+    /// A `Merge` client on `channel`, accepting results and snapshots up
+    /// to `limits.max_result_bytes` (refused as for partials).
+    pub fn merge_client(&self, channel: Channel) -> MergeClient<Channel> {
         MergeClient::new(channel)
-            .max_decoding_message_size(MAX_RESULT_BYTES)
+            .max_decoding_message_size(self.limits.max_result_bytes)
             .max_encoding_message_size(usize::MAX)
     }
 }

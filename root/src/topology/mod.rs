@@ -77,7 +77,12 @@ impl Topology {
 
     /// Makes `shards` the tree: replicas already known keep their channel
     /// and statistics, new ones are connected, missing ones are dropped.
+    /// A tree above `limits.max_shards` is refused and the old one kept.
     pub async fn replace_all(&self, shards: &[Vec<String>]) -> Result<(), StartError> {
+        self.connector
+            .limits()
+            .check_shards(shards.len())
+            .map_err(StartError::Config)?;
         let old = self.snapshot();
         let known: HashMap<&str, &Arc<Replica>> = old
             .shards
@@ -115,7 +120,7 @@ impl Topology {
     async fn connect_replica(&self, shard: u32, addr: String) -> Result<Replica, StartError> {
         let channel = self.connector.channel(&addr).await?;
         Ok(Replica {
-            client: Connector::leaf_client(channel),
+            client: self.connector.leaf_client(channel),
             stats: ReplicaStats::new(&self.metrics, shard, &addr),
             addr,
         })

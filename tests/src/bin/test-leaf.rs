@@ -6,6 +6,8 @@
 //! `test-leaf --listen ADDR --shard S --shard-count N [--replica R] [--garbage]`
 
 use scatter_leaf::{Flag, Flags, Leaf, LeafOptions, Payload, ShardRequest, Status};
+use scatter_proto::v1::LeafResponse;
+use scatter_tests::script::sized_payload;
 use scatter_tests::{LeafPartial, Script};
 
 /// The test leaf's own flags, besides the SDK's.
@@ -40,6 +42,12 @@ impl Leaf for ScriptedLeaf {
         }
         if let Some(status) = call.failure {
             return Err(status);
+        }
+        if let Some(bytes) = call.partial_bytes {
+            let wrap = |partial| LeafResponse {
+                partial: Some(partial),
+            };
+            return Ok(sized_payload(bytes, wrap));
         }
         Ok(LeafPartial {
             shard: request.shard,

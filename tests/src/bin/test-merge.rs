@@ -1,17 +1,21 @@
 //! The merge of the end-to-end tests: collects every partial, in arrival
 //! order, into a JSON [`MergedResult`]; refuses a request whose [`Script`]
-//! sets `merge_fail` with INTERNAL and the script's message.
+//! sets `merge_fail` with INTERNAL and the script's message; answers with
+//! filler of the script's `result_bytes` when it sets them.
 //!
 //! `test-merge --listen ADDR`
 
 use scatter_merge::{Fold, Merge, MergeBegin, MergeOptions, Payload, Status};
+use scatter_proto::v1::MergeResponse;
+use scatter_tests::script::sized_payload;
 use scatter_tests::{MergedPartial, MergedResult, Script};
 
 /// Starts a [`Collected`] per request.
 struct Collect;
 
-/// The partials of one request so far.
-struct Collected(MergedResult);
+/// The partials of one request so far, and the size of filler to answer
+/// with instead, when the script asks for it.
+struct Collected(MergedResult, Option<usize>);
 
 impl Merge for Collect {
     type Fold = Collected;
@@ -20,7 +24,7 @@ impl Merge for Collect {
         let script = Script::from_payload(&begin.request.clone().unwrap_or_default());
         match script.merge_fail {
             Some(message) => Err(Status::internal(message)),
-            None => Ok(Collected(MergedResult::default())),
+            None => Ok(Collected(MergedResult::default(), script.result_bytes)),
         }
     }
 }
@@ -35,7 +39,12 @@ impl Fold for Collected {
     }
 
     fn finish(self) -> Result<Payload, Status> {
-        Ok(self.0.payload())
+        Ok(match self.1 {
+            Some(bytes) => sized_payload(bytes, |result| MergeResponse {
+                result: Some(result),
+            }),
+            None => self.0.payload(),
+        })
     }
 }
 

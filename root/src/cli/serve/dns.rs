@@ -35,7 +35,7 @@ pub async fn serve(mut config: RootConfig, flags: &DnsFlags) -> anyhow::Result<(
             shard_count: flags.shard_count,
             ..DnsConfig::default()
         },
-        Connector::new(config.connect.clone()),
+        Connector::for_root(&config),
     )?;
     eprintln!("resolving {:?} until every shard has a leaf", flags.names);
     config.shards = tokio::select! {

@@ -18,7 +18,7 @@ fn replicas(n: usize) -> Vec<Arc<Replica>> {
             let addr = format!("http://127.0.0.1:{}", 9 + i);
             let channel = Connector::default().endpoint(&addr).unwrap().connect_lazy();
             Arc::new(Replica {
-                client: Connector::leaf_client(channel),
+                client: Connector::default().leaf_client(channel),
                 stats: ReplicaStats::new(&registry, 0, &addr),
                 addr,
             })

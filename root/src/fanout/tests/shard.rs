@@ -144,7 +144,7 @@ fn shard(replicas: usize, registry: &Registry) -> Shard {
                 let addr = addr(i);
                 let channel = Connector::default().endpoint(&addr).unwrap().connect_lazy();
                 Arc::new(Replica {
-                    client: Connector::leaf_client(channel),
+                    client: Connector::default().leaf_client(channel),
                     stats: ReplicaStats::new(registry, 0, &addr),
                     addr,
                 })
