@@ -28,6 +28,9 @@ pub enum Error {
     /// flag's value, or asks for `--help` (the message is the help).
     #[error("{0}")]
     Usage(String),
+    /// A TLS file is missing, unreadable or not what its setting needs.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// A signal handler could not be installed.
     #[error("cannot install signal handler: {0}")]
     Signal(std::io::Error),

@@ -14,7 +14,7 @@ use clap::error::ErrorKind;
 use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
-use crate::{Error, ServeOptions};
+use crate::{Error, PemFile, ServeOptions, ServerTls, ServerTlsFiles};
 
 /// One flag a process knows.
 #[derive(Clone, Copy, Debug)]
@@ -57,6 +57,26 @@ pub const SERVE_FLAGS: &[Flag] = &[
         value: Some("text|json"),
         help: "log lines as text or one JSON object each; the level comes from \
                SCATTER_LOG or RUST_LOG [default: text]",
+    },
+    Flag {
+        name: "tls-cert",
+        env: "SCATTER_TLS_CERT",
+        value: Some("PEM"),
+        help: "serve over TLS with this certificate chain (with --tls-key); the admin \
+               endpoints then speak HTTPS [default: plaintext]",
+    },
+    Flag {
+        name: "tls-key",
+        env: "SCATTER_TLS_KEY",
+        value: Some("PEM"),
+        help: "the private key of --tls-cert",
+    },
+    Flag {
+        name: "tls-client-ca",
+        env: "SCATTER_TLS_CLIENT_CA",
+        value: Some("PEM"),
+        help: "require callers to present a certificate signed by this CA (mutual TLS; \
+               needs --tls-cert)",
     },
 ];
 
@@ -166,8 +186,35 @@ impl Flags {
             grace: self.millis("grace-ms", defaults.grace)?,
             drain_delay: self.millis("drain-delay-ms", defaults.drain_delay)?,
             max_in_flight: NonZeroUsize::new(max_in_flight),
+            tls: self.server_tls()?,
             ..defaults
         })
+    }
+
+    /// `--tls-cert`, `--tls-key` and `--tls-client-ca`, read and checked.
+    fn server_tls(&self) -> Result<Option<ServerTls>, Error> {
+        let file = |flag: &str| {
+            let env = self.declared(flag).env;
+            self.get(flag)
+                .map(|path| PemFile::new(path, format!("--{flag} / {env}")))
+        };
+        match (file("tls-cert"), file("tls-key"), file("tls-client-ca")) {
+            (None, None, None) => Ok(None),
+            (Some(cert), Some(key), client_ca) => ServerTls::load(&ServerTlsFiles {
+                cert,
+                key,
+                client_ca,
+            })
+            .map(Some),
+            (None, None, Some(_)) => Err(Error::Tls(
+                "--tls-client-ca needs --tls-cert and --tls-key: callers are only asked \
+                 for a certificate over TLS"
+                    .into(),
+            )),
+            _ => Err(Error::Tls(
+                "--tls-cert and --tls-key go together: give both or neither".into(),
+            )),
+        }
     }
 
     fn declared(&self, flag: &str) -> &Flag {

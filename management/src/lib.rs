@@ -10,7 +10,9 @@
 //!   NOT_SERVING, stops taking new work, lets in-flight calls finish within a
 //!   grace period, and returns so `main` can exit 0;
 //! - shedding ([`InFlightCap`]): past `--max-in-flight` calls a leaf or merge
-//!   refuses at once with `RESOURCE_EXHAUSTED`.
+//!   refuses at once with `RESOURCE_EXHAUSTED`;
+//! - TLS ([`ServerTls`], [`client_tls`]): the port served over TLS, mutual
+//!   when a client CA is given, and the client side for calls to it.
 
 mod admin;
 mod deadline;
@@ -25,6 +27,7 @@ mod reflection;
 mod request_id;
 mod serve;
 mod signal;
+mod tls;
 
 pub use deadline::grpc_timeout;
 pub use error::Error;
@@ -34,7 +37,11 @@ pub use in_flight::{InFlightCap, InFlightPermit, RETRY_PUSHBACK, RETRY_PUSHBACK_
 pub use logging::{
     LOG_FILTER_ENV, LOG_FORMAT_ENV, LOG_FORMAT_FLAG, LogFormat, init_logging, init_logging_as,
 };
-pub use probe::is_serving;
+pub use probe::{is_serving, is_serving_at};
 pub use request_id::{MAX_REQUEST_ID_BYTES, REQUEST_ID_HEADER, request_id, sent_request_id};
 pub use serve::{Process, ServeOptions, bind, serve};
 pub use signal::shutdown_signal;
+pub use tls::{
+    ClientTlsFiles, PemFile, ServerTls, ServerTlsFiles, client_tls, error_chain,
+    refused_after_handshake,
+};

@@ -19,7 +19,7 @@ use tonic::service::Routes;
 
 use crate::metrics::Registry;
 use crate::reflection::add_reflection;
-use crate::{Error, Health, ServingStatus, shutdown_signal};
+use crate::{Error, Health, ServerTls, ServingStatus, shutdown_signal};
 
 /// How a process admits calls and drains.
 #[derive(Clone, Debug)]
@@ -41,6 +41,11 @@ pub struct ServeOptions {
     /// it could have absorbed. Default `None`: no cap. The root does not
     /// read it; it admits with its own `--max-concurrent`.
     pub max_in_flight: Option<NonZeroUsize>,
+    /// Serve over TLS (`--tls-cert`, `--tls-key`), requiring callers'
+    /// certificates when it has a client CA (`--tls-client-ca`). TLS costs
+    /// a handshake per connection and makes the admin endpoints HTTPS.
+    /// Default `None`: plaintext, for a trusted network.
+    pub tls: Option<ServerTls>,
 }
 
 impl Default for ServeOptions {
@@ -50,6 +55,7 @@ impl Default for ServeOptions {
             drain_delay: Duration::ZERO,
             handle_signals: true,
             max_in_flight: None,
+            tls: None,
         }
     }
 }
@@ -140,8 +146,12 @@ pub async fn serve(
 
     let drained = CancellationToken::new();
     let drain = drain_sequence(process.clone(), options.clone(), drained.clone());
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = &options.tls {
+        builder = builder.tls_config(tls.config())?;
+    }
     process.health.set(ServingStatus::Serving);
-    let server = tonic::transport::Server::builder()
+    let server = builder
         .accept_http1(true)
         .add_routes(Routes::from(axum))
         .serve_with_incoming_shutdown(incoming, drain);

@@ -129,11 +129,15 @@ impl Root {
     /// Serves clients on `listener` until SIGTERM, ctrl-c or
     /// `process().shutdown`, then drains. Health says SERVING only while
     /// the [`readiness`] checks find the merge and enough shards serving.
+    /// Over TLS as the config's `[tls]` says, unless `options` brings its own.
     pub async fn serve(
         self,
         listener: TcpListener,
-        options: ServeOptions,
+        mut options: ServeOptions,
     ) -> Result<(), StartError> {
+        if options.tls.is_none() {
+            options.tls = self.config().tls.load()?;
+        }
         let checks = Arc::clone(&self.readiness)
             .spawn(self.process.health.clone(), self.process.shutdown.clone());
         let routes = RootService::new(self.fanout).routes();

@@ -12,6 +12,7 @@
 //! - [`root`]: a running root and the queries sent to it;
 //! - [`raw`]: a gRPC call with a body of any bytes, for malformed requests;
 //! - [`python`]: Python leaves and clients, skipped where Python is missing;
+//! - [`tls`]: a CA and certificates made at run time, as PEM files;
 //! - [`poll`]: waiting for a condition, with a deadline.
 
 pub mod admin;
@@ -23,6 +24,7 @@ pub mod raw;
 pub mod root;
 pub mod script;
 pub mod server;
+pub mod tls;
 pub mod tree;
 
 pub use binary::binary;

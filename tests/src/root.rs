@@ -17,8 +17,9 @@ use crate::process::ChildProcess;
 use crate::script::Script;
 use crate::server::{START_TIMEOUT, Server};
 
-/// What `scatter serve` prints once it serves.
-const READY: &str = "scatter root ready on http://";
+/// What `scatter serve` prints once it serves, before `http://ADDR` (or
+/// `https://ADDR` over TLS).
+const READY: &str = "scatter root ready on ";
 
 /// A `scatter serve` process.
 pub struct Root {
@@ -52,7 +53,7 @@ impl Root {
         let mut process = ChildProcess::spawn("root", &binary("scatter"), &args);
         let line = process.stdout_line(READY, START_TIMEOUT).await;
         let addr = line
-            .rsplit(READY)
+            .rsplit("://")
             .next()
             .and_then(|a| a.trim().parse().ok())
             .unwrap_or_else(|| panic!("no address in the root's line {line:?}"));

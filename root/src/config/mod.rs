@@ -26,6 +26,8 @@
 //! [readiness]
 //! min_coverage = 0.0               # 0: at least one shard with a serving replica
 //! interval = "1s"
+//!
+//! [tls]                            # see `ListenTlsConfig`; [connect.tls] for leaves
 //! ```
 
 use std::net::SocketAddr;
@@ -41,11 +43,13 @@ pub mod duration_text;
 mod hedge;
 mod logs;
 mod readiness;
+mod tls;
 
 pub use admission::AdmissionConfig;
 pub use hedge::{HedgeConfig, ProbationConfig};
 pub use logs::LogConfig;
 pub use readiness::ReadinessConfig;
+pub use tls::{ListenTlsConfig, UpstreamTlsConfig};
 
 /// Everything the root needs to serve.
 #[derive(Clone, Debug, Deserialize)]
@@ -74,6 +78,8 @@ pub struct RootConfig {
     pub logs: LogConfig,
     /// When the root reports itself ready, and how often it checks.
     pub readiness: ReadinessConfig,
+    /// TLS on the port clients call; off by default.
+    pub tls: ListenTlsConfig,
 }
 
 impl Default for RootConfig {
@@ -90,6 +96,7 @@ impl Default for RootConfig {
             connect: ConnectConfig::default(),
             logs: LogConfig::default(),
             readiness: ReadinessConfig::default(),
+            tls: ListenTlsConfig::default(),
         }
     }
 }
@@ -168,6 +175,8 @@ pub struct ConnectConfig {
     /// traffic. Default 10 s.
     #[serde(with = "duration_text")]
     pub keepalive: Duration,
+    /// TLS to leaves and the merge; off by default.
+    pub tls: UpstreamTlsConfig,
 }
 
 impl Default for ConnectConfig {
@@ -175,6 +184,7 @@ impl Default for ConnectConfig {
         Self {
             timeout: Duration::from_secs(1),
             keepalive: Duration::from_secs(10),
+            tls: UpstreamTlsConfig::default(),
         }
     }
 }
@@ -190,8 +200,12 @@ impl RootConfig {
     }
 
     /// Checks what serde cannot: at least one shard, every shard with a
-    /// replica, sane deadlines.
+    /// replica, sane deadlines, TLS files that exist and parse.
     pub fn validate(&self) -> Result<(), StartError> {
+        self.tls.load()?;
+        if let Some(files) = self.connect.tls.files()? {
+            scatter_management::client_tls(&files)?;
+        }
         let bad = |m: String| Err(StartError::Config(m));
         if self.shards.is_empty() {
             return bad("no shards configured: give each shard's replica addresses".into());

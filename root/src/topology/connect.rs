@@ -1,13 +1,15 @@
 //! The one place that dials a leaf or a merge. Every connection the root
 //! makes — to a configured or discovered leaf, to the merge, to a leaf asked
 //! which shard it serves or watched for health — is built here, so a
-//! transport setting (keep-alive, and later TLS) is added once.
+//! transport setting (keep-alive, TLS) is added once. With TLS configured
+//! (`[connect.tls]`) every address is dialled as `https://`, trusting the
+//! configured CA and presenting the root's certificate when it has one.
 
 use std::time::Duration;
 
 use scatter_proto::v1::leaf_client::LeafClient;
 use scatter_proto::v1::merge_client::MergeClient;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -21,15 +23,32 @@ const MAX_PARTIAL_BYTES: usize = 64 << 20;
 const MAX_RESULT_BYTES: usize = 64 << 20;
 
 /// Builds channels to leaves and merges with one set of transport settings.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Connector {
     config: ConnectConfig,
+    /// The loaded `[connect.tls]`, or why its files could not be used:
+    /// kept, and returned by every [`Connector::endpoint`], so a root with
+    /// a bad file stops at start naming it.
+    tls: Result<Option<ClientTlsConfig>, String>,
+}
+
+impl Default for Connector {
+    fn default() -> Self {
+        Self::new(ConnectConfig::default())
+    }
 }
 
 impl Connector {
-    /// A connector with `config`'s timeouts and keep-alive.
+    /// A connector with `config`'s timeouts, keep-alive and TLS.
     pub fn new(config: ConnectConfig) -> Self {
-        Self { config }
+        let tls = match config.tls.files() {
+            Ok(Some(files)) => scatter_management::client_tls(&files)
+                .map(Some)
+                .map_err(|e| e.to_string()),
+            Ok(None) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        };
+        Self { config, tls }
     }
 
     /// The endpoint for `addr` (`host:port` or a URI), not yet connected;
@@ -41,9 +60,27 @@ impl Connector {
                 "bad address {addr:?}: {reason} (write it as host:port or http://host:port)"
             ))
         };
-        let endpoint = Endpoint::from_shared(normalise(addr)).map_err(|e| bad(e.to_string()))?;
+        let tls = self.tls.clone().map_err(StartError::Config)?;
+        let mut uri = normalise(addr);
+        if tls.is_some() {
+            if let Some(host) = uri.strip_prefix("http://") {
+                uri = format!("https://{host}");
+            }
+        } else if uri.starts_with("https://") {
+            return Err(bad(
+                "https:// needs the CA that signed the peer's certificate \
+                 (connect.tls.ca / --upstream-tls-ca)"
+                    .into(),
+            ));
+        }
+        let mut endpoint = Endpoint::from_shared(uri).map_err(|e| bad(e.to_string()))?;
         if let Some(authority) = endpoint.uri().authority() {
             check_port(authority.as_str()).map_err(bad)?;
+        }
+        if let Some(tls) = tls {
+            endpoint = endpoint
+                .tls_config(tls)
+                .map_err(|e| bad(scatter_management::error_chain(&e)))?;
         }
         Ok(endpoint
             .connect_timeout(self.config.timeout)
@@ -60,6 +97,7 @@ impl Connector {
         match endpoint.connect().await {
             Ok(channel) => Ok(channel),
             Err(error) => {
+                let error = scatter_management::error_chain(&error);
                 tracing::warn!(%addr, %error, "not reachable yet; will connect on first use");
                 Ok(endpoint.connect_lazy())
             }
@@ -75,7 +113,10 @@ impl Connector {
             .connect_timeout(timeout);
         match tokio::time::timeout(timeout, endpoint.connect()).await {
             Ok(Ok(channel)) => Ok(channel),
-            Ok(Err(error)) => Err(format!("cannot connect to {addr}: {error}")),
+            Ok(Err(error)) => Err(format!(
+                "cannot connect to {addr}: {}",
+                scatter_management::error_chain(&error)
+            )),
             Err(_) => Err(format!("cannot connect to {addr} within {timeout:?}")),
         }
     }
