@@ -62,6 +62,18 @@ impl Root {
         }
     }
 
+    /// The `details` of the root's `/status` (served in plaintext).
+    ///
+    /// # Panics
+    /// When `/status` does not answer 200 with JSON.
+    pub async fn status(&self) -> serde_json::Value {
+        let (code, body) = crate::admin::get(self.server.addr(), "/status")
+            .await
+            .expect("/status answers");
+        assert_eq!(code, 200, "{body}");
+        serde_json::from_str::<serde_json::Value>(&body).expect("JSON")["details"].clone()
+    }
+
     /// A client of the root's `Root` service.
     pub async fn client(&self) -> RootClient<Channel> {
         RootClient::new(self.server.channel().await)

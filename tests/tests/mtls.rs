@@ -8,12 +8,11 @@
 use std::time::Duration;
 
 use scatter_management::{ClientTlsFiles, PemFile, client_tls};
-use scatter_tests::admin::get;
+use scatter_proto::v1::MissingShard;
 use scatter_tests::process::{Finished, run_to_end};
 use scatter_tests::root::{assert_full_coverage, coverage, missing};
 use scatter_tests::tls::{CertFiles, Pki};
 use scatter_tests::{Query, Root, Script, Server, binary, free_port};
-use serde_json::Value;
 use tonic::transport::ClientTlsConfig;
 
 const DEADLINE: Duration = Duration::from_secs(5);
@@ -80,13 +79,22 @@ fn shard_addrs(leaves: &[Server]) -> Vec<String> {
     leaves.iter().map(|l| l.addr().to_string()).collect()
 }
 
-/// The root's `/status` details (its port is plaintext in these tests).
-async fn status(root: &Root) -> Value {
-    let (code, body) = get(root.server.addr(), "/status")
+/// A plaintext root over `leaves` with the built-in merge and `flags`.
+async fn concat_root(leaves: &[Server], flags: Vec<String>) -> Root {
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    Root::start(&shard_addrs(leaves), "builtin:concat", &flags).await
+}
+
+/// The report of `shard`, which must be the one shard missing from an
+/// answer of `root`.
+async fn only_missing_shard(root: &Root, shard: u32) -> MissingShard {
+    let response = root
+        .query(Query::script(&Script::new()).deadline(DEADLINE))
         .await
-        .expect("/status answers");
-    assert_eq!(code, 200, "{body}");
-    serde_json::from_str::<Value>(&body).expect("JSON")["details"].clone()
+        .expect("a partial answer");
+    let coverage = coverage(&response);
+    assert_eq!(coverage.missing.len(), 1, "{coverage:?}");
+    missing(coverage, shard).clone()
 }
 
 /// Root, leaves and merge all serving mTLS with certificates of `pki`.
@@ -139,6 +147,20 @@ async fn scatter_query(args: &[&str]) -> Finished {
     run_to_end(&binary("scatter"), &all, EXIT_TIMEOUT).await
 }
 
+/// `scatter query` to the root at `addr` over TLS, trusting `trusting`'s
+/// CA and presenting `who`.
+async fn query_as(addr: &str, trusting: &Pki, who: &CertFiles) -> Finished {
+    let mut args = vec![
+        "--addr".to_owned(),
+        addr.to_owned(),
+        "--tls-ca".to_owned(),
+        trusting.ca_file.display().to_string(),
+    ];
+    args.extend(who.flags("tls-"));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    scatter_query(&args).await
+}
+
 #[tokio::test]
 async fn full_mtls_tree_answers_with_every_shard() {
     let pki = Pki::new("full");
@@ -150,24 +172,8 @@ async fn full_mtls_tree_answers_with_every_shard() {
         .expect("an answer over mTLS");
     assert_full_coverage(&response, 2);
 
-    let client = pki.issue("cli");
     let addr = tree.root.server.addr().to_string();
-    let ca = pki.ca_file.display().to_string();
-    let (cert, key) = (
-        client.cert.display().to_string(),
-        client.key.display().to_string(),
-    );
-    let out = scatter_query(&[
-        "--addr",
-        &addr,
-        "--tls-ca",
-        &ca,
-        "--tls-cert",
-        &cert,
-        "--tls-key",
-        &key,
-    ])
-    .await;
+    let out = query_as(&addr, &pki, &pki.issue("cli")).await;
     assert!(out.status.success(), "{out:?}");
     assert!(out.stdout.contains("coverage: 2/2 answered"), "{out:?}");
 }
@@ -200,22 +206,7 @@ async fn mtls_root_refuses_plaintext_clients_and_certificates_it_did_not_sign() 
     );
 
     let rogue_ca = Pki::new("rogue-client");
-    let rogue = rogue_ca.issue("rogue");
-    let (cert, key) = (
-        rogue.cert.display().to_string(),
-        rogue.key.display().to_string(),
-    );
-    let out = scatter_query(&[
-        "--addr",
-        &addr,
-        "--tls-ca",
-        &ca,
-        "--tls-cert",
-        &cert,
-        "--tls-key",
-        &key,
-    ])
-    .await;
+    let out = query_as(&addr, &pki, &rogue_ca.issue("rogue")).await;
     assert!(
         !out.status.success(),
         "a client the root does not trust was answered: {out:?}"
@@ -248,21 +239,13 @@ async fn leaf_requiring_client_certificates_refuses_a_root_without_a_trusted_one
     let rogue = rogue_ca.issue("rogue-root");
 
     for identity in [None, Some(&rogue)] {
-        let flags = upstream_flags(&pki, identity);
-        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-        let root = Root::start(&shard_addrs(&leaves), "builtin:concat", &flags).await;
-        let response = root
-            .query(Query::script(&Script::new()).deadline(DEADLINE))
-            .await
-            .expect("a partial answer");
-        let coverage = coverage(&response);
-        assert_eq!(coverage.answered, 1, "{coverage:?}");
-        let refused = missing(coverage, 0);
+        let root = concat_root(&leaves, upstream_flags(&pki, identity)).await;
+        let refused = only_missing_shard(&root, 0).await;
         assert!(
             refused.message.to_lowercase().contains("certificate"),
             "shard 0 is not said to fail on a certificate: {refused:?}"
         );
-        let details = status(&root).await;
+        let details = root.status().await;
         let last_error = &details["shards"][0]["replicas"][0]["last_error"]["message"];
         assert!(
             last_error
@@ -291,17 +274,9 @@ async fn root_refuses_a_leaf_whose_certificate_it_does_not_trust() {
         test_client(&rogue_ca, &rogue_ca.issue("t")),
     )
     .await;
-    let flags = upstream_flags(&pki, Some(&pki.issue("root")));
-    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let leaves = [honest, impostor];
-    let root = Root::start(&shard_addrs(&leaves), "builtin:concat", &flags).await;
-    let response = root
-        .query(Query::script(&Script::new()).deadline(DEADLINE))
-        .await
-        .expect("a partial answer");
-    let coverage = coverage(&response);
-    assert_eq!(coverage.answered, 1, "{coverage:?}");
-    let refused = missing(coverage, 1);
+    let root = concat_root(&leaves, upstream_flags(&pki, Some(&pki.issue("root")))).await;
+    let refused = only_missing_shard(&root, 1).await;
     assert!(
         refused.message.contains("UnknownIssuer"),
         "shard 1 is not said to have an untrusted certificate: {refused:?}"
