@@ -125,3 +125,43 @@ impl UpstreamTlsConfig {
 fn config_error(message: &str) -> StartError {
     StartError::Config(message.to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::RootConfig;
+
+    fn refusal(toml_text: &str) -> String {
+        let config: RootConfig =
+            toml::from_str(&format!("shards = [[\"127.0.0.1:1\"]]\n{toml_text}"))
+                .expect("valid TOML");
+        config.validate().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn missing_upstream_ca_is_refused_naming_key_flag_and_path() {
+        let err = refusal("[connect.tls]\nca = \"/nonexistent/scatter/ca.pem\"");
+        assert!(err.contains("connect.tls.ca (--upstream-tls-ca)"), "{err}");
+        assert!(err.contains("/nonexistent/scatter/ca.pem"), "{err}");
+    }
+
+    #[test]
+    fn half_configured_tls_is_refused_saying_what_is_missing() {
+        let err = refusal("[tls]\ncert = \"/etc/scatter/root.pem\"");
+        assert!(err.contains("go together"), "{err}");
+        let err = refusal("[tls]\nclient_ca = \"/etc/scatter/ca.pem\"");
+        assert!(err.contains("needs tls.cert and tls.key"), "{err}");
+        let err = refusal("[connect.tls]\ncert = \"/a.pem\"\nkey = \"/a.key\"");
+        assert!(err.contains("needs connect.tls.ca"), "{err}");
+    }
+
+    #[test]
+    fn no_tls_sections_means_plaintext() {
+        let config = RootConfig {
+            shards: vec![vec!["127.0.0.1:1".into()]],
+            ..RootConfig::default()
+        };
+        config.validate().unwrap();
+        assert!(config.tls.load().unwrap().is_none());
+        assert!(config.connect.tls.files().unwrap().is_none());
+    }
+}
