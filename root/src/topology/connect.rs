@@ -189,6 +189,26 @@ mod tests {
     }
 
     #[test]
+    fn https_address_without_a_trusted_ca_is_refused_naming_the_setting() {
+        let err = Connector::default()
+            .endpoint("https://leaf-0:50051")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--upstream-tls-ca"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_upstream_tls_file_is_returned_by_every_endpoint() {
+        let mut config = ConnectConfig::default();
+        config.tls.ca = Some("/nonexistent/scatter/ca.pem".into());
+        let connector = Connector::new(config);
+        for addr in ["leaf-0:50051", "http://127.0.0.1:7001"] {
+            let err = connector.endpoint(addr).unwrap_err().to_string();
+            assert!(err.contains("/nonexistent/scatter/ca.pem"), "{addr}: {err}");
+        }
+    }
+
+    #[test]
     fn host_port_uri_and_ipv6_are_accepted() {
         for addr in [
             "leaf-0:50051",
