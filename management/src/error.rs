@@ -37,6 +37,9 @@ pub enum Error {
         /// What is wrong, naming the key.
         reason: String,
     },
+    /// A TLS file is missing, unreadable or not what its setting needs.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// A signal handler could not be installed.
     #[error("cannot install signal handler: {0}")]
     Signal(std::io::Error),

@@ -16,7 +16,7 @@ use clap::error::ErrorKind;
 use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
-use crate::{Error, ServeOptions};
+use crate::{Error, PemFile, ServeOptions, ServerTls, ServerTlsFiles};
 
 mod file;
 
@@ -90,6 +90,26 @@ pub const SERVE_FLAGS: &[Flag] = &[
         value: Some("URL"),
         help: "export spans to this OpenTelemetry collector (OTLP/gRPC, e.g. \
                http://127.0.0.1:4317) [default: none]",
+    },
+    Flag {
+        name: "tls-cert",
+        env: "SCATTER_TLS_CERT",
+        value: Some("PEM"),
+        help: "serve over TLS with this certificate chain (with --tls-key); the admin \
+               endpoints then speak HTTPS [default: plaintext]",
+    },
+    Flag {
+        name: "tls-key",
+        env: "SCATTER_TLS_KEY",
+        value: Some("PEM"),
+        help: "the private key of --tls-cert",
+    },
+    Flag {
+        name: "tls-client-ca",
+        env: "SCATTER_TLS_CLIENT_CA",
+        value: Some("PEM"),
+        help: "require callers to present a certificate signed by this CA (mutual TLS; \
+               needs --tls-cert)",
     },
 ];
 
@@ -299,8 +319,35 @@ impl Flags {
             max_in_flight: NonZeroUsize::new(max_in_flight),
             otlp_endpoint: self.get("otlp-endpoint"),
             max_message_bytes: self.parse("max-message-bytes", defaults.max_message_bytes)?,
+            tls: self.server_tls()?,
             ..defaults
         })
+    }
+
+    /// `--tls-cert`, `--tls-key` and `--tls-client-ca`, read and checked.
+    fn server_tls(&self) -> Result<Option<ServerTls>, Error> {
+        let file = |flag: &str| {
+            let env = self.declared(flag).env;
+            self.get(flag)
+                .map(|path| PemFile::new(path, format!("--{flag} / {env}")))
+        };
+        match (file("tls-cert"), file("tls-key"), file("tls-client-ca")) {
+            (None, None, None) => Ok(None),
+            (Some(cert), Some(key), client_ca) => ServerTls::load(&ServerTlsFiles {
+                cert,
+                key,
+                client_ca,
+            })
+            .map(Some),
+            (None, None, Some(_)) => Err(Error::Tls(
+                "--tls-client-ca needs --tls-cert and --tls-key: callers are only asked \
+                 for a certificate over TLS"
+                    .into(),
+            )),
+            _ => Err(Error::Tls(
+                "--tls-cert and --tls-key go together: give both or neither".into(),
+            )),
+        }
     }
 
     fn declared(&self, flag: &str) -> &Flag {

@@ -13,7 +13,9 @@
 //! - tracing ([`trace`]): W3C trace context from each caller to every
 //!   call made for it, spans exported over OTLP with the `otlp` feature;
 //! - shedding ([`InFlightCap`]): past `--max-in-flight` calls a leaf or merge
-//!   refuses at once with `RESOURCE_EXHAUSTED`.
+//!   refuses at once with `RESOURCE_EXHAUSTED`;
+//! - TLS ([`ServerTls`], [`client_tls`]): the port served over TLS, mutual
+//!   when a client CA is given, and the client side for calls to it.
 
 mod admin;
 mod deadline;
@@ -29,6 +31,7 @@ mod reflection;
 mod request_id;
 mod serve;
 mod signal;
+mod tls;
 pub mod trace;
 
 pub use deadline::grpc_timeout;
@@ -39,7 +42,11 @@ pub use in_flight::{InFlightCap, InFlightPermit, RETRY_PUSHBACK, RETRY_PUSHBACK_
 pub use logging::{
     LOG_FILTER_ENV, LOG_FORMAT_ENV, LOG_FORMAT_FLAG, LogFormat, init_logging, init_logging_as,
 };
-pub use probe::is_serving;
+pub use probe::{is_serving, is_serving_at};
 pub use request_id::{MAX_REQUEST_ID_BYTES, REQUEST_ID_HEADER, request_id, sent_request_id};
 pub use serve::{Process, ServeOptions, bind, export_spans, serve};
 pub use signal::shutdown_signal;
+pub use tls::{
+    ClientTlsFiles, PemFile, ServerTls, ServerTlsFiles, client_tls, error_chain,
+    refused_after_handshake,
+};

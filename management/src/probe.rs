@@ -11,9 +11,15 @@ use tonic_health::pb::health_client::HealthClient;
 /// Whether the process at `uri` (`http://host:port`) answers gRPC health
 /// with SERVING; `false` when it is unreachable or says anything else.
 pub async fn is_serving(uri: &str) -> bool {
-    let Ok(endpoint) = Endpoint::from_shared(uri.to_owned()) else {
-        return false;
-    };
+    match Endpoint::from_shared(uri.to_owned()) {
+        Ok(endpoint) => is_serving_at(endpoint).await,
+        Err(_) => false,
+    }
+}
+
+/// Like [`is_serving`], over an endpoint the caller built (e.g. an
+/// `https://` one with [`crate::client_tls`]).
+pub async fn is_serving_at(endpoint: Endpoint) -> bool {
     let Ok(channel) = endpoint
         .connect_timeout(Duration::from_millis(500))
         .connect()

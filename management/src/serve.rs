@@ -20,7 +20,7 @@ use tonic::service::Routes;
 use crate::metrics::{Gauge, Registry};
 use crate::reflection::add_reflection;
 use crate::trace::Spans;
-use crate::{Error, Health, ServingStatus, shutdown_signal};
+use crate::{Error, Health, ServerTls, ServingStatus, shutdown_signal};
 
 /// How a process admits calls and drains.
 #[derive(Clone, Debug)]
@@ -60,6 +60,11 @@ pub struct ServeOptions {
     /// (merges), plus a little for framing. Default 64 MiB + 64 KiB. The
     /// root does not read it; it has a limit per kind of message.
     pub max_message_bytes: usize,
+    /// Serve over TLS (`--tls-cert`, `--tls-key`), requiring callers'
+    /// certificates when it has a client CA (`--tls-client-ca`). TLS costs
+    /// a handshake per connection and makes the admin endpoints HTTPS.
+    /// Default `None`: plaintext, for a trusted network.
+    pub tls: Option<ServerTls>,
 }
 
 impl Default for ServeOptions {
@@ -72,6 +77,7 @@ impl Default for ServeOptions {
             otlp_endpoint: None,
             max_header_list_bytes: None,
             max_message_bytes: crate::message_limit::DEFAULT_MAX_MESSAGE_BYTES,
+            tls: None,
         }
     }
 }
@@ -193,8 +199,12 @@ pub async fn serve(
 
     let drained = CancellationToken::new();
     let drain = drain_sequence(process.clone(), options.clone(), drained.clone());
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = &options.tls {
+        builder = builder.tls_config(tls.config())?;
+    }
     process.health.set(ServingStatus::Serving);
-    let server = tonic::transport::Server::builder()
+    let server = builder
         .accept_http1(true)
         .http2_max_header_list_size(options.max_header_list_bytes)
         .add_routes(Routes::from(axum))

@@ -32,11 +32,26 @@ pub fn local_cause(status: Status) -> Status {
         source = error.source();
     }
     match status.code() {
-        Code::Unknown | Code::Cancelled => Status::unavailable(format!(
-            "the connection broke during the call ({}: {first})",
-            status.message()
-        )),
+        Code::Unknown | Code::Cancelled => {
+            let cause = scatter_management::error_chain(first);
+            Status::unavailable(format!(
+                "the connection broke during the call ({}: {cause}){}",
+                status.message(),
+                refused_identity_hint(&cause)
+            ))
+        }
         _ => status,
+    }
+}
+
+/// When the peer closed the connection or sent a TLS alert, what that
+/// most likely means over mTLS (see [`scatter_management::refused_after_handshake`]).
+fn refused_identity_hint(cause: &str) -> &'static str {
+    if scatter_management::refused_after_handshake(cause) {
+        "; if the peer requires client certificates (mTLS), it may have refused \
+         this root's (connect.tls.cert / --upstream-tls-cert)"
+    } else {
+        ""
     }
 }
 
@@ -60,5 +75,18 @@ mod tests {
         let status = local_cause(status);
         assert_eq!(status.code(), Code::Unavailable);
         assert!(status.message().contains("reset by peer"), "{status:?}");
+    }
+
+    #[test]
+    fn a_connection_closed_before_the_call_hints_at_a_refused_certificate() {
+        let closed = std::io::Error::other("operation was canceled: connection closed");
+        let mut status = Status::cancelled("operation was canceled");
+        status.set_source(std::sync::Arc::new(closed));
+        let status = local_cause(status);
+        assert_eq!(status.code(), Code::Unavailable);
+        assert!(
+            status.message().contains("--upstream-tls-cert"),
+            "{status:?}"
+        );
     }
 }

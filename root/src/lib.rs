@@ -131,18 +131,19 @@ impl Root {
     /// Serves clients on `listener` until SIGTERM, ctrl-c or
     /// `process().shutdown`, then drains. Health says SERVING only while
     /// the [`readiness`] checks find the merge and enough shards serving.
+    /// Over TLS as the config's `[tls]` says, unless `options` brings its own.
     pub async fn serve(
         self,
         listener: TcpListener,
-        options: ServeOptions,
+        mut options: ServeOptions,
     ) -> Result<(), StartError> {
         let metadata = self.config().limits.max_metadata_bytes;
-        let options = ServeOptions {
-            // Headers between the limit and twice it get the root's own
-            // RESOURCE_EXHAUSTED; beyond, HTTP/2 refuses them unread.
-            max_header_list_bytes: u32::try_from(metadata.saturating_mul(2)).ok(),
-            ..options
-        };
+        // Headers between the limit and twice it get the root's own
+        // RESOURCE_EXHAUSTED; beyond, HTTP/2 refuses them unread.
+        options.max_header_list_bytes = u32::try_from(metadata.saturating_mul(2)).ok();
+        if options.tls.is_none() {
+            options.tls = self.config().tls.load()?;
+        }
         let checks = Arc::clone(&self.readiness)
             .spawn(self.process.health.clone(), self.process.shutdown.clone());
         let routes = RootService::new(self.fanout).routes();

@@ -75,6 +75,21 @@ fn query_to_an_unreachable_bare_host_and_port_says_each_cause_once() {
 }
 
 #[test]
+fn docker_runtime_with_tls_to_leaves_is_refused_saying_what_to_do() {
+    let output = scatter(&[
+        "serve",
+        "--runtime",
+        "docker",
+        "--upstream-tls-ca",
+        "/etc/scatter/tls/ca.pem",
+    ]);
+    assert_refused(
+        &output,
+        "--runtime docker starts leaf and merge containers without TLS",
+    );
+}
+
+#[test]
 fn serve_with_a_shard_port_out_of_range_exits_non_zero_naming_the_address() {
     let output = scatter(&[
         "serve",

@@ -14,6 +14,7 @@
 //! - [`flood`]: a leaf and merge that answer far more than any limit;
 //! - [`python`]: Python leaves and clients, skipped where Python is missing;
 //! - [`chromium`]: pages loaded in headless Chromium, skipped where it is missing;
+//! - [`tls`]: a CA and certificates made at run time, as PEM files;
 //! - [`poll`]: waiting for a condition, with a deadline.
 
 pub mod admin;
@@ -27,6 +28,7 @@ pub mod raw;
 pub mod root;
 pub mod script;
 pub mod server;
+pub mod tls;
 pub mod tree;
 
 pub use binary::binary;

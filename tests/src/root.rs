@@ -17,8 +17,9 @@ use crate::process::ChildProcess;
 use crate::script::Script;
 use crate::server::{START_TIMEOUT, Server};
 
-/// What `scatter serve` prints once it serves.
-const READY: &str = "scatter root ready on http://";
+/// What `scatter serve` prints once it serves, before `http://ADDR` (or
+/// `https://ADDR` over TLS).
+const READY: &str = "scatter root ready on ";
 
 /// A `scatter serve` process.
 pub struct Root {
@@ -52,13 +53,25 @@ impl Root {
         let mut process = ChildProcess::spawn("root", &binary("scatter"), &args);
         let line = process.stdout_line(READY, START_TIMEOUT).await;
         let addr = line
-            .rsplit(READY)
+            .rsplit("://")
             .next()
             .and_then(|a| a.trim().parse().ok())
             .unwrap_or_else(|| panic!("no address in the root's line {line:?}"));
         Self {
             server: Server::adopt_listening(process, addr),
         }
+    }
+
+    /// The `details` of the root's `/status` (served in plaintext).
+    ///
+    /// # Panics
+    /// When `/status` does not answer 200 with JSON.
+    pub async fn status(&self) -> serde_json::Value {
+        let (code, body) = crate::admin::get(self.server.addr(), "/status")
+            .await
+            .expect("/status answers");
+        assert_eq!(code, 200, "{body}");
+        serde_json::from_str::<serde_json::Value>(&body).expect("JSON")["details"].clone()
     }
 
     /// A client of the root's `Root` service.

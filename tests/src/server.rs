@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use tokio::time::Instant;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 use crate::admin;
 use crate::poll::POLL_INTERVAL;
@@ -29,6 +29,8 @@ pub struct Server {
     /// The process; dropping the server kills it.
     pub process: ChildProcess,
     addr: SocketAddr,
+    /// How the test calls it when it serves over TLS.
+    tls: Option<ClientTlsConfig>,
 }
 
 impl Server {
@@ -41,10 +43,37 @@ impl Server {
         Self::adopt(process, addr).await
     }
 
+    /// Like [`Server::start`] for a process serving over TLS (its `args`
+    /// carry `--tls-cert`...): waits, and later calls, with `tls`.
+    pub async fn start_tls(
+        name: &str,
+        program: &Path,
+        args: &[String],
+        addr: SocketAddr,
+        tls: ClientTlsConfig,
+    ) -> Self {
+        let mut args = args.to_vec();
+        args.extend(["--listen".to_owned(), addr.to_string()]);
+        let process = ChildProcess::spawn(name, program, &args);
+        Self::adopt_listening(process, addr).over_tls(tls).await
+    }
+
+    /// Calls this process over TLS with `tls` from now on, and returns
+    /// once it reports SERVING.
+    pub async fn over_tls(mut self, tls: ClientTlsConfig) -> Self {
+        self.tls = Some(tls);
+        self.wait_serving().await;
+        self
+    }
+
     /// Takes over a process known to listen on `addr`, and returns once it
     /// reports SERVING.
     pub async fn adopt(process: ChildProcess, addr: SocketAddr) -> Self {
-        let mut server = Self { process, addr };
+        let mut server = Self {
+            process,
+            addr,
+            tls: None,
+        };
         server.wait_serving().await;
         server
     }
@@ -52,7 +81,11 @@ impl Server {
     /// Takes over a process known to listen on `addr` without waiting for
     /// SERVING (a root whose merge or leaves are down never reports it).
     pub fn adopt_listening(process: ChildProcess, addr: SocketAddr) -> Self {
-        Self { process, addr }
+        Self {
+            process,
+            addr,
+            tls: None,
+        }
     }
 
     /// Where it listens.
@@ -60,9 +93,21 @@ impl Server {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`, or `https://` over TLS.
     pub fn uri(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// An endpoint for it, with the test's TLS when it serves over TLS.
+    pub fn endpoint(&self) -> Endpoint {
+        let endpoint = Endpoint::from_shared(self.uri()).expect("a loopback URI is valid");
+        match &self.tls {
+            Some(tls) => endpoint
+                .tls_config(tls.clone())
+                .expect("the test's TLS settings are valid"),
+            None => endpoint,
+        }
     }
 
     /// A new gRPC channel to it.
@@ -70,8 +115,7 @@ impl Server {
     /// # Panics
     /// When it cannot be reached.
     pub async fn channel(&self) -> Channel {
-        Endpoint::from_shared(self.uri())
-            .expect("a loopback URI is valid")
+        self.endpoint()
             .connect()
             .await
             .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", self.process.name()))
@@ -83,7 +127,7 @@ impl Server {
             if let Some(status) = self.process.exited() {
                 panic!("{} exited before serving: {status}", self.process.name());
             }
-            if is_serving(&self.uri()).await {
+            if scatter_management::is_serving_at(self.endpoint()).await {
                 return;
             }
             assert!(

@@ -15,7 +15,6 @@ use scatter_tests::admin::get;
 use scatter_tests::root::coverage;
 use scatter_tests::tree::test_merge;
 use scatter_tests::{LeafFlags, Query, Root, Script, Server, Tree, binary, eventually, free_port};
-use serde_json::Value;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -46,15 +45,6 @@ async fn wait_ready(root: &Root, want: bool, what: &str) {
     eventually(what, NOTICED, async || ready(root).await == Some(want)).await;
 }
 
-/// The root's `/status` details.
-async fn status(root: &Root) -> Value {
-    let (code, body) = get(root.server.addr(), "/status")
-        .await
-        .expect("/status answers");
-    assert_eq!(code, 200, "{body}");
-    serde_json::from_str::<Value>(&body).expect("JSON")["details"].clone()
-}
-
 /// How many shards answered a plain query (which must succeed).
 async fn answered(root: &Root) -> u32 {
     let query = Query::script(&Script::new()).deadline(DEADLINE);
@@ -64,7 +54,7 @@ async fn answered(root: &Root) -> u32 {
 
 /// Why the root says it is not ready; empty when it is.
 async fn not_ready_because(root: &Root) -> String {
-    let details = status(root).await;
+    let details = root.status().await;
     details["readiness"]["not_ready_because"]
         .as_str()
         .unwrap_or_default()
@@ -101,7 +91,7 @@ async fn a_root_whose_merge_is_down_is_not_ready_until_it_serves_and_again_once_
     let killed = Instant::now();
     wait_ready(&root, false, "not ready once the merge is killed").await;
     assert!(killed.elapsed() < NOTICED);
-    let details = status(&root).await;
+    let details = root.status().await;
     assert_eq!(
         details["readiness"]["merge_health"], "unreachable",
         "{details}"
@@ -199,10 +189,10 @@ async fn status_shows_a_killed_leafs_replica_not_serving_with_its_last_error() {
     eventually(
         "the dead replica shows as unreachable",
         NOTICED,
-        async || status(&tree.root).await["shards"][1]["replicas"][0]["serving"] == false,
+        async || tree.root.status().await["shards"][1]["replicas"][0]["serving"] == false,
     )
     .await;
-    let details = status(&tree.root).await;
+    let details = tree.root.status().await;
     let replica = &details["shards"][1]["replicas"][0];
     assert_eq!(replica["addr"], dead.as_str(), "{replica}");
     assert_eq!(replica["health"], "unreachable", "{replica}");

@@ -203,3 +203,24 @@ fn a_bad_config_file_is_refused_naming_the_file_and_the_key() {
         "{error}"
     );
 }
+
+#[test]
+fn tls_halves_and_a_client_ca_alone_are_refused() {
+    let err = flags(&["--tls-cert", "/tmp/cert.pem"])
+        .unwrap()
+        .serve_options()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("--tls-cert and --tls-key go together"),
+        "{err}"
+    );
+    let err = flags(&["--tls-client-ca", "/tmp/ca.pem"])
+        .unwrap()
+        .serve_options()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("--tls-client-ca needs --tls-cert"), "{err}");
+    let plain = flags(&[]).unwrap().serve_options().unwrap();
+    assert!(plain.tls.is_none());
+}

@@ -4,12 +4,14 @@
 //! A deadline that passes before the root answers — `--deadline-ms 0`
 //! included, as in other gRPC clients — is reported as `DeadlineExceeded`.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 use clap::Args;
 use prost::Message as _;
+use scatter_management::{ClientTlsFiles, PemFile};
 use scatter_proto::v1::query_update::Kind;
 use scatter_proto::v1::root_client::RootClient;
 use scatter_proto::v1::{
@@ -17,14 +19,26 @@ use scatter_proto::v1::{
 };
 use scatter_root::fanout::coverage::describe;
 use scatter_root::topology::normalise;
+use tonic::transport::Endpoint;
 use tonic::{Code, Status};
 
 /// Flags of `scatter query`.
 #[derive(Args, Debug)]
 pub struct QueryArgs {
-    /// The root's address: `host:port` or `http://host:port`.
+    /// The root's address: `host:port`, `http://host:port`, or
+    /// `https://host:port` (with --tls-ca; `host:port` then means https).
     #[arg(long)]
     addr: String,
+    /// Call the root over TLS, trusting certificates this CA signed (PEM).
+    #[arg(long, value_name = "PEM")]
+    tls_ca: Option<PathBuf>,
+    /// The client's certificate (PEM), for a root that requires one
+    /// (`--tls-client-ca`); needs --tls-key.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// The request's deadline (sent as `grpc-timeout`); the root's default
     /// when absent. One that passes first (0 does at once) is DeadlineExceeded.
     #[arg(long)]
@@ -55,11 +69,14 @@ pub struct QueryArgs {
 
 /// Runs `scatter query`.
 pub async fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
-    let addr = normalise(&args.addr);
-    let mut client = RootClient::connect(addr.clone())
-        .await
-        .with_context(|| format!("cannot connect to the root at {addr}"))?
-        .max_decoding_message_size(usize::MAX);
+    let (addr, endpoint) = endpoint(&args)?;
+    let channel = endpoint.connect().await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot connect to the root at {addr}: {}",
+            scatter_management::error_chain(&e)
+        )
+    })?;
+    let mut client = RootClient::new(channel).max_decoding_message_size(usize::MAX);
     let mut request = tonic::Request::new(QueryRequest {
         payload: Some(Payload::new(args.content_type.clone(), args.text.join(" "))),
         policy: Some(Policy {
@@ -81,7 +98,7 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
         std::time::Instant::now() + Duration::from_millis(ms)
     });
     if args.stream {
-        return stream(client, request, deadline).await;
+        return stream(client, request, deadline, args.tls_ca.is_none()).await;
     }
     match client.query(request).await {
         Ok(response) => {
@@ -90,8 +107,44 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
             print_coverage(&response.coverage.unwrap_or_default());
             Ok(ExitCode::SUCCESS)
         }
-        Err(status) => Ok(fail(&status, deadline)),
+        Err(status) => Ok(fail(&status, deadline, args.tls_ca.is_none())),
     }
+}
+
+/// The root's address and an endpoint for it, over TLS when `--tls-ca`
+/// is given.
+fn endpoint(args: &QueryArgs) -> anyhow::Result<(String, Endpoint)> {
+    let Some(ca) = &args.tls_ca else {
+        if args.tls_cert.is_some() {
+            bail!("--tls-cert needs --tls-ca: the CA that signed the root's certificate");
+        }
+        let addr = normalise(&args.addr);
+        let endpoint =
+            Endpoint::from_shared(addr.clone()).with_context(|| format!("bad address {addr:?}"))?;
+        return Ok((addr, endpoint));
+    };
+    let addr = match normalise(&args.addr).strip_prefix("http://") {
+        Some(host) => format!("https://{host}"),
+        None => normalise(&args.addr),
+    };
+    let files = ClientTlsFiles {
+        ca: PemFile::new(ca, "--tls-ca"),
+        identity: args
+            .tls_cert
+            .as_ref()
+            .zip(args.tls_key.as_ref())
+            .map(|(cert, key)| {
+                (
+                    PemFile::new(cert, "--tls-cert"),
+                    PemFile::new(key, "--tls-key"),
+                )
+            }),
+        server_name: None,
+    };
+    let endpoint = Endpoint::from_shared(addr.clone())
+        .with_context(|| format!("bad address {addr:?}"))?
+        .tls_config(scatter_management::client_tls(&files)?)?;
+    Ok((addr, endpoint))
 }
 
 /// Prints why the call failed. tonic ends a call whose `grpc-timeout`
@@ -99,7 +152,7 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
 /// the deadline the user set, so it is reported as DEADLINE_EXCEEDED. On
 /// a stream the status may come without its source, so a CANCELLED after
 /// the user's `deadline` counts too.
-fn fail(status: &Status, deadline: Option<std::time::Instant>) -> ExitCode {
+fn fail(status: &Status, deadline: Option<std::time::Instant>, plaintext: bool) -> ExitCode {
     let timer_fired = std::iter::successors(std::error::Error::source(status), |e| e.source())
         .any(|e| e.is::<tonic::TimeoutExpired>())
         || deadline.is_some_and(|d| std::time::Instant::now() >= d);
@@ -109,7 +162,26 @@ fn fail(status: &Status, deadline: Option<std::time::Instant>) -> ExitCode {
             Code::DeadlineExceeded
         );
     } else {
-        eprintln!("error: {:?}: {}", status.code(), status.message());
+        let mut message = status.message().to_owned();
+        if let Some(source) = std::error::Error::source(status) {
+            message = format!("{message}: {}", scatter_management::error_chain(source));
+        }
+        eprintln!("error: {:?}: {message}", status.code());
+        // A TLS port drops plaintext HTTP/2 (or answers bytes h2 cannot
+        // parse); a TLS 1.3 root refusing the client's certificate sends an
+        // alert and closes, after the client thought the handshake done.
+        let closed = scatter_management::refused_after_handshake(&message);
+        if plaintext && (closed || message.contains("h2 protocol error")) {
+            eprintln!(
+                "hint: if the root serves TLS, call it with --tls-ca \
+                 (and --tls-cert/--tls-key when it requires client certificates)"
+            );
+        } else if !plaintext && closed {
+            eprintln!(
+                "hint: the root ended the connection after the TLS handshake: if it \
+                 requires client certificates (mTLS), it refused this one (--tls-cert/--tls-key)"
+            );
+        }
     }
     ExitCode::FAILURE
 }
@@ -119,17 +191,18 @@ async fn stream(
     mut client: RootClient<tonic::transport::Channel>,
     request: tonic::Request<QueryRequest>,
     deadline: Option<std::time::Instant>,
+    plaintext: bool,
 ) -> anyhow::Result<ExitCode> {
     let mut updates = match client.query_stream(request).await {
         Ok(response) => response.into_inner(),
-        Err(status) => return Ok(fail(&status, deadline)),
+        Err(status) => return Ok(fail(&status, deadline, plaintext)),
     };
     let started = std::time::Instant::now();
     loop {
         let update = match updates.message().await {
             Ok(Some(update)) => update,
             Ok(None) => anyhow::bail!("the root ended the stream without a final result"),
-            Err(status) => return Ok(fail(&status, deadline)),
+            Err(status) => return Ok(fail(&status, deadline, plaintext)),
         };
         let at = started.elapsed().as_secs_f64() * 1e3;
         match update.kind {

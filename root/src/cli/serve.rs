@@ -138,6 +138,58 @@ pub struct RootFlags {
     /// (OTLP/gRPC, e.g. http://127.0.0.1:4317); off when not given.
     #[arg(long)]
     pub otlp_endpoint: Option<String>,
+    #[command(flatten, next_help_heading = "TLS")]
+    pub tls: TlsFlags,
+}
+
+/// TLS on the root's port and on its calls to leaves and the merge; each
+/// overrides the same key of `--config` (`[tls]`, `[connect.tls]`).
+#[derive(Args, Debug, Default)]
+pub struct TlsFlags {
+    /// Serve clients over TLS with this certificate chain (PEM); needs
+    /// --tls-key. The admin endpoints then speak HTTPS.
+    #[arg(long, value_name = "PEM")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "PEM")]
+    pub tls_key: Option<PathBuf>,
+    /// Require clients to present a certificate this CA signed (mutual TLS).
+    #[arg(long, value_name = "PEM")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// Dial leaves and the merge over TLS, trusting certificates this CA signed.
+    #[arg(long, value_name = "PEM")]
+    pub upstream_tls_ca: Option<PathBuf>,
+    /// The root's certificate (PEM), for leaves and merges that require one.
+    #[arg(long, value_name = "PEM")]
+    pub upstream_tls_cert: Option<PathBuf>,
+    /// The private key of --upstream-tls-cert (PEM).
+    #[arg(long, value_name = "PEM")]
+    pub upstream_tls_key: Option<PathBuf>,
+    /// The name leaf and merge certificates must carry, when not the host dialled.
+    #[arg(long, value_name = "NAME")]
+    pub upstream_tls_server_name: Option<String>,
+}
+
+impl TlsFlags {
+    fn apply(&self, config: &mut RootConfig) {
+        let set = |value: &Option<PathBuf>, slot: &mut Option<PathBuf>| {
+            if value.is_some() {
+                slot.clone_from(value);
+            }
+        };
+        set(&self.tls_cert, &mut config.tls.cert);
+        set(&self.tls_key, &mut config.tls.key);
+        set(&self.tls_client_ca, &mut config.tls.client_ca);
+        let upstream = &mut config.connect.tls;
+        set(&self.upstream_tls_ca, &mut upstream.ca);
+        set(&self.upstream_tls_cert, &mut upstream.cert);
+        set(&self.upstream_tls_key, &mut upstream.key);
+        if self.upstream_tls_server_name.is_some() {
+            upstream
+                .server_name
+                .clone_from(&self.upstream_tls_server_name);
+        }
+    }
 }
 
 impl RootFlags {
@@ -230,6 +282,7 @@ impl RootFlags {
         if let Some(v) = &self.otlp_endpoint {
             config.traces.otlp_endpoint = Some(v.clone());
         }
+        self.tls.apply(config);
     }
 }
 
@@ -262,7 +315,12 @@ async fn serve_root(config: RootConfig, on_connected: impl FnOnce(&Root)) -> any
     on_connected(&root);
     let listener = scatter_management::bind(root.config().listen).await?;
     let addr = listener.local_addr()?;
-    println!("scatter root ready on http://{addr}");
+    let scheme = if root.config().tls.cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    println!("scatter root ready on {scheme}://{addr}");
     let options = root.config().serve_options();
     root.serve(listener, options).await?;
     Ok(())

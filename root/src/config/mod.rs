@@ -38,6 +38,8 @@
 //!
 //! [traces]
 //! otlp_endpoint = "http://127.0.0.1:4317"
+//!
+//! [tls]                            # see `ListenTlsConfig`; [connect.tls] for leaves
 //! ```
 //!
 //! `scatter config print` shows the configuration in force, in this form,
@@ -58,6 +60,7 @@ mod lifecycle;
 mod limits;
 mod logs;
 mod readiness;
+mod tls;
 mod traces;
 
 pub use admission::AdmissionConfig;
@@ -66,6 +69,7 @@ pub use lifecycle::LifecycleConfig;
 pub use limits::Limits;
 pub use logs::LogConfig;
 pub use readiness::ReadinessConfig;
+pub use tls::{ListenTlsConfig, UpstreamTlsConfig};
 pub use traces::TraceConfig;
 
 /// Everything the root needs to serve.
@@ -99,6 +103,8 @@ pub struct RootConfig {
     pub lifecycle: LifecycleConfig,
     /// Where spans are exported.
     pub traces: TraceConfig,
+    /// TLS on the port clients call; off by default.
+    pub tls: ListenTlsConfig,
 }
 
 impl Default for RootConfig {
@@ -117,6 +123,7 @@ impl Default for RootConfig {
             readiness: ReadinessConfig::default(),
             lifecycle: LifecycleConfig::default(),
             traces: TraceConfig::default(),
+            tls: ListenTlsConfig::default(),
         }
     }
 }
@@ -173,6 +180,8 @@ pub struct ConnectConfig {
     /// traffic. Default 10 s.
     #[serde(with = "duration_text")]
     pub keepalive: Duration,
+    /// TLS to leaves and the merge; off by default.
+    pub tls: UpstreamTlsConfig,
 }
 
 impl Default for ConnectConfig {
@@ -180,6 +189,7 @@ impl Default for ConnectConfig {
         Self {
             timeout: Duration::from_secs(1),
             keepalive: Duration::from_secs(10),
+            tls: UpstreamTlsConfig::default(),
         }
     }
 }
@@ -206,8 +216,12 @@ impl RootConfig {
     }
 
     /// Checks what serde cannot: at least one shard, every shard with a
-    /// replica, sane deadlines.
+    /// replica, sane deadlines, TLS files that exist and parse.
     pub fn validate(&self) -> Result<(), StartError> {
+        self.tls.load()?;
+        if let Some(files) = self.connect.tls.files()? {
+            scatter_management::client_tls(&files)?;
+        }
         let bad = |m: String| Err(StartError::Config(m));
         if self.shards.is_empty() {
             return bad("no shards configured: give each shard's replica addresses".into());

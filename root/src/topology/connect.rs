@@ -1,14 +1,16 @@
 //! The one place that dials a leaf or a merge. Every connection the root
 //! makes — to a configured or discovered leaf, to the merge, to a leaf asked
 //! which shard it serves or watched for health — is built here, so a
-//! transport setting (keep-alive, decoding limits, and later TLS) is added
-//! once.
+//! transport setting (keep-alive, decoding limits, TLS) is added once. With
+//! TLS configured (`[connect.tls]`) every address is dialled as `https://`,
+//! trusting the configured CA and presenting the root's certificate when it
+//! has one.
 
 use std::time::Duration;
 
 use scatter_proto::v1::leaf_client::LeafClient;
 use scatter_proto::v1::merge_client::MergeClient;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -17,19 +19,37 @@ use crate::config::{ConnectConfig, Limits, RootConfig};
 use crate::error::StartError;
 
 /// Builds channels to leaves and merges with one set of transport settings.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Connector {
     config: ConnectConfig,
     limits: Limits,
+    /// The loaded `[connect.tls]`, or why its files could not be used:
+    /// kept, and returned by every [`Connector::endpoint`], so a root with
+    /// a bad file stops at start naming it.
+    tls: Result<Option<ClientTlsConfig>, String>,
+}
+
+impl Default for Connector {
+    fn default() -> Self {
+        Self::new(ConnectConfig::default())
+    }
 }
 
 impl Connector {
-    /// A connector with `config`'s timeouts and keep-alive, and the
+    /// A connector with `config`'s timeouts, keep-alive and TLS, and the
     /// default limits.
     pub fn new(config: ConnectConfig) -> Self {
+        let tls = match config.tls.files() {
+            Ok(Some(files)) => scatter_management::client_tls(&files)
+                .map(Some)
+                .map_err(|e| e.to_string()),
+            Ok(None) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        };
         Self {
             config,
             limits: Limits::default(),
+            tls,
         }
     }
 
@@ -37,8 +57,8 @@ impl Connector {
     /// settings and its limits on what leaves and the merge may send.
     pub fn for_root(config: &RootConfig) -> Self {
         Self {
-            config: config.connect.clone(),
             limits: config.limits.clone(),
+            ..Self::new(config.connect.clone())
         }
     }
 
@@ -56,9 +76,27 @@ impl Connector {
                 "bad address {addr:?}: {reason} (write it as host:port or http://host:port)"
             ))
         };
-        let endpoint = Endpoint::from_shared(normalise(addr)).map_err(|e| bad(e.to_string()))?;
+        let tls = self.tls.clone().map_err(StartError::Config)?;
+        let mut uri = normalise(addr);
+        if tls.is_some() {
+            if let Some(host) = uri.strip_prefix("http://") {
+                uri = format!("https://{host}");
+            }
+        } else if uri.starts_with("https://") {
+            return Err(bad(
+                "https:// needs the CA that signed the peer's certificate \
+                 (connect.tls.ca / --upstream-tls-ca)"
+                    .into(),
+            ));
+        }
+        let mut endpoint = Endpoint::from_shared(uri).map_err(|e| bad(e.to_string()))?;
         if let Some(authority) = endpoint.uri().authority() {
             check_port(authority.as_str()).map_err(bad)?;
+        }
+        if let Some(tls) = tls {
+            endpoint = endpoint
+                .tls_config(tls)
+                .map_err(|e| bad(scatter_management::error_chain(&e)))?;
         }
         Ok(endpoint
             .connect_timeout(self.config.timeout)
@@ -75,6 +113,7 @@ impl Connector {
         match endpoint.connect().await {
             Ok(channel) => Ok(channel),
             Err(error) => {
+                let error = scatter_management::error_chain(&error);
                 tracing::warn!(%addr, %error, "not reachable yet; will connect on first use");
                 Ok(endpoint.connect_lazy())
             }
@@ -90,7 +129,10 @@ impl Connector {
             .connect_timeout(timeout);
         match tokio::time::timeout(timeout, endpoint.connect()).await {
             Ok(Ok(channel)) => Ok(channel),
-            Ok(Err(error)) => Err(format!("cannot connect to {addr}: {error}")),
+            Ok(Err(error)) => Err(format!(
+                "cannot connect to {addr}: {}",
+                scatter_management::error_chain(&error)
+            )),
             Err(_) => Err(format!("cannot connect to {addr} within {timeout:?}")),
         }
     }
@@ -162,6 +204,26 @@ mod tests {
         ] {
             let err = Connector::default().endpoint(addr).unwrap_err().to_string();
             assert!(err.contains(addr) && err.contains("1..=65535"), "{err}");
+        }
+    }
+
+    #[test]
+    fn https_address_without_a_trusted_ca_is_refused_naming_the_setting() {
+        let err = Connector::default()
+            .endpoint("https://leaf-0:50051")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--upstream-tls-ca"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_upstream_tls_file_is_returned_by_every_endpoint() {
+        let mut config = ConnectConfig::default();
+        config.tls.ca = Some("/nonexistent/scatter/ca.pem".into());
+        let connector = Connector::new(config);
+        for addr in ["leaf-0:50051", "http://127.0.0.1:7001"] {
+            let err = connector.endpoint(addr).unwrap_err().to_string();
+            assert!(err.contains("/nonexistent/scatter/ca.pem"), "{addr}: {err}");
         }
     }
 

@@ -124,6 +124,16 @@ pub async fn serve(
     root: &RootFlags,
     flags: &DockerFlags,
 ) -> anyhow::Result<()> {
+    // The runtime waits for and watches its containers over plaintext, and
+    // does not hand them certificates: refuse rather than start a tree the
+    // root cannot reach.
+    if config.connect.tls.ca.is_some() {
+        bail!(
+            "--runtime docker starts leaf and merge containers without TLS: drop \
+             --upstream-tls-* ([connect.tls]), or run the containers yourself with \
+             --tls-cert/--tls-key mounted and give them to the root with --shard or --leaves-dns"
+        );
+    }
     let options = flags.options(root.merge.is_some())?;
     if options
         .merge
