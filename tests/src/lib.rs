@@ -10,12 +10,14 @@
 //! - [`script`]: what the test leaf and the test merge do, chosen per request;
 //! - [`tree`]: starting leaves, merges and roots;
 //! - [`root`]: a running root and the queries sent to it;
+//! - [`load`]: steady load on a root, every call recorded;
 //! - [`raw`]: a gRPC call with a body of any bytes, for malformed requests;
 //! - [`python`]: Python leaves and clients, skipped where Python is missing;
 //! - [`poll`]: waiting for a condition, with a deadline.
 
 pub mod admin;
 pub mod binary;
+pub mod load;
 pub mod poll;
 pub mod process;
 pub mod python;
