@@ -199,17 +199,24 @@ impl RootConfig {
         if let Some(i) = self.shards.iter().position(Vec::is_empty) {
             return bad(format!("shard {i} has no replica address"));
         }
-        if self.deadline.default.is_zero() || self.deadline.max.is_zero() {
-            return bad("deadlines must be above zero".into());
+        // Each message names the key to change, as the file spells it.
+        if self.deadline.default.is_zero() {
+            return bad("deadline.default must be above zero".into());
+        }
+        if self.deadline.max.is_zero() {
+            return bad("deadline.max must be above zero".into());
         }
         if self.deadline.default > self.deadline.max {
             return bad(format!(
-                "the default deadline ({:?}) is above the maximum ({:?})",
+                "deadline.default ({:?}) is above deadline.max ({:?})",
                 self.deadline.default, self.deadline.max
             ));
         }
-        if self.limits.max_concurrent_requests == 0 || self.limits.max_request_bytes == 0 {
-            return bad("limits must be above zero".into());
+        if self.limits.max_concurrent_requests == 0 {
+            return bad("limits.max_concurrent_requests must be above zero".into());
+        }
+        if self.limits.max_request_bytes == 0 {
+            return bad("limits.max_request_bytes must be above zero".into());
         }
         if !(self.deadline.merge_reserve_percentile > 0.0
             && self.deadline.merge_reserve_percentile < 100.0)
@@ -287,3 +294,6 @@ mod tests {
         assert!(err.contains("shard 1 has no replica"), "{err}");
     }
 }
+
+#[cfg(test)]
+mod fuzz;
