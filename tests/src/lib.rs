@@ -12,11 +12,13 @@
 //! - [`root`]: a running root and the queries sent to it;
 //! - [`load`]: steady load on a root, every call recorded;
 //! - [`raw`]: a gRPC call with a body of any bytes, for malformed requests;
+//! - [`fuzz`]: property tests against running processes;
 //! - [`python`]: Python leaves and clients, skipped where Python is missing;
 //! - [`poll`]: waiting for a condition, with a deadline.
 
 pub mod admin;
 pub mod binary;
+pub mod fuzz;
 pub mod load;
 pub mod poll;
 pub mod process;
