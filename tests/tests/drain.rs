@@ -16,9 +16,7 @@ use scatter_tests::load::{Load, Sent};
 use scatter_tests::process::{children_of, is_running};
 use scatter_tests::root::{assert_full_coverage, coverage};
 use scatter_tests::tree::test_merge;
-use scatter_tests::{
-    ChildProcess, LeafFlags, Query, Root, Script, Server, Tree, binary, eventually, free_port,
-};
+use scatter_tests::{LeafFlags, Query, Root, Script, Server, Tree, eventually, free_port};
 use serde_json::Value;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -194,25 +192,7 @@ async fn sigterm_under_load_fails_readiness_first_finishes_in_flight_refuses_new
 
 #[tokio::test]
 async fn sigterm_to_a_demo_under_load_answers_in_flight_calls_in_full_and_leaves_no_child() {
-    let args = [
-        "demo",
-        "--listen",
-        "127.0.0.1:0",
-        "--shards",
-        "2",
-        "--replicas",
-        "2",
-        "--docs",
-        "2000",
-    ]
-    .map(str::to_owned);
-    let mut demo = ChildProcess::spawn("scatter demo", &binary("scatter"), &args);
-    let ready = demo.stdout_line("ready", SETTLE * 3).await;
-    let addr: SocketAddr = ready
-        .split_whitespace()
-        .find_map(|word| word.strip_prefix("http://127.0.0.1:"))
-        .and_then(|port| format!("127.0.0.1:{port}").parse().ok())
-        .unwrap_or_else(|| panic!("no address in {ready:?}"));
+    let (mut demo, addr) = scatter_tests::tree::demo(2, 2).await;
     let children = children_of(demo.pid());
     assert_eq!(children.len(), 5, "four leaves and a merge: {children:?}");
 
