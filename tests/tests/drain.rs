@@ -127,8 +127,9 @@ async fn sigterm_under_load_fails_readiness_first_finishes_in_flight_refuses_new
     let readyz = watch_readyz(addr);
     let health = watch_health(tree.root.server.channel().await);
 
-    tree.root.server.process.signal(Signal::SIGTERM);
+    // Taken before the signal, so every "after SIGTERM" below is safe.
     let signalled = Instant::now();
+    tree.root.server.process.signal(Signal::SIGTERM);
     let exit = tree
         .root
         .server
@@ -206,8 +207,8 @@ async fn sigterm_to_a_demo_under_load_answers_in_flight_calls_in_full_and_leaves
     })
     .await;
 
-    demo.signal(Signal::SIGTERM);
     let signalled = Instant::now();
+    demo.signal(Signal::SIGTERM);
     let exit = demo.wait_exit(SETTLE * 2).await;
     assert!(exit.success(), "the demo exited with {exit}");
     let calls = calls_until_refused(load).await;
