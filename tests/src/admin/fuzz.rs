@@ -66,15 +66,16 @@ proptest! {
     ) {
         let registry = Registry::default();
         for (name, value) in &counters {
-            registry.counter(&format!("c_{name}"), "help", &[]).add(*value);
+            // Named as exposed, `_total` included, whichever registry renders it.
+            registry.counter(&format!("c_{name}_total"), "help", &[]).add(*value);
         }
         for (label, value) in &gauges {
             registry.gauge("g", "help", &[("k", label)]).set(*value);
         }
         let text = registry.render();
         for (name, value) in &counters {
-            let read = series_value(&text, &format!("c_{name}"));
-            prop_assert_eq!(read, Some(*value as f64), "c_{} in\n{}", name, text);
+            let read = series_value(&text, &format!("c_{name}_total"));
+            prop_assert_eq!(read, Some(*value as f64), "c_{}_total in\n{}", name, text);
         }
         for (label, value) in &gauges {
             let series = format!("g{{k=\"{}\"}}", escaped(label));
