@@ -82,7 +82,7 @@ impl RootCounters {
         };
         for (which, name) in SERIES.iter().enumerate() {
             for (labels, value) in diff.series(name) {
-                let Some(i) = label(labels, "replica").and_then(position) else {
+                let Some(i) = label(labels, "replica").as_deref().and_then(position) else {
                     continue;
                 };
                 let value = value.max(0.0).round() as u64;

@@ -34,7 +34,10 @@ fn parse_stat(stat: &str) -> anyhow::Result<(String, Duration)> {
     // The name is in parentheses and may itself hold spaces or parentheses.
     let open = stat.find('(').context("no ( in stat")?;
     let close = stat.rfind(')').context("no ) in stat")?;
-    let name = stat[open + 1..close].to_owned();
+    let name = stat
+        .get(open + 1..close)
+        .context("no (name) in stat")?
+        .to_owned();
     let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
     // Fields 14 and 15 of proc(5); the first after ')' is field 3.
     let ticks = |field: usize| -> anyhow::Result<u64> {
@@ -68,6 +71,18 @@ mod tests {
         let (name, cpu) = parse_stat(line).unwrap();
         assert_eq!(name, "bench-client (2)");
         assert_eq!(cpu, Duration::from_secs_f64(300.0 / ticks_per_second()));
+    }
+
+    #[test]
+    fn a_close_parenthesis_before_the_open_one_is_an_error() {
+        assert!(parse_stat("1 a) (b 0").is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_stat_text_is_read_without_panic(stat in "\\PC{0,96}") {
+            let _ = parse_stat(&stat);
+        }
     }
 
     #[test]

@@ -75,11 +75,33 @@ impl Reading {
     }
 }
 
-/// The value of label `key` in a rendered label set.
-pub fn label<'a>(labels: &'a str, key: &str) -> Option<&'a str> {
-    let start = labels.find(&format!("{key}=\""))? + key.len() + 2;
-    let end = labels[start..].find('"')? + start;
-    Some(&labels[start..end])
+/// The value of label `key` in a rendered label set, unescaped. Pairs are
+/// read in order, so a key that only appears inside another label's value
+/// (or as the tail of a longer key) is not taken for `key`.
+pub fn label(labels: &str, key: &str) -> Option<String> {
+    let mut rest = labels;
+    while !rest.is_empty() {
+        let (name, tail) = rest.split_once("=\"")?;
+        let mut value = String::new();
+        let mut chars = tail.char_indices();
+        let end = loop {
+            match chars.next()? {
+                (i, '"') => break i,
+                (_, '\\') => match chars.next()?.1 {
+                    'n' => value.push('\n'),
+                    other => value.push(other),
+                },
+                (_, c) => value.push(c),
+            }
+        };
+        if name == key {
+            return Some(value);
+        }
+        rest = tail[end + 1..]
+            .strip_prefix(',')
+            .unwrap_or(&tail[end + 1..]);
+    }
+    None
 }
 
 /// A minimal HTTP/1.1 GET (the bench talks only to its own loopback
@@ -90,33 +112,43 @@ async fn get(addr: SocketAddr, path: &str) -> anyhow::Result<String> {
     stream.write_all(request.as_bytes()).await?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
         .context("malformed HTTP response")?;
+    let head = String::from_utf8_lossy(&raw[..end]);
     anyhow::ensure!(
         head.starts_with("HTTP/1.1 200"),
         "GET {path} on {addr}: {}",
         head.lines().next().unwrap_or_default()
     );
-    if head
+    let body = &raw[end + 4..];
+    // Chunk sizes count bytes, which may split a character: join first,
+    // decode after.
+    let body = if head
         .to_ascii_lowercase()
         .contains("transfer-encoding: chunked")
     {
-        return dechunk(body);
-    }
-    Ok(body.to_owned())
+        dechunk(body)?
+    } else {
+        body.to_vec()
+    };
+    Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
-fn dechunk(mut body: &str) -> anyhow::Result<String> {
-    let mut out = String::new();
+fn dechunk(mut body: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let mut out = Vec::new();
     loop {
-        let (size, rest) = body.split_once("\r\n").context("bad chunk header")?;
-        let size = usize::from_str_radix(size.trim(), 16)?;
+        let line_end = body
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .context("bad chunk header")?;
+        let size = usize::from_str_radix(std::str::from_utf8(&body[..line_end])?.trim(), 16)?;
         if size == 0 {
             return Ok(out);
         }
-        out.push_str(rest.get(..size).context("short chunk")?);
+        let rest = &body[line_end + 2..];
+        out.extend_from_slice(rest.get(..size).context("short chunk")?);
         body = rest.get(size + 2..).context("short chunk trailer")?;
     }
 }
@@ -144,7 +176,7 @@ scatter_leaf_calls_total{outcome="cancelled"} 4
         assert_eq!(d.sum("scatter_leaf_calls_total"), 24.0);
         let by_replica: Vec<_> = d
             .series("scatter_root_hedges_total")
-            .map(|(l, v)| (label(l, "replica").unwrap().to_owned(), v))
+            .map(|(l, v)| (label(l, "replica").unwrap(), v))
             .collect();
         assert_eq!(
             by_replica,
@@ -159,8 +191,11 @@ scatter_leaf_calls_total{outcome="cancelled"} 4
     #[test]
     fn chunked_bodies_are_joined() {
         assert_eq!(
-            dechunk("3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n").unwrap(),
-            "abcde"
+            dechunk(b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n").unwrap(),
+            b"abcde"
         );
     }
 }
+
+#[cfg(test)]
+mod fuzz;

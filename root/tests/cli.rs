@@ -42,6 +42,24 @@ fn assert_refused(output: &Output, says: &str) {
 }
 
 #[test]
+fn a_hedge_delay_that_is_no_duration_is_refused_naming_the_flag() {
+    for delay in ["inf", "NaN", "1e300", "-5", "soon"] {
+        let flag = format!("--hedge-delay-ms={delay}");
+        let output = scatter(&[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--shard",
+            "127.0.0.1:1",
+            &flag,
+        ]);
+        assert_refused(&output, "--hedge-delay-ms");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{delay}: {stderr}");
+    }
+}
+
+#[test]
 fn serve_without_shards_exits_non_zero_saying_no_shards_are_configured() {
     let output = scatter(&["serve", "--listen", "127.0.0.1:0"]);
     assert_refused(&output, "no shards configured");

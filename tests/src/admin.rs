@@ -31,37 +31,53 @@ pub async fn get_with(
     stream.write_all(request.as_bytes()).await?;
     let mut response = Vec::new();
     stream.read_to_end(&mut response).await?;
-    let text = String::from_utf8_lossy(&response);
-    let bad = || io::Error::new(io::ErrorKind::InvalidData, format!("not HTTP: {text:?}"));
-    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(bad)?;
-    let code = head
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(bad)?;
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
+    let (code, chunked, body) = parse_response(&response).ok_or_else(|| {
+        let text = String::from_utf8_lossy(&response);
+        io::Error::new(io::ErrorKind::InvalidData, format!("not HTTP: {text:?}"))
+    })?;
+    // The body ends the response; the head is what comes before its blank line.
+    let head = String::from_utf8_lossy(&response[..response.len() - body.len() - 4]).into_owned();
+    // Chunk sizes count bytes, which may split a character: join the
+    // chunks first, decode the text after.
+    let body = if chunked {
         unchunk(body)
     } else {
-        body.to_owned()
+        body.to_vec()
     };
-    Ok((code, head.to_owned(), body))
+    Ok((code, head, String::from_utf8_lossy(&body).into_owned()))
 }
 
-/// The body of a `Transfer-Encoding: chunked` response.
-fn unchunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+/// The status code of an HTTP/1.1 response, whether its body is chunked,
+/// and the body's bytes; `None` when it is not an HTTP response.
+fn parse_response(response: &[u8]) -> Option<(u16, bool, &[u8])> {
+    let end = response.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&response[..end]);
+    let code = head.split(' ').nth(1)?.parse().ok()?;
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    Some((code, chunked, &response[end + 4..]))
+}
+
+/// The body of a `Transfer-Encoding: chunked` response; stops at the last
+/// chunk or at the first malformed one.
+fn unchunk(mut body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(line_end) = body.windows(2).position(|w| w == b"\r\n") {
+        let size = std::str::from_utf8(&body[..line_end])
+            .ok()
+            .and_then(|size| usize::from_str_radix(size.trim(), 16).ok());
+        let rest = &body[line_end + 2..];
+        let Some(chunk) = size
+            .filter(|&size| size > 0)
+            .and_then(|size| rest.get(..size))
+        else {
             break;
         };
-        if size == 0 || rest.len() < size {
-            break;
-        }
-        out.push_str(&rest[..size]);
-        body = rest[size..].trim_start_matches("\r\n");
+        out.extend_from_slice(chunk);
+        body = rest[chunk.len()..]
+            .strip_prefix(b"\r\n")
+            .unwrap_or(&rest[chunk.len()..]);
     }
     out
 }
@@ -92,6 +108,9 @@ mod tests {
 
     #[test]
     fn chunked_bodies_are_joined() {
-        assert_eq!(unchunk("3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"), "abcde");
+        assert_eq!(unchunk(b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"), b"abcde");
     }
 }
+
+#[cfg(test)]
+mod fuzz;

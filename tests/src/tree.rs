@@ -1,12 +1,14 @@
 //! Starting the processes of a Scatter tree: test and search leaves, test
-//! and search merges, and [`Tree`] — test leaves, the test merge and a root
-//! over them, the shape most tests need.
+//! and search merges, `scatter demo`, and [`Tree`] — test leaves, the test
+//! merge and a root over them, the shape most tests need.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use futures::future::join_all;
 
 use crate::binary;
+use crate::process::ChildProcess;
 use crate::root::Root;
 use crate::server::{Server, free_port};
 
@@ -100,6 +102,33 @@ pub async fn search_leaf(shard: u32, shard_count: u32, seed: u64, docs: usize) -
 /// Starts a `search-merge` and waits until it serves.
 pub async fn search_merge() -> Server {
     Server::start("search-merge", &binary("search-merge"), &[], free_port()).await
+}
+
+/// Starts `scatter demo` with `shards` × `replicas` search leaves over a
+/// small corpus; returns it and its root's address once it serves.
+///
+/// # Panics
+/// When it does not print its address in time.
+pub async fn demo(shards: u32, replicas: u32) -> (ChildProcess, SocketAddr) {
+    let args = [
+        "demo",
+        "--listen",
+        "127.0.0.1:0",
+        "--shards",
+        &shards.to_string(),
+        "--replicas",
+        &replicas.to_string(),
+        "--docs",
+        "2000",
+    ]
+    .map(str::to_owned);
+    let mut demo = ChildProcess::spawn("scatter demo", &binary("scatter"), &args);
+    let ready = demo.stdout_line("ready", Duration::from_secs(30)).await;
+    let addr = ready
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix("http://")?.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {ready:?}"));
+    (demo, addr)
 }
 
 /// One test leaf per shard, the test merge, and a root over them.

@@ -11,26 +11,8 @@ use scatter_tests::{ChildProcess, binary, eventually};
 
 /// Starts `scatter demo` with 2 shards × 1 replica; returns it and its address.
 async fn start_demo() -> (ChildProcess, String) {
-    let args = [
-        "demo",
-        "--listen",
-        "127.0.0.1:0",
-        "--shards",
-        "2",
-        "--replicas",
-        "1",
-        "--docs",
-        "2000",
-    ]
-    .map(str::to_owned);
-    let mut demo = ChildProcess::spawn("scatter demo", &binary("scatter"), &args);
-    let ready = demo.stdout_line("ready", Duration::from_secs(30)).await;
-    let addr = ready
-        .split_whitespace()
-        .find(|word| word.starts_with("http://127.0.0.1:"))
-        .unwrap_or_else(|| panic!("no address in {ready:?}"))
-        .to_owned();
-    (demo, addr)
+    let (demo, addr) = scatter_tests::tree::demo(2, 1).await;
+    (demo, format!("http://{addr}"))
 }
 
 #[tokio::test]

@@ -105,9 +105,10 @@ pub struct RootFlags {
     /// Hedge after this percentile of a shard's recent latencies.
     #[arg(long)]
     pub hedge_percentile: Option<f64>,
-    /// Hedge after this fixed delay instead of a percentile.
-    #[arg(long)]
-    pub hedge_delay_ms: Option<f64>,
+    /// Hedge after this fixed delay instead of a percentile (milliseconds,
+    /// fractions allowed).
+    #[arg(long, value_parser = delay_ms)]
+    pub hedge_delay_ms: Option<Duration>,
     /// Extra attempts allowed per first attempt (0.05 = 5 %).
     #[arg(long)]
     pub hedge_budget: Option<f64>,
@@ -255,8 +256,8 @@ impl RootFlags {
         if let Some(v) = self.hedge_percentile {
             config.hedge.percentile = v;
         }
-        if let Some(v) = self.hedge_delay_ms {
-            config.hedge.fixed_delay = Some(Duration::from_secs_f64(v.max(0.0) / 1e3));
+        if let Some(delay) = self.hedge_delay_ms {
+            config.hedge.fixed_delay = Some(delay);
         }
         if let Some(v) = self.hedge_budget {
             config.hedge.budget_ratio = v;
@@ -284,6 +285,19 @@ impl RootFlags {
         }
         self.tls.apply(config);
     }
+}
+
+/// A delay in milliseconds, fractions allowed: refused when it is not a
+/// number, negative, or too large for a duration (`inf`, `1e300`), instead
+/// of panicking on the conversion later.
+fn delay_ms(text: &str) -> Result<Duration, String> {
+    let ms: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of milliseconds"))?;
+    if ms.is_sign_negative() {
+        return Err(format!("{text} ms is negative"));
+    }
+    Duration::try_from_secs_f64(ms / 1e3).map_err(|_| format!("{text} ms is not a usable delay"))
 }
 
 /// Runs `scatter serve`.

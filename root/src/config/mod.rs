@@ -229,12 +229,16 @@ impl RootConfig {
         if let Some(i) = self.shards.iter().position(Vec::is_empty) {
             return bad(format!("shard {i} has no replica address"));
         }
-        if self.deadline.default.is_zero() || self.deadline.max.is_zero() {
-            return bad("deadlines must be above zero".into());
+        // Each message names the key to change, as the file spells it.
+        if self.deadline.default.is_zero() {
+            return bad("deadline.default must be above zero".into());
+        }
+        if self.deadline.max.is_zero() {
+            return bad("deadline.max must be above zero".into());
         }
         if self.deadline.default > self.deadline.max {
             return bad(format!(
-                "the default deadline ({:?}) is above the maximum ({:?})",
+                "deadline.default ({:?}) is above deadline.max ({:?})",
                 self.deadline.default, self.deadline.max
             ));
         }
@@ -333,3 +337,6 @@ mod tests {
         assert!(err.contains("shard 1 has no replica"), "{err}");
     }
 }
+
+#[cfg(test)]
+mod fuzz;
