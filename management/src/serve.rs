@@ -12,8 +12,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
-use tokio_stream::StreamExt as _;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 
@@ -190,21 +188,12 @@ pub async fn serve(
         .into_axum_router()
         .merge(crate::admin::router(process.clone()));
 
-    let incoming = TcpListenerStream::new(listener).map(|conn| {
-        conn.inspect(|stream| {
-            // Small RPCs on loopback: Nagle only adds latency.
-            let _ = stream.set_nodelay(true);
-        })
-    });
+    let incoming = crate::tls::incoming(listener, options.tls.as_ref().map(ServerTls::rustls));
 
     let drained = CancellationToken::new();
     let drain = drain_sequence(process.clone(), options.clone(), drained.clone());
-    let mut builder = tonic::transport::Server::builder();
-    if let Some(tls) = &options.tls {
-        builder = builder.tls_config(tls.config())?;
-    }
     process.health.set(ServingStatus::Serving);
-    let server = builder
+    let server = tonic::transport::Server::builder()
         .accept_http1(true)
         .http2_max_header_list_size(options.max_header_list_bytes)
         .add_routes(Routes::from(axum))

@@ -8,11 +8,20 @@
 //! identity. The admin endpoints share the port, so they speak HTTPS too.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity, ServerTlsConfig};
+use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::rustls::server::WebPkiClientVerifier;
+use tokio_rustls::rustls::{RootCertStore, ServerConfig};
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 
 use crate::Error;
+
+mod incoming;
+
+pub(crate) use incoming::incoming;
 
 /// A handshake not finished in this time is dropped, so a peer that
 /// connects and goes silent does not hold a slot for ever.
@@ -72,40 +81,69 @@ pub struct ServerTlsFiles {
 }
 
 /// TLS for the port a process serves on, loaded and checked.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ServerTls {
-    config: ServerTlsConfig,
+    config: Arc<ServerConfig>,
     mutual: bool,
 }
 
+impl std::fmt::Debug for ServerTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerTls")
+            .field("mutual", &self.mutual)
+            .finish_non_exhaustive()
+    }
+}
+
 impl ServerTls {
-    /// Reads and checks `files`: the certificate and key must parse and
-    /// belong together, the client CA must hold a certificate.
+    /// Reads and checks `files` now — the server would otherwise find a bad
+    /// one only at the first handshake: the certificate and key must parse
+    /// and belong together, the client CA must hold a certificate. The
+    /// handshake offers `h2` and `http/1.1`, so gRPC and the admin
+    /// endpoints both work over it.
     pub fn load(files: &ServerTlsFiles) -> Result<Self, Error> {
-        let identity = Identity::from_pem(
-            files.cert.read("CERTIFICATE")?,
-            files.key.read("PRIVATE KEY")?,
-        );
-        let mut config = ServerTlsConfig::new()
-            .identity(identity)
-            .timeout(HANDSHAKE_TIMEOUT);
-        if let Some(ca) = &files.client_ca {
-            config = config.client_ca_root(Certificate::from_pem(ca.read("CERTIFICATE")?));
-        }
-        // Building the acceptor parses every file now; the server would
-        // otherwise find a bad one only when it starts listening.
-        tonic::transport::Server::builder()
-            .tls_config(config.clone())
+        let cert_pem = files.cert.read("CERTIFICATE")?;
+        let key_pem = files.key.read("PRIVATE KEY")?;
+        let certs = CertificateDer::pem_slice_iter(&cert_pem)
+            .collect::<Result<Vec<_>, _>>()
             .map_err(|e| {
-                Error::Tls(format!(
-                    "{} / {}: {}",
-                    files.cert.setting,
-                    files.key.setting,
-                    error_chain(&e)
-                ))
+                files
+                    .cert
+                    .refused(&format!("not a PEM certificate chain: {e}"))
             })?;
+        let key = PrivateKeyDer::from_pem_slice(&key_pem)
+            .map_err(|e| files.key.refused(&format!("not a PEM private key: {e}")))?;
+        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+        let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::Tls(e.to_string()))?;
+        let builder = match &files.client_ca {
+            None => builder.with_no_client_auth(),
+            Some(ca) => {
+                let mut roots = RootCertStore::empty();
+                for cert in CertificateDer::pem_slice_iter(&ca.read("CERTIFICATE")?) {
+                    let cert =
+                        cert.map_err(|e| ca.refused(&format!("not a PEM certificate: {e}")))?;
+                    roots
+                        .add(cert)
+                        .map_err(|e| ca.refused(&format!("not a CA certificate: {e}")))?;
+                }
+                let verifier =
+                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                        .build()
+                        .map_err(|e| ca.refused(&e.to_string()))?;
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let mut config = builder.with_single_cert(certs, key).map_err(|e| {
+            Error::Tls(format!(
+                "{} / {}: {e}",
+                files.cert.setting, files.key.setting
+            ))
+        })?;
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(Self {
-            config,
+            config: Arc::new(config),
             mutual: files.client_ca.is_some(),
         })
     }
@@ -115,8 +153,8 @@ impl ServerTls {
         self.mutual
     }
 
-    pub(crate) fn config(&self) -> ServerTlsConfig {
-        self.config.clone()
+    pub(crate) fn rustls(&self) -> Arc<ServerConfig> {
+        Arc::clone(&self.config)
     }
 }
 

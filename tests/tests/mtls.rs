@@ -5,6 +5,8 @@
 //! clients without one, and a missing or bad certificate file stops a
 //! process at start naming it. Certificates are made at run time.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use scatter_management::{ClientTlsFiles, PemFile, client_tls};
@@ -13,6 +15,12 @@ use scatter_tests::process::{Finished, run_to_end};
 use scatter_tests::root::{assert_full_coverage, coverage, missing};
 use scatter_tests::tls::{CertFiles, Pki};
 use scatter_tests::{Query, Root, Script, Server, binary, free_port};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 use tonic::transport::ClientTlsConfig;
 
 const DEADLINE: Duration = Duration::from_secs(5);
@@ -346,4 +354,92 @@ async fn missing_or_bad_tls_files_stop_processes_at_start_naming_them() {
         out.stderr.contains("--tls-ca") && out.stderr.contains("/nonexistent/ca.pem"),
         "{out:?}"
     );
+}
+
+/// `GET path` on `addr` over HTTPS speaking only HTTP/1.1 — as Kubernetes
+/// probes and Prometheus scrapes do — trusting `pki`, presenting `who`
+/// when given: the status code and body, or why there is none.
+async fn https_get(
+    addr: SocketAddr,
+    pki: &Pki,
+    who: Option<&CertFiles>,
+    path: &str,
+) -> Result<(u16, String), String> {
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(&pki.ca_file).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let mut config = match who {
+        None => builder.with_no_client_auth(),
+        Some(me) => {
+            let chain = CertificateDer::pem_file_iter(&me.cert)
+                .unwrap()
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap();
+            let key = PrivateKeyDer::from_pem_file(&me.key).unwrap();
+            builder.with_client_auth_cert(chain, key).unwrap()
+        }
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut tls = TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    tls.write_all(request.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut response = Vec::new();
+    tls.read_to_end(&mut response)
+        .await
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&response);
+    let code = text
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| format!("not an HTTP response: {text:?}"))?;
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    Ok((code, body.to_owned()))
+}
+
+#[tokio::test]
+async fn admin_endpoints_answer_http1_callers_over_tls_as_probes_and_scrapers_are() {
+    let pki = Pki::new("http1");
+    let (leaf_cert, test) = (pki.issue("leaf"), pki.issue("test-client"));
+    let leaf = tls_leaf(
+        0,
+        1,
+        serve_flags(&leaf_cert, None),
+        test_client(&pki, &test),
+    )
+    .await;
+    let ready = https_get(leaf.addr(), &pki, None, "/readyz").await;
+    assert_eq!(ready, Ok((200, "ready\n".to_owned())));
+    let (code, metrics) = https_get(leaf.addr(), &pki, None, "/metrics")
+        .await
+        .unwrap();
+    assert_eq!(code, 200);
+    assert!(metrics.contains("scatter_leaf_in_flight"), "{metrics}");
+
+    // Under mutual TLS a caller with a certificate of the CA gets in over
+    // HTTP/1.1 too; one without is refused.
+    let strict = tls_leaf(
+        0,
+        1,
+        serve_flags(&leaf_cert, Some(&pki)),
+        test_client(&pki, &test),
+    )
+    .await;
+    let ready = https_get(strict.addr(), &pki, Some(&test), "/readyz").await;
+    assert_eq!(ready.map(|(code, _)| code), Ok(200));
+    let refused = https_get(strict.addr(), &pki, None, "/readyz").await;
+    assert!(refused.is_err(), "{refused:?}");
 }
