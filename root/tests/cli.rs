@@ -93,18 +93,15 @@ fn query_to_an_unreachable_bare_host_and_port_says_each_cause_once() {
 }
 
 #[test]
-fn docker_runtime_with_tls_to_leaves_is_refused_saying_what_to_do() {
+fn docker_runtime_with_a_certificate_directory_that_is_not_there_is_refused_naming_it() {
     let output = scatter(&[
         "serve",
         "--runtime",
         "docker",
-        "--upstream-tls-ca",
-        "/etc/scatter/tls/ca.pem",
+        "--tls-dir",
+        "/nonexistent/scatter/certs",
     ]);
-    assert_refused(
-        &output,
-        "--runtime docker starts leaf and merge containers without TLS",
-    );
+    assert_refused(&output, "--tls-dir /nonexistent/scatter/certs");
 }
 
 #[test]

@@ -312,7 +312,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         RuntimeKind::Docker if by_dns || !args.root.shards.is_empty() => {
             bail!("--runtime docker starts its own leaves: drop --shard and --leaves-dns")
         }
-        RuntimeKind::Docker => docker::serve(config, &args.root, &args.docker).await?,
+        RuntimeKind::Docker => Box::pin(docker::serve(config, &args.root, &args.docker)).await?,
         RuntimeKind::Static if by_dns && !args.root.shards.is_empty() => {
             bail!("give the leaves either by address (--shard) or by name (--leaves-dns), not both")
         }

@@ -3,7 +3,8 @@
 //! load while a container is killed, frozen, cut off the network, stopped
 //! ([`faults`]); the root itself in a container with the merge as its
 //! sidecar ([`sidecar`]); the compose file with DNS discovery ([`compose`]);
-//! and the sweep of a dead run's leftovers ([`sweep`]).
+//! mTLS with certificates mounted into the containers ([`tls`]); and the
+//! sweep of a dead run's leftovers ([`sweep`]).
 //!
 //! They run when a Docker engine answers and the images are built
 //! (`deploy/build-images.sh`); under `SCATTER_REQUIRE_DOCKER=1` (CI) a
@@ -16,4 +17,5 @@ mod faults;
 mod load;
 mod sidecar;
 mod sweep;
+mod tls;
 mod tree;

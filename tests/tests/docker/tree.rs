@@ -37,8 +37,22 @@ impl ContainerTree {
     /// # Panics
     /// When the containers or the root cannot start.
     pub async fn start(test: &str, shards: u32, replicas: u32) -> Self {
+        Box::pin(Self::start_with(test, shards, replicas, |_| {})).await
+    }
+
+    /// Like [`ContainerTree::start`], with `tune` applied to the runtime's
+    /// options; the root calls the containers as `options.connect` says.
+    ///
+    /// # Panics
+    /// When the containers or the root cannot start.
+    pub async fn start_with(
+        test: &str,
+        shards: u32,
+        replicas: u32,
+        tune: impl FnOnce(&mut DockerOptions),
+    ) -> Self {
         let guard = RunGuard::new(engine::run_id(test));
-        let options = DockerOptions {
+        let mut options = DockerOptions {
             leaf: ContainerSpec {
                 args: vec!["--docs".into(), DOCS.into()],
                 ..ContainerSpec::image(LEAF_IMAGE)
@@ -51,6 +65,8 @@ impl ContainerTree {
             stop_grace: Duration::from_secs(5),
             ..DockerOptions::default()
         };
+        tune(&mut options);
+        let connect = options.connect.clone();
         let mut runtime = DockerRuntime::start(options)
             .await
             .unwrap_or_else(|e| panic!("the Docker runtime did not start: {e}"));
@@ -58,6 +74,7 @@ impl ContainerTree {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             shards: runtime.shards(),
             merge: runtime.merge_addr().expect("a merge container"),
+            connect,
             ..RootConfig::default()
         };
         // Answers that wait for the deadline (a hung shard) leave at least

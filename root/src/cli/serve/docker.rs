@@ -76,10 +76,23 @@ pub struct DockerFlags {
     /// How long the containers may take to report SERVING.
     #[arg(long, default_value_t = 60_000)]
     ready_timeout_ms: u64,
+    /// A directory of certificates to mount read-only at /etc/scatter/tls in
+    /// every leaf and merge container; point their TLS variables at it,
+    /// e.g. --leaf-env SCATTER_TLS_CERT=/etc/scatter/tls/leaf.pem.
+    #[arg(long, value_name = "DIR")]
+    tls_dir: Option<std::path::PathBuf>,
 }
 
 impl DockerFlags {
     fn options(&self, merge_given: bool) -> anyhow::Result<DockerOptions> {
+        let tls_dir = match &self.tls_dir {
+            // Docker takes only absolute paths for a bind mount.
+            Some(dir) => Some(
+                std::fs::canonicalize(dir)
+                    .map_err(|e| anyhow::anyhow!("--tls-dir {}: {e}", dir.display()))?,
+            ),
+            None => None,
+        };
         let merge = if merge_given || self.merge_image == "none" {
             None
         } else {
@@ -113,6 +126,7 @@ impl DockerFlags {
             },
             run_id: self.run_id.clone(),
             ready_timeout: Duration::from_millis(self.ready_timeout_ms),
+            tls_dir,
             ..DockerOptions::default()
         })
     }
@@ -124,17 +138,9 @@ pub async fn serve(
     root: &RootFlags,
     flags: &DockerFlags,
 ) -> anyhow::Result<()> {
-    // The runtime waits for and watches its containers over plaintext, and
-    // does not hand them certificates: refuse rather than start a tree the
-    // root cannot reach.
-    if config.connect.tls.ca.is_some() {
-        bail!(
-            "--runtime docker starts leaf and merge containers without TLS: drop \
-             --upstream-tls-* ([connect.tls]), or run the containers yourself with \
-             --tls-cert/--tls-key mounted and give them to the root with --shard or --leaves-dns"
-        );
-    }
-    let options = flags.options(root.merge.is_some())?;
+    let mut options = flags.options(root.merge.is_some())?;
+    // The runtime watches its containers as the root will call them.
+    options.connect = config.connect.clone();
     if options
         .merge
         .as_ref()

@@ -29,6 +29,7 @@ const RETRY: Duration = Duration::from_millis(200);
 pub struct HealthWatches {
     watches: HashMap<String, Watch>,
     changed: Arc<Notify>,
+    connector: Connector,
 }
 
 struct Watch {
@@ -37,11 +38,12 @@ struct Watch {
 }
 
 impl HealthWatches {
-    /// No watches yet.
-    pub fn new() -> Self {
+    /// No watches yet; leaves will be dialled with `connector`.
+    pub fn new(connector: Connector) -> Self {
         Self {
             watches: HashMap::new(),
             changed: Arc::new(Notify::new()),
+            connector,
         }
     }
 
@@ -65,6 +67,7 @@ impl HealthWatches {
             if !self.watches.contains_key(uri) {
                 let serving = Arc::new(AtomicBool::new(false));
                 let task = tokio::spawn(follow(
+                    self.connector.clone(),
                     uri.to_owned(),
                     Arc::clone(&serving),
                     Arc::clone(&self.changed),
@@ -91,13 +94,13 @@ impl Drop for HealthWatches {
 }
 
 /// Follows one leaf's health until aborted.
-async fn follow(uri: String, serving: Arc<AtomicBool>, changed: Arc<Notify>) {
+async fn follow(connector: Connector, uri: String, serving: Arc<AtomicBool>, changed: Arc<Notify>) {
     let set = |value: bool| {
         if serving.swap(value, Ordering::Relaxed) != value {
             changed.notify_one();
         }
     };
-    let Ok(endpoint) = Connector::default().endpoint(&uri) else {
+    let Ok(endpoint) = connector.endpoint(&uri) else {
         tracing::error!(%uri, "not a valid address; never in rotation");
         return;
     };

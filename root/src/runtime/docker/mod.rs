@@ -48,7 +48,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use labels::{Owner, RunId};
-pub use options::{ContainerSpec, DockerOptions, Limits};
+pub use options::{ContainerSpec, DockerOptions, Limits, TLS_MOUNT};
 pub use placement::Placement;
 
 use self::reconcile::Reconciler;
@@ -178,10 +178,11 @@ impl DockerRuntime {
         }
 
         let ready_timeout = options.ready_timeout;
+        let connector = Connector::new(options.connect.clone());
         let mut reconciler = Reconciler::new(docker, self.run.clone(), owner, options, merge_at);
         self.shards = reconciler.wait_ready(ready_timeout).await?;
         if let Some(addr) = &self.merge_addr {
-            wait_serving("the merge", addr, ready_timeout).await?;
+            wait_serving("the merge", addr, &connector, ready_timeout).await?;
         }
         self.reconciler = Some(reconciler);
         tracing::info!(run = %self.run, network = %self.network, "containers ready");
@@ -330,9 +331,13 @@ fn free_loopback_port() -> Result<u16, StartError> {
         .map_err(|e| StartError::runtime("no free loopback port", e))
 }
 
-async fn wait_serving(what: &str, uri: &str, timeout: Duration) -> Result<(), StartError> {
+async fn wait_serving(
+    what: &str,
+    uri: &str,
+    connector: &Connector,
+    timeout: Duration,
+) -> Result<(), StartError> {
     let deadline = tokio::time::Instant::now() + timeout;
-    let connector = Connector::default();
     while !connector.is_serving(uri, Duration::from_millis(500)).await {
         if tokio::time::Instant::now() >= deadline {
             return Err(StartError::runtime_failed(format!(

@@ -2,9 +2,11 @@
 //! shards and replicas — and how it watches them: plain structs with
 //! defaults that run the example search.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::Placement;
+use crate::config::ConnectConfig;
 
 /// Per-container resource limits; `None` is unlimited.
 #[derive(Clone, Debug, Default)]
@@ -71,7 +73,18 @@ pub struct DockerOptions {
     /// Pause before starting again a container that died soon after its
     /// last start; doubles per quick death, up to 5 s. Default 200 ms.
     pub restart_backoff: Duration,
+    /// A host directory of certificates, bind-mounted read-only at
+    /// [`TLS_MOUNT`] in every leaf and merge container; point their
+    /// `SCATTER_TLS_*` variables at files under it. Default `None`.
+    pub tls_dir: Option<PathBuf>,
+    /// How the runtime dials the containers to watch their health: the
+    /// root's `[connect]`, so with `[connect.tls]` it watches over TLS as
+    /// the root calls. Default: plaintext.
+    pub connect: ConnectConfig,
 }
+
+/// Where [`DockerOptions::tls_dir`] appears inside the containers.
+pub const TLS_MOUNT: &str = "/etc/scatter/tls";
 
 impl Default for DockerOptions {
     fn default() -> Self {
@@ -87,6 +100,8 @@ impl Default for DockerOptions {
             leaf_drain_delay: Duration::from_millis(300),
             reconcile_interval: Duration::from_secs(1),
             restart_backoff: Duration::from_millis(200),
+            tls_dir: None,
+            connect: ConnectConfig::default(),
         }
     }
 }

@@ -19,7 +19,7 @@ use super::labels::{self, Owner, RunId};
 use super::spec::{self, MergeAt, Names};
 use super::{DockerOptions, LEAF_PORT, engine};
 use crate::error::StartError;
-use crate::topology::Topology;
+use crate::topology::{Connector, Topology};
 
 /// The longest pause between two restarts of a container that keeps dying.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -55,6 +55,7 @@ impl Reconciler {
         options: DockerOptions,
         merge_at: Option<MergeAt>,
     ) -> Self {
+        let health = HealthWatches::new(Connector::new(options.connect.clone()));
         Self {
             docker,
             run,
@@ -62,7 +63,7 @@ impl Reconciler {
             options,
             merge_at,
             topology: None,
-            health: HealthWatches::new(),
+            health,
             restarts: HashMap::new(),
             published: Vec::new(),
         }

@@ -4,10 +4,12 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use bollard::models::{ContainerCreateBody, EndpointSettings, HostConfig, NetworkingConfig};
+use bollard::models::{
+    ContainerCreateBody, EndpointSettings, HostConfig, Mount, MountType, NetworkingConfig,
+};
 
 use super::labels::{self, Owner, RunId};
-use super::{ContainerSpec, DockerOptions, LEAF_PORT, MERGE_PORT};
+use super::{ContainerSpec, DockerOptions, LEAF_PORT, MERGE_PORT, TLS_MOUNT};
 
 /// The objects of one run, named after it.
 pub struct Names<'a> {
@@ -88,6 +90,7 @@ pub fn leaf(
         stop_timeout: Some(stop_timeout(options)),
         host_config: Some(HostConfig {
             network_mode: Some(network.clone()),
+            mounts: tls_mount(options),
             ..limits(&options.leaf)
         }),
         networking_config: Some(NetworkingConfig {
@@ -120,6 +123,7 @@ pub fn merge(
     env.extend(user_env(spec));
     let host_config = HostConfig {
         network_mode: Some(network_mode),
+        mounts: tls_mount(options),
         ..limits(spec)
     };
     ContainerCreateBody {
@@ -135,6 +139,19 @@ pub fn merge(
 
 fn user_env(spec: &ContainerSpec) -> impl Iterator<Item = String> + '_ {
     spec.env.iter().map(|(k, v)| format!("{k}={v}"))
+}
+
+/// The certificate directory, read-only at [`TLS_MOUNT`], when there is
+/// one (a mount, not a `-v` string: a path may hold a colon).
+fn tls_mount(options: &DockerOptions) -> Option<Vec<Mount>> {
+    let dir = options.tls_dir.as_ref()?;
+    Some(vec![Mount {
+        target: Some(TLS_MOUNT.to_owned()),
+        source: Some(dir.display().to_string()),
+        typ: Some(MountType::BIND),
+        read_only: Some(true),
+        ..Mount::default()
+    }])
 }
 
 fn limits(spec: &ContainerSpec) -> HostConfig {
