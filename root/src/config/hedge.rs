@@ -9,6 +9,11 @@ use serde::{Deserialize, Serialize};
 use super::duration_text;
 use super::duration_text::optional;
 
+/// The most extra attempts that may be saved up: far beyond any useful
+/// burst, and small enough that the budget's token arithmetic cannot
+/// overflow.
+const MAX_BUDGET_BURST: f64 = 1e9;
+
 /// Hedging and fast-retry settings.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -82,6 +87,12 @@ impl HedgeConfig {
                 self.budget_ratio
             ));
         }
+        if !(0.0..=MAX_BUDGET_BURST).contains(&self.budget_burst) {
+            return Err(format!(
+                "hedge budget_burst {} is not in [0, {MAX_BUDGET_BURST}]",
+                self.budget_burst
+            ));
+        }
         Ok(())
     }
 }
@@ -107,6 +118,29 @@ pub struct ProbationConfig {
     /// One probe call per this interval while on probation. Default 200 ms.
     #[serde(with = "duration_text")]
     pub probe_interval: Duration,
+}
+
+impl ProbationConfig {
+    /// Checks ranges serde cannot: a factor that can single a replica out,
+    /// an error rate that is a rate.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.latency_factor.is_finite() && self.latency_factor > 1.0) {
+            return Err(format!(
+                "probation.latency_factor {} must be a number above 1",
+                self.latency_factor
+            ));
+        }
+        if !(self.error_rate > 0.0 && self.error_rate <= 1.0) {
+            return Err(format!(
+                "probation.error_rate {} is not in (0, 1]",
+                self.error_rate
+            ));
+        }
+        if self.probe_interval.is_zero() {
+            return Err("probation.probe_interval must be above zero".into());
+        }
+        Ok(())
+    }
 }
 
 impl Default for ProbationConfig {

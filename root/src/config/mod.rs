@@ -253,8 +253,12 @@ impl RootConfig {
                 self.deadline.merge_reserve_percentile
             ));
         }
+        if self.connect.timeout.is_zero() || self.connect.keepalive.is_zero() {
+            return bad("connect.timeout and connect.keepalive must be above zero".into());
+        }
         self.admission.validate().map_err(StartError::Config)?;
         self.readiness.validate().map_err(StartError::Config)?;
+        self.probation.validate().map_err(StartError::Config)?;
         self.hedge.validate().map_err(StartError::Config)
     }
 }

@@ -40,7 +40,7 @@ impl HedgeBudget {
         let _ = self
             .milli_tokens
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| {
-                Some((t + self.deposit).min(self.cap))
+                Some(t.saturating_add(self.deposit).min(self.cap))
             });
     }
 
