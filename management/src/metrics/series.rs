@@ -143,7 +143,10 @@ impl Ratio {
 
 fn observe(histogram: &PcHistogram, value: f64, trace_id: Option<&str>) {
     let exemplar = trace_id.map(|id| {
-        let id: String = id.chars().take(MAX_TRACE_ID_CHARS).collect();
+        let id = match id.char_indices().nth(MAX_TRACE_ID_CHARS) {
+            Some((end, _)) => id[..end].to_owned(),
+            None => id.to_owned(),
+        };
         vec![("trace_id".to_owned(), id)]
     });
     let at = exemplar.as_ref().map(|_| SystemTime::now());

@@ -29,16 +29,16 @@ enum ConfigAction {
 
 impl ConfigArgs {
     /// The flags of `print`.
-    pub fn print_args(self) -> Option<ServeArgs> {
+    pub fn into_print_args(self) -> ServeArgs {
         let ConfigAction::Print(args) = self.action;
-        Some(args)
+        args
     }
 }
 
 /// Runs `scatter config print`; `env_only` is the same command parsed
 /// without its command-line flags (what the variables alone give).
 pub fn run(args: ConfigArgs, env_only: Option<ServeArgs>) -> anyhow::Result<ExitCode> {
-    let ConfigAction::Print(args) = args.action;
+    let args = args.into_print_args();
     let env_only = env_only.context("the variables could not be read alone")?;
     let (file, file_keys) = match &args.config {
         Some(path) => (RootConfig::from_toml_file(path)?, raw_table(path)?),

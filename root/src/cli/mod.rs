@@ -61,7 +61,7 @@ fn print_from_env_only() -> Option<serve::ServeArgs> {
         .try_get_matches_from(["scatter", "config", "print"])
         .ok()?;
     match Cli::from_arg_matches(&matches).ok()?.command {
-        Command::Config(args) => args.print_args(),
+        Command::Config(args) => Some(args.into_print_args()),
         _ => None,
     }
 }

@@ -154,19 +154,17 @@ where
     let merging = finishing.elapsed();
     engine.reserve.record(merging);
     // The trace id marks the latencies as exemplars.
-    let trace_id = id.trace().trace_id();
+    let trace_id = id.trace_id();
     let metrics = &engine.metrics;
-    metrics
-        .merge_latency
-        .record_traced(merging, Some(&trace_id));
+    metrics.merge_latency.record_traced(merging, Some(trace_id));
     metrics
         .request_latency
-        .record_traced(started.elapsed(), Some(&trace_id));
+        .record_traced(started.elapsed(), Some(trace_id));
     Ok(QueryResponse {
         result: Some(result),
         coverage: Some(coverage),
         request_id,
-        trace_id,
+        trace_id: trace_id.to_owned(),
     })
 }
 

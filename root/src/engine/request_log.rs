@@ -48,7 +48,7 @@ pub fn finished<T>(
     let error = result.as_ref().err().map(ToString::to_string);
     tracing::debug!(
         request_id = %id,
-        trace_id = id.trace().trace_id(),
+        trace_id = id.trace_id(),
         code = ?code,
         latency_ms,
         answered = coverage.answered,
@@ -75,7 +75,7 @@ pub fn finished<T>(
     if is_slow {
         tracing::warn!(
             request_id = %id,
-            trace_id = id.trace().trace_id(),
+            trace_id = id.trace_id(),
             code = ?code,
             latency_ms,
             threshold_ms = slow.map_or(0, |t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),

@@ -112,8 +112,8 @@ impl InFlight {
         let latency = self.started.elapsed();
         let Err(status) = result else {
             stats.observe(Some(latency));
-            let trace_id = self.request_id.trace().trace_id();
-            (stats.counters.latency).record_traced(latency, Some(&trace_id));
+            let trace_id = self.request_id.trace_id();
+            (stats.counters.latency).record_traced(latency, Some(trace_id));
             return;
         };
         stats.health.record_error(status);

@@ -25,6 +25,9 @@ pub struct RequestId {
     number: u64,
     label: AsciiMetadataValue,
     trace: TraceContext,
+    /// The trace id as text, made once: it goes on every replica latency
+    /// (as the exemplar) and in the response's `x-trace-id`.
+    trace_id: AsciiMetadataValue,
     spans: Spans,
 }
 
@@ -36,12 +39,21 @@ impl RequestId {
         let label = client
             .and_then(|id| id.parse().ok())
             .unwrap_or_else(|| AsciiMetadataValue::from(number));
+        let trace_id = AsciiMetadataValue::try_from(trace.trace_id())
+            .expect("a trace id is 32 hex digits, a valid header value");
         Self {
             number,
             label,
             trace,
+            trace_id,
             spans,
         }
+    }
+
+    /// The trace id, 32 hex digits.
+    pub fn trace_id(&self) -> &str {
+        // Built from hex digits, so always text.
+        self.trace_id.to_str().unwrap_or_default()
     }
 
     /// The root's span of the request.
@@ -79,9 +91,7 @@ impl RequestId {
     /// the trace id as `x-trace-id`.
     pub fn tag(&self, metadata: &mut MetadataMap) {
         metadata.insert(REQUEST_ID_HEADER, self.label.clone());
-        if let Ok(trace_id) = self.trace.trace_id().parse() {
-            metadata.insert(TRACE_ID_HEADER, trace_id);
-        }
+        metadata.insert(TRACE_ID_HEADER, self.trace_id.clone());
     }
 }
 
