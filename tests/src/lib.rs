@@ -14,6 +14,7 @@
 //! - [`raw`]: a gRPC call with a body of any bytes, for malformed requests;
 //! - [`flood`]: a leaf and merge that answer far more than any limit;
 //! - [`fuzz`]: property tests against running processes;
+//! - [`skip`]: what a test needs beyond Rust, and the visible record of a skip;
 //! - [`python`]: Python leaves and clients, skipped where Python is missing;
 //! - [`chromium`]: pages loaded in headless Chromium, skipped where it is missing;
 //! - [`tls`]: a CA and certificates made at run time, as PEM files;
@@ -32,6 +33,7 @@ pub mod raw;
 pub mod root;
 pub mod script;
 pub mod server;
+pub mod skip;
 pub mod tls;
 pub mod tree;
 
