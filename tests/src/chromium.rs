@@ -42,12 +42,10 @@ impl Chromium {
             })
         });
         if found.is_none() {
-            assert!(
-                std::env::var("SCATTER_REQUIRE_CHROMIUM").as_deref() != Ok("1"),
-                "SCATTER_REQUIRE_CHROMIUM=1 but chromium is not installed \
-                 (apt-get install chromium)"
+            crate::skip::missing(
+                crate::skip::Need::Chromium,
+                "chromium is not installed here (apt-get install chromium)",
             );
-            eprintln!("skipped: chromium is not installed here");
         }
         found.map(|program| Self { program })
     }

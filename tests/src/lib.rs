@@ -16,12 +16,14 @@
 //! - [`fuzz`]: property tests against running processes;
 //! - [`skip`]: what a test needs beyond Rust, and the visible record of a skip;
 //! - [`python`]: Python leaves and clients, skipped where Python is missing;
+//! - [`check`]: `scatter check` run as a user would, its JSON report read;
 //! - [`chromium`]: pages loaded in headless Chromium, skipped where it is missing;
 //! - [`tls`]: a CA and certificates made at run time, as PEM files;
 //! - [`poll`]: waiting for a condition, with a deadline.
 
 pub mod admin;
 pub mod binary;
+pub mod check;
 pub mod chromium;
 pub mod flood;
 pub mod fuzz;

@@ -52,10 +52,7 @@ impl Need {
 /// When the need is [required](Need::required).
 #[track_caller]
 pub fn missing(need: Need, why: &str) {
-    let test = std::thread::current()
-        .name()
-        .unwrap_or("a test")
-        .to_owned();
+    let test = std::thread::current().name().unwrap_or("a test").to_owned();
     assert!(
         !need.required(),
         "{} is set but {test} cannot run: {why}",

@@ -1,6 +1,7 @@
 //! The `scatter` command line: flags parsed with clap and turned into the
 //! library's plain config structs.
 
+mod check;
 mod config;
 mod demo;
 mod env;
@@ -34,6 +35,9 @@ enum Command {
     Query(query::QueryArgs),
     /// Show the configuration a root would run with.
     Config(config::ConfigArgs),
+    /// Check that a leaf or merge, in any language, honours the contract
+    /// the root relies on.
+    Check(check::CheckArgs),
 }
 
 impl Cli {
@@ -73,6 +77,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::run(args).await,
         Command::Query(args) => query::run(args).await,
         Command::Config(args) => config::run(args, print_from_env_only()),
+        Command::Check(args) => check::run(args).await,
     }
 }
 

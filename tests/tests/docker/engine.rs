@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use scatter_root::runtime::docker::RunId;
+use scatter_tests::skip::{self, Need};
 use tokio::time::Instant;
 
 /// The images under test, built by `deploy/build-images.sh`.
@@ -88,11 +89,8 @@ pub fn available() -> bool {
     });
     match checked {
         Ok(()) => true,
-        Err(why) if std::env::var("SCATTER_REQUIRE_DOCKER").as_deref() == Ok("1") => {
-            panic!("SCATTER_REQUIRE_DOCKER=1 but {why}")
-        }
         Err(why) => {
-            eprintln!("skipped: {why} (set SCATTER_REQUIRE_DOCKER=1 to make this a failure)");
+            skip::missing(Need::Docker, why);
             false
         }
     }

@@ -4,13 +4,15 @@
 //! ([`faults`]); the root itself in a container with the merge as its
 //! sidecar ([`sidecar`]); the compose file with DNS discovery ([`compose`]);
 //! mTLS with certificates mounted into the containers ([`tls`]); and the
-//! sweep of a dead run's leftovers ([`sweep`]).
+//! sweep of a dead run's leftovers ([`sweep`]); and `scatter check --image`
+//! against the example images ([`check`]).
 //!
 //! They run when a Docker engine answers and the images are built
 //! (`deploy/build-images.sh`); under `SCATTER_REQUIRE_DOCKER=1` (CI) a
 //! missing engine or image fails them instead. Every test removes its
 //! containers and network, also when it fails.
 
+mod check;
 mod compose;
 mod engine;
 mod faults;
