@@ -2,19 +2,21 @@
 """A Scatter client in Python: calls scatter.v1.Root/QueryStream and prints each update.
 
 Built only from the .proto files (compiled at start-up with grpcio-tools, see
-contract.py): the root answers with one `progress` update each time a shard
-ends (coverage so far, and the merged snapshot when the merge gives one),
-then one `done` update holding exactly what Root/Query would have returned.
+examples/python-common/scatter_common/contract.py): the root answers with one
+`progress` update each time a shard ends (coverage so far, and the merged
+snapshot when the merge gives one), then one `done` update holding exactly
+what Root/Query would have returned.
 
-    python3 stream_client.py --addr 127.0.0.1:50000 fizz
+    python3 stream_client.py --addr 127.0.0.1:50000 hello world
 
-prints, for example:
+prints, for example (with the builtin:concat merge; with a search merge each
+update is one JSON result):
 
     progress: 1/2 shards ended, 1 answered
-      shard 0: {"shard": 0, "matches": 167, "lines": 500}
+      shard 0: {"hits":[{"doc":"doc-0004","title":"...","score":1.9481,"shard":0}],"total_hits":3}
     done: 2/2 shards answered
-      shard 0: {"shard": 0, "matches": 167, "lines": 500}
-      shard 1: {"shard": 1, "matches": 167, "lines": 500}
+      shard 0: {"hits":[{"doc":"doc-0004","title":"...","score":1.9481,"shard":0}],"total_hits":3}
+      shard 1: {"hits":[{"doc":"doc-0007","title":"...","score":1.8324,"shard":1}],"total_hits":2}
 
 Exits 0 after `done`; on an error status prints `error: CODE: message` to
 stderr and exits 1.
@@ -24,10 +26,13 @@ Needs: pip install grpcio grpcio-tools
 
 import argparse
 import sys
+from pathlib import Path
 
 import grpc
 
-from contract import load_contract
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python-common"))
+
+from scatter_common.contract import load_contract  # noqa: E402
 
 CONCAT = "application/x-protobuf; messageType=scatter.v1.ConcatResult"
 

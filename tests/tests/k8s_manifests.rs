@@ -5,11 +5,13 @@
 //! get the time their drain needs).
 //!
 //! Without `kubernetes-validate` (and Python's `yaml`, which it brings) the
-//! tests skip; under `SCATTER_REQUIRE_KUBERNETES_VALIDATE=1` (CI) they fail.
+//! tests are skipped visibly; where it is required (CI) they fail.
 
 use std::path::PathBuf;
 use std::process::Command;
 
+use scatter_tests::python;
+use scatter_tests::skip::{self, Need};
 use serde_json::Value;
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/k8s");
@@ -25,19 +27,23 @@ fn manifest_files() -> Vec<PathBuf> {
     files
 }
 
-/// Whether the tool runs; skips (or fails under CI) when it does not.
+/// `kubernetes-validate`: beside the tests' Python interpreter (the venv
+/// of `tests/python-requirements.txt`), else on the `PATH`.
+fn validator() -> PathBuf {
+    python::tool("kubernetes-validate")
+}
+
+/// Whether the tool runs; skips (or fails where it is required) when it does not.
 fn tool_available() -> bool {
-    let runs = Command::new("kubernetes-validate")
+    let runs = Command::new(validator())
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
     if !runs {
-        assert!(
-            std::env::var("SCATTER_REQUIRE_KUBERNETES_VALIDATE").as_deref() != Ok("1"),
-            "kubernetes-validate is not installed: python3 -m pip install kubernetes-validate"
-        );
-        eprintln!(
-            "skipped: kubernetes-validate is not installed (python3 -m pip install kubernetes-validate)"
+        skip::missing(
+            Need::KubernetesValidate,
+            "kubernetes-validate is not installed: make the venv of tests/python-requirements.txt \
+             (scripts/test.sh does) or pip install kubernetes-validate",
         );
     }
     runs
@@ -48,7 +54,7 @@ fn manifests_are_valid_against_the_kubernetes_schemas() {
     if !tool_available() {
         return;
     }
-    let output = Command::new("kubernetes-validate")
+    let output = Command::new(validator())
         .arg("--strict")
         .args(manifest_files())
         .output()
@@ -67,7 +73,7 @@ fn documents() -> Vec<Value> {
     let script = "import json, sys, yaml\n\
                   docs = [d for f in sys.argv[1:] for d in yaml.safe_load_all(open(f)) if d]\n\
                   json.dump(docs, sys.stdout)";
-    let output = Command::new("python3")
+    let output = Command::new(python::interpreter())
         .args(["-c", script])
         .args(manifest_files())
         .output()

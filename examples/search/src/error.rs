@@ -87,6 +87,14 @@ pub enum SearchError {
         /// The largest `k` allowed.
         max: usize,
     },
+    /// `delay_ms` is above `MAX_DELAY_MS`.
+    #[error("delay_ms = {delay_ms} is out of range; ask for at most {max} ms")]
+    DelayOutOfRange {
+        /// The delay asked for.
+        delay_ms: u64,
+        /// The longest delay allowed.
+        max: u64,
+    },
     /// The merge began without the client's request.
     #[error("the merge's begin message carries no request payload")]
     NoRequest,

@@ -1,5 +1,7 @@
 //! The search leaf: the top k of one shard.
 
+use std::time::Duration;
+
 use scatter_leaf::{Leaf, Payload, ShardRequest, Status};
 
 use crate::{Corpus, Index, Query};
@@ -26,10 +28,15 @@ impl SearchLeaf {
 
 impl Leaf for SearchLeaf {
     /// Answers a `text/plain` or `application/json` query with this shard's
-    /// top k as an `application/json` partial; an unreadable query is
-    /// `INVALID_ARGUMENT`.
+    /// top k as an `application/json` partial, after the query's
+    /// `delay_ms`; an unreadable query is `INVALID_ARGUMENT`.
     async fn answer(&self, request: ShardRequest) -> Result<Payload, Status> {
         let query = Query::from_payload(&request.payload)?;
+        if query.delay_ms > 0 {
+            // When the root cancels the call or its deadline passes, the SDK
+            // drops this future, and the wait with it.
+            tokio::time::sleep(Duration::from_millis(query.delay_ms)).await;
+        }
         // An in-memory search of one shard takes well under a millisecond,
         // too little to be worth moving off the runtime's thread.
         Ok(self.index.results(&query.query, query.k).to_payload())
@@ -64,6 +71,30 @@ mod tests {
         assert_eq!(results.hits.len(), 5);
         assert!(results.hits.iter().all(|h| h.shard == 1));
         assert!(results.total_hits >= 5);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_delayed_query_answers_after_its_delay_and_stops_when_dropped() {
+        let leaf = SearchLeaf::new(&Corpus::generate(42, 30), 1, 3);
+        let slow = Query::new("hello world", 5).delayed(2_000);
+        let started = tokio::time::Instant::now();
+        let partial = leaf.answer(request(slow.to_payload())).await.unwrap();
+        assert_eq!(started.elapsed(), Duration::from_millis(2_000));
+        assert_eq!(
+            Results::from_payload(&partial).unwrap().hits,
+            leaf.index().search("hello world", 5)
+        );
+
+        // A caller that gives up after 100 ms (a deadline, a cancellation)
+        // drops the answer: the wait ends with it, not 2 s later.
+        let started = tokio::time::Instant::now();
+        let given_up = tokio::time::timeout(
+            Duration::from_millis(100),
+            leaf.answer(request(slow.to_payload())),
+        )
+        .await;
+        assert!(given_up.is_err());
+        assert_eq!(started.elapsed(), Duration::from_millis(100));
     }
 
     #[tokio::test]

@@ -13,7 +13,8 @@
 //! Payloads (see [`Query`] and [`Results`]):
 //! - query: `text/plain` (the body is the query, k = [`DEFAULT_K`]) or
 //!   `application/json` `{"query": "hello world", "k": 10}` (`k` optional,
-//!   at most [`MAX_K`]);
+//!   at most [`MAX_K`]; `"delay_ms": N` makes each leaf wait N ms first, up
+//!   to [`MAX_DELAY_MS`]);
 //! - partial and merged result: `application/json`
 //!   `{"hits":[{"doc":"doc-000001","title":"...","score":1.234,"shard":0}],"total_hits":17}`,
 //!   hits best first, `total_hits` the number of matching documents.
@@ -31,7 +32,7 @@ pub use error::SearchError;
 pub use index::{Index, tokenize};
 pub use leaf::SearchLeaf;
 pub use merge::{TopK, TopKFold};
-pub use wire::{APPLICATION_JSON, DEFAULT_K, Hit, MAX_K, Query, Results, TEXT_PLAIN};
+pub use wire::{APPLICATION_JSON, DEFAULT_K, Hit, MAX_DELAY_MS, MAX_K, Query, Results, TEXT_PLAIN};
 
 /// The top `k` hits for `query` over one index of the whole corpus (as
 /// shard 0 of 1): what the merged answer of any sharding must equal, up to

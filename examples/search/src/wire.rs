@@ -3,7 +3,9 @@
 //!
 //! Query (client → leaves and merge), either content type:
 //! - `text/plain`: the body is the query text; `k` is [`DEFAULT_K`];
-//! - `application/json`: `{"query": "hello world", "k": 10}`, `k` optional.
+//! - `application/json`: `{"query": "hello world", "k": 10}`, `k` optional;
+//!   `"delay_ms": N` asks the leaves to wait N ms first (a slow query on
+//!   demand, to try deadlines, cancellation and drain).
 //!
 //! Partial (leaf → merge) and merged result (merge → client), both
 //! `application/json`:
@@ -23,6 +25,9 @@ pub const APPLICATION_JSON: &str = "application/json";
 pub const DEFAULT_K: usize = 10;
 /// The most hits a query may ask for; more is refused, not truncated.
 pub const MAX_K: usize = 1000;
+/// The longest wait a query may ask the leaves for with `delay_ms`; more is
+/// refused.
+pub const MAX_DELAY_MS: u64 = 60_000;
 
 const QUERY: &str = "query payload";
 const QUERY_FORM: &str = r#"{"query": "hello world", "k": 10}"#;
@@ -40,10 +45,20 @@ pub struct Query {
     /// How many hits to return, `1..=MAX_K`.
     #[serde(default = "default_k")]
     pub k: usize,
+    /// Milliseconds a leaf waits before it searches, `0..=MAX_DELAY_MS`: a
+    /// slow query on demand. The wait ends at once when the call is
+    /// cancelled or its deadline passes; the merge ignores it. Left out of
+    /// the JSON when 0, so ordinary queries read as before.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub delay_ms: u64,
 }
 
 fn default_k() -> usize {
     DEFAULT_K
+}
+
+fn is_zero(delay_ms: &u64) -> bool {
+    *delay_ms == 0
 }
 
 impl Query {
@@ -52,11 +67,20 @@ impl Query {
         Self {
             query: text.into(),
             k,
+            delay_ms: 0,
         }
     }
 
+    /// This query, asking each leaf to wait `delay_ms` before it searches.
+    #[must_use]
+    pub fn delayed(mut self, delay_ms: u64) -> Self {
+        self.delay_ms = delay_ms;
+        self
+    }
+
     /// Reads a `text/plain` or `application/json` query, refusing one with
-    /// no word to search for or with `k` outside `1..=MAX_K`.
+    /// no word to search for, with `k` outside `1..=MAX_K` or with
+    /// `delay_ms` above [`MAX_DELAY_MS`].
     pub fn from_payload(payload: &Payload) -> Result<Self, SearchError> {
         let query = match media_type(&payload.content_type).as_str() {
             TEXT_PLAIN => {
@@ -82,6 +106,12 @@ impl Query {
             return Err(SearchError::KOutOfRange {
                 k: query.k,
                 max: MAX_K,
+            });
+        }
+        if query.delay_ms > MAX_DELAY_MS {
+            return Err(SearchError::DelayOutOfRange {
+                delay_ms: query.delay_ms,
+                max: MAX_DELAY_MS,
             });
         }
         Ok(query)
@@ -198,6 +228,16 @@ mod tests {
     }
 
     #[test]
+    fn a_delay_is_optional_and_left_out_of_the_json_when_zero() {
+        let body = |query: &Query| String::from_utf8(query.to_payload().body.to_vec()).unwrap();
+        assert_eq!(body(&Query::new("hello", 3)), r#"{"query":"hello","k":3}"#);
+        let slow = query("application/json", r#"{"query":"hello","delay_ms":250}"#).unwrap();
+        assert_eq!(slow, Query::new("hello", 10).delayed(250));
+        assert_eq!(body(&slow), r#"{"query":"hello","k":10,"delay_ms":250}"#);
+        assert!(query("application/json", r#"{"query":"x","delay_ms":60000}"#).is_ok());
+    }
+
+    #[test]
     fn bad_queries_are_invalid_argument_with_a_reason() {
         let msg = refused("application/json", "{not json");
         assert!(
@@ -218,6 +258,11 @@ mod tests {
         let msg = refused("application/json", r#"{"query":"x","k":1001}"#);
         assert_eq!(msg, "k = 1001 is out of range; ask for 1 to 1000 hits");
         assert!(refused("application/json", r#"{"query":"x","k":0}"#).contains("out of range"));
+        let msg = refused("application/json", r#"{"query":"x","delay_ms":60001}"#);
+        assert_eq!(
+            msg,
+            "delay_ms = 60001 is out of range; ask for at most 60000 ms"
+        );
         let status = Query::from_payload(&Payload::new("text/plain", vec![0xff, 0xfe]))
             .map_err(Status::from)
             .unwrap_err();

@@ -4,7 +4,7 @@ Scatter's contract is plain gRPC + protobuf: this module runs grpcio-tools'
 protoc over proto/proto/scatter/v1/*.proto into a temporary package and
 imports it, so the Python examples carry no generated code that could drift.
 
-    from contract import load_contract
+    from scatter_common.contract import load_contract
     v1 = load_contract()
     v1.root_pb2.QueryRequest(...)
 """
@@ -17,7 +17,7 @@ from types import SimpleNamespace
 
 from grpc_tools import protoc
 
-PROTO_ROOT = Path(__file__).resolve().parents[2] / "proto" / "proto"
+PROTO_ROOT = Path(__file__).resolve().parents[3] / "proto" / "proto"
 
 
 def load_contract():
