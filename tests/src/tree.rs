@@ -3,6 +3,7 @@
 //! merge and a root over them, the shape most tests need.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
 use futures::future::join_all;
@@ -93,6 +94,22 @@ pub async fn search_leaf(shard: u32, shard_count: u32, seed: u64, docs: usize) -
         &seed.to_string(),
         "--docs",
         &docs.to_string(),
+    ]
+    .map(str::to_owned);
+    let name = format!("search-leaf {shard}");
+    Server::start(&name, &binary("search-leaf"), &args, free_port()).await
+}
+
+/// Starts a `search-leaf` for `shard` of `shard_count` over the corpus
+/// files in `dir` (`--corpus-dir`) and waits until it serves.
+pub async fn search_leaf_over(shard: u32, shard_count: u32, dir: &Path) -> Server {
+    let args = [
+        "--corpus-dir",
+        &dir.display().to_string(),
+        "--shard",
+        &shard.to_string(),
+        "--shard-count",
+        &shard_count.to_string(),
     ]
     .map(str::to_owned);
     let name = format!("search-leaf {shard}");

@@ -8,7 +8,6 @@
 //! Needs Python with `tests/python-requirements.txt`; where it is missing
 //! the test is skipped visibly, and fails where Python is required.
 
-use std::path::Path;
 use std::time::Duration;
 
 use futures::future::join_all;
@@ -16,8 +15,8 @@ use scatter_example_search::Corpus;
 use scatter_proto::v1::Payload;
 use scatter_tests::python::{self, CorpusDir};
 use scatter_tests::root::assert_full_coverage;
-use scatter_tests::tree::search_merge;
-use scatter_tests::{Query, Root, Server, binary, free_port};
+use scatter_tests::tree::{search_leaf_over, search_merge};
+use scatter_tests::{Query, Root, Server};
 use serde_json::{Value, json};
 
 const SHARDS: u32 = 4;
@@ -42,21 +41,6 @@ fn corpus_dir() -> CorpusDir {
     ));
     documents.push(("u-2".into(), "Ελληνικά".into(), "ΣΟΦΊΑ σοφία café".into()));
     CorpusDir::write("mixed", documents)
-}
-
-/// The Rust search leaf for `shard` over the corpus in `dir`.
-async fn rust_leaf(shard: u32, dir: &Path) -> Server {
-    let args = [
-        "--corpus-dir",
-        &dir.display().to_string(),
-        "--shard",
-        &shard.to_string(),
-        "--shard-count",
-        &SHARDS.to_string(),
-    ]
-    .map(str::to_owned);
-    let name = format!("search-leaf {shard}");
-    Server::start(&name, &binary("search-leaf"), &args, free_port()).await
 }
 
 fn text(query: &str) -> Payload {
@@ -110,10 +94,10 @@ async fn a_tree_of_rust_and_python_leaves_with_the_python_merge_answers_as_an_al
     }
     let dir = corpus_dir();
     let dir = dir.path();
-    let rust_leaves = join_all((0..SHARDS).map(|shard| rust_leaf(shard, dir)));
+    let rust_leaves = join_all((0..SHARDS).map(|shard| search_leaf_over(shard, SHARDS, dir)));
     let mixed_leaves = join_all((0..SHARDS).map(|shard| async move {
         if shard % 2 == 0 {
-            rust_leaf(shard, dir).await
+            search_leaf_over(shard, SHARDS, dir).await
         } else {
             python::leaf(shard, SHARDS, dir, &[]).await
         }

@@ -36,6 +36,9 @@ const SHORT_DEADLINE: Duration = Duration::from_millis(100);
 const DEADLINE_SLACK: Duration = Duration::from_secs(1);
 /// How soon after a cancellation the work must stop.
 const STOP_WITHIN: Duration = Duration::from_secs(1);
+/// How long the leaf may take to finish earlier work before a cancellation
+/// is tried.
+const IDLE_WITHIN: Duration = Duration::from_secs(5);
 /// Calls sent at once by the `concurrency` check.
 const CONCURRENT: usize = 32;
 /// Slow calls sent at once by the `concurrency` check.
@@ -251,9 +254,18 @@ async fn cancellation(uri: &str, plan: &LeafPlan) -> Outcome {
             "needs --slow-payload: a request this leaf takes a second or more to answer",
         );
     };
-    let base = match wire::gauge(&plan.metrics, IN_FLIGHT).await {
-        Ok(base) => base,
-        Err(why) => {
+    // Work left over from earlier checks (a deadline-check call whose work
+    // outlived its deadline) must end first, or its end would pass for the
+    // cancelled call's.
+    let base = match wire::poll_gauge(&plan.metrics, IN_FLIGHT, IDLE_WITHIN, |v| v <= 0.0).await {
+        Ok(idle) => idle,
+        Err(Ok(busy)) => {
+            return Outcome::skip(format!(
+                "the leaf is not idle: {IN_FLIGHT} still {busy} after {} s",
+                IDLE_WITHIN.as_secs()
+            ));
+        }
+        Err(Err(why)) => {
             return Outcome::skip(format!(
                 "cannot see the leaf's work: {why} (point --metrics at its Prometheus \
                  endpoint with the gauge {IN_FLIGHT})"

@@ -10,6 +10,7 @@
 //! then send SIGTERM to try the drain, and start again when a check
 //! crashes it, so one broken check does not fail the ones after it.
 
+mod conn;
 mod container;
 mod drain;
 mod leaf;

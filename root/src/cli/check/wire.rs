@@ -13,30 +13,23 @@ use scatter_proto::v1::{
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
-use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Status};
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
 use tonic_prost::ProstCodec;
 
+use super::conn::Conn;
+
 /// Health's SERVING, as an `i32`.
 pub const SERVING: i32 = ServingStatus::Serving as i32;
 /// Health's NOT_SERVING, as an `i32`.
 pub const NOT_SERVING: i32 = ServingStatus::NotServing as i32;
 
-/// How long a dial may take before the process counts as unreachable.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// A channel to `uri`, dialled on first use.
-///
-/// # Panics
-/// Never for a URI the target produced.
-pub fn channel(uri: &str) -> Channel {
-    Endpoint::from_shared(uri.to_owned())
-        .expect("the target's URI parses")
-        .connect_timeout(CONNECT_TIMEOUT)
-        .connect_lazy()
+/// A connection to `uri`, dialled on first use (see [`Conn`] for why not
+/// a tonic `Channel`).
+pub fn channel(uri: &str) -> Conn {
+    Conn::new(uri)
 }
 
 /// The name of a health status, e.g. `NOT_SERVING`.
@@ -54,12 +47,12 @@ pub async fn health(uri: &str, service: &str) -> Result<i32, Status> {
         .map(|r| r.status)
 }
 
-async fn health_response(channel: Channel, service: &str) -> Result<HealthCheckResponse, Status> {
+async fn health_response(channel: Conn, service: &str) -> Result<HealthCheckResponse, Status> {
     let mut request = Request::new(HealthCheckRequest {
         service: service.to_owned(),
     });
     request.set_timeout(Duration::from_secs(2));
-    let mut client = HealthClient::new(channel);
+    let mut client = HealthClient::with_origin(channel.clone(), channel.origin());
     bounded(Duration::from_secs(3), client.check(request)).await
 }
 
@@ -68,13 +61,13 @@ async fn health_response(channel: Channel, service: &str) -> Result<HealthCheckR
 /// # Errors
 /// The call's status.
 pub async fn watch(
-    channel: Channel,
+    channel: Conn,
     service: &str,
 ) -> Result<tonic::Streaming<HealthCheckResponse>, Status> {
     let request = Request::new(HealthCheckRequest {
         service: service.to_owned(),
     });
-    let mut client = HealthClient::new(channel);
+    let mut client = HealthClient::with_origin(channel.clone(), channel.origin());
     bounded(Duration::from_secs(3), client.watch(request)).await
 }
 
@@ -82,12 +75,12 @@ pub async fn watch(
 ///
 /// # Errors
 /// The call's status.
-pub async fn info(channel: Channel) -> Result<LeafInfo, Status> {
+pub async fn info(channel: Conn) -> Result<LeafInfo, Status> {
     let mut request = Request::new(LeafInfoRequest {});
     request.set_timeout(Duration::from_secs(2));
     bounded(
         Duration::from_secs(3),
-        LeafClient::new(channel).info(request),
+        LeafClient::with_origin(channel.clone(), channel.origin()).info(request),
     )
     .await
 }
@@ -99,7 +92,7 @@ pub async fn info(channel: Channel) -> Result<LeafInfo, Status> {
 /// # Errors
 /// The call's status.
 pub async fn answer(
-    channel: Channel,
+    channel: Conn,
     request: LeafRequest,
     deadline: Option<Duration>,
     wait: Duration,
@@ -108,7 +101,8 @@ pub async fn answer(
     if let Some(deadline) = deadline {
         request.set_timeout(deadline);
     }
-    let mut client = LeafClient::new(channel).max_decoding_message_size(usize::MAX);
+    let mut client = LeafClient::with_origin(channel.clone(), channel.origin())
+        .max_decoding_message_size(usize::MAX);
     bounded(wait, client.answer(request)).await
 }
 
@@ -152,13 +146,13 @@ impl MergeOutcome {
 /// `Merge.Merge` with `messages` sent from `stream` (so a caller may keep
 /// it open), `deadline` sent as `grpc-timeout`, waiting up to `wait`.
 pub async fn merge(
-    channel: Channel,
+    channel: Conn,
     stream: impl tokio_stream::Stream<Item = MergeMessage> + Send + 'static,
     deadline: Option<Duration>,
     wait: Duration,
 ) -> MergeOutcome {
     let call = async {
-        let mut grpc = tonic::client::Grpc::new(channel);
+        let mut grpc = tonic::client::Grpc::with_origin(channel.clone(), channel.origin());
         grpc.ready()
             .await
             .map_err(|e| Status::unavailable(e.to_string()))?;
@@ -201,8 +195,8 @@ pub async fn merge(
 ///
 /// # Errors
 /// The call's status.
-pub async fn raw_unary(channel: Channel, path: &'static str, body: Bytes) -> Result<(), Status> {
-    let mut grpc = tonic::client::Grpc::new(channel);
+pub async fn raw_unary(channel: Conn, path: &'static str, body: Bytes) -> Result<(), Status> {
+    let mut grpc = tonic::client::Grpc::with_origin(channel.clone(), channel.origin());
     grpc.ready()
         .await
         .map_err(|e| Status::unavailable(e.to_string()))?;

@@ -1,0 +1,151 @@
+//! `scatter check` against leaves and merges written in Python with grpcio
+//! alone: the examples pass every check, and each deliberately broken leaf
+//! of `tests/fixtures` fails exactly the check it breaks — the checker
+//! catches what production would otherwise find.
+
+use scatter_tests::check::{self, CheckRun, assert_fails_exactly};
+use scatter_tests::python::{self, CorpusDir};
+use scatter_tests::{free_port, tree};
+
+/// A request the Python search leaf takes 1.5 s over (`delay_ms`).
+const SLOW: &str = r#"{"query": "hello world", "delay_ms": 1500}"#;
+
+/// A small corpus both search leaves read.
+fn corpus(name: &str) -> CorpusDir {
+    CorpusDir::write(
+        name,
+        (0..60).map(|i| {
+            (
+                format!("doc-{i:03}"),
+                format!("Title {i}"),
+                format!("hello world {} lantern harbour {i}", "tide ".repeat(i % 7)),
+            )
+        }),
+    )
+}
+
+/// `python3 SCRIPT ARGS`, as one command line for `--exec`.
+fn command(script: &std::path::Path, args: &str) -> String {
+    format!(
+        "{} {} {args}",
+        python::interpreter().display(),
+        script.display()
+    )
+}
+
+/// Checks the leaf that `script` with `args` starts, reading its in-flight
+/// gauge from its `--metrics-listen` endpoint.
+async fn check_leaf(script: &std::path::Path, args: &str, corpus: &CorpusDir) -> CheckRun {
+    let metrics = free_port();
+    let exec = command(
+        script,
+        &format!(
+            "{args} --corpus-dir {} --metrics-listen {metrics}",
+            corpus.path().display()
+        ),
+    );
+    let metrics_url = format!("http://{metrics}/metrics");
+    check::run(&[
+        "leaf",
+        "--exec",
+        &exec,
+        "--metrics",
+        &metrics_url,
+        "--slow-payload",
+        SLOW,
+        "--grace-ms",
+        "4000",
+        "--json",
+    ])
+    .await
+}
+
+#[tokio::test]
+async fn the_python_leaf_passes_every_check() {
+    if !python::grpc_ready() {
+        return;
+    }
+    let corpus = corpus("check-leaf");
+    let leaf = python::example("python-leaf", "leaf.py");
+    let run = check_leaf(&leaf, "--shard 1 --shard-count 2", &corpus).await;
+    assert_fails_exactly(&run, &[]);
+}
+
+#[tokio::test]
+async fn the_python_merge_passes_every_check_with_partials_from_python_and_rust_leaves() {
+    if !python::grpc_ready() {
+        return;
+    }
+    let corpus = corpus("check-merge");
+    let python_leaf = python::leaf(0, 2, corpus.path(), &[]).await;
+    let rust_leaf = tree::search_leaf_over(1, 2, corpus.path()).await;
+    let (a, b) = (python_leaf.addr().to_string(), rust_leaf.addr().to_string());
+    let metrics = free_port();
+    let merge = command(
+        &python::example("python-merge", "merge.py"),
+        &format!("--metrics-listen {metrics}"),
+    );
+    let metrics_url = format!("http://{metrics}/metrics");
+    let run = check::run(&[
+        "merge",
+        "--exec",
+        &merge,
+        "--metrics",
+        &metrics_url,
+        "--leaf",
+        &a,
+        "--leaf",
+        &b,
+        "--grace-ms",
+        "4000",
+        "--json",
+    ])
+    .await;
+    assert_fails_exactly(&run, &[]);
+}
+
+#[tokio::test]
+async fn a_leaf_that_ignores_cancellation_fails_the_cancellation_check_alone() {
+    if !python::grpc_ready() {
+        return;
+    }
+    let corpus = corpus("check-ignores");
+    let fixture = python::fixture("broken_leaf.py");
+    let run = check_leaf(&fixture, "--break ignores_cancellation", &corpus).await;
+    assert_fails_exactly(&run, &["cancellation"]);
+    let got = run.line("cancellation")["got"].to_string();
+    assert!(got.contains("the work goes on for nobody"), "{got}");
+}
+
+#[tokio::test]
+async fn a_leaf_that_crashes_on_bad_input_fails_the_bad_payload_check_alone_and_is_restarted() {
+    if !python::grpc_ready() {
+        return;
+    }
+    let corpus = corpus("check-crashes");
+    let fixture = python::fixture("broken_leaf.py");
+    let run = check_leaf(&fixture, "--break crashes_on_bad_input", &corpus).await;
+    assert_fails_exactly(&run, &["bad-payload"]);
+    let got = run.line("bad-payload")["got"].to_string();
+    assert!(
+        got.contains("the process exited with code 70")
+            && got.contains("started again for the next checks"),
+        "{got}"
+    );
+}
+
+#[tokio::test]
+async fn a_leaf_that_never_drains_fails_the_drain_check_alone() {
+    if !python::grpc_ready() {
+        return;
+    }
+    let corpus = corpus("check-never-drains");
+    let fixture = python::fixture("broken_leaf.py");
+    let run = check_leaf(&fixture, "--break never_drains", &corpus).await;
+    assert_fails_exactly(&run, &["drain"]);
+    let got = run.line("drain")["got"].to_string();
+    assert!(
+        got.contains("health still SERVING") && got.contains("still running 4000 ms after SIGTERM"),
+        "{got}"
+    );
+}
