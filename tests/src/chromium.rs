@@ -2,8 +2,9 @@
 //! status page): the DOM a page has built after its scripts ran for a few
 //! seconds of virtual time, or a screenshot of it.
 //!
-//! Where Chromium is missing the test says so and passes, unless
-//! `SCATTER_REQUIRE_CHROMIUM=1` (CI sets it, after installing `chromium`).
+//! Where Chromium is missing the test is skipped, visibly (see
+//! [`crate::skip`]), unless `SCATTER_REQUIRE_CHROMIUM=1` or
+//! `SCATTER_REQUIRE_ALL=1` (CI, after installing `chromium`) make it fail.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -32,7 +33,7 @@ impl Chromium {
     /// Chromium, if it is installed.
     ///
     /// # Panics
-    /// When it is not and `SCATTER_REQUIRE_CHROMIUM=1`.
+    /// When it is not and Chromium is required (see [`crate::skip`]).
     pub fn find() -> Option<Self> {
         let found = PROGRAMS.iter().find_map(|name| {
             std::env::var_os("PATH").and_then(|path| {

@@ -1,8 +1,8 @@
 //! The root's status page at `/`, loaded in headless Chromium: it draws
 //! every shard with every replica, and a leaf killed while it is watched
 //! turns to down within seconds, the others staying up; a draining leaf
-//! shows as not serving. (Skipped where Chromium is missing, unless
-//! `SCATTER_REQUIRE_CHROMIUM=1`.)
+//! shows as not serving. (Skipped, visibly, where Chromium is missing,
+//! unless Chromium is required: see `scatter_tests::skip`.)
 
 use std::path::Path;
 use std::time::{Duration, Instant};

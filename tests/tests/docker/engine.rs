@@ -46,11 +46,12 @@ pub fn docker_quietly(args: &[&str]) -> Option<String> {
 }
 
 /// Whether the tests can run: an engine answers and the images exist.
-/// Without them the tests skip, unless `SCATTER_REQUIRE_DOCKER=1` (CI),
-/// under which a missing engine or image is a failure.
+/// Without them the tests skip, visibly (see `scatter_tests::skip`),
+/// unless `SCATTER_REQUIRE_DOCKER=1` or `SCATTER_REQUIRE_ALL=1` (CI), under
+/// which a missing engine or image is a failure.
 ///
 /// # Panics
-/// Under `SCATTER_REQUIRE_DOCKER=1` when the engine or an image is missing.
+/// When Docker is required and the engine or an image is missing.
 pub fn available() -> bool {
     static CHECKED: OnceLock<Result<(), String>> = OnceLock::new();
     let checked = CHECKED.get_or_init(|| {

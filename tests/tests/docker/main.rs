@@ -8,8 +8,9 @@
 //! against the example images ([`check`]).
 //!
 //! They run when a Docker engine answers and the images are built
-//! (`deploy/build-images.sh`); under `SCATTER_REQUIRE_DOCKER=1` (CI) a
-//! missing engine or image fails them instead. Every test removes its
+//! (`deploy/build-images.sh`, which `scripts/test.sh` runs); under
+//! `SCATTER_REQUIRE_DOCKER=1` or `SCATTER_REQUIRE_ALL=1` (CI) a missing
+//! engine or image fails them instead. Every test removes its
 //! containers and network, also when it fails.
 
 mod check;
