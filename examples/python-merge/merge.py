@@ -116,13 +116,14 @@ class SearchMerge:
         context.abort(grpc.StatusCode.INVALID_ARGUMENT, message)
 
 
-def main(argv=None):
+def main(argv=None, merge_class=SearchMerge):
+    """Runs the merge; `merge_class` lets a test fixture change one behaviour."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_flags(parser, default_listen="127.0.0.1:50050")
     args = parser.parse_args(argv)
     v1 = load_contract()
     in_flight = InFlight("scatter_merge_in_flight", "Merges running now.")
-    merge = SearchMerge(v1, in_flight)
+    merge = merge_class(v1, in_flight)
 
     def add_services(server):
         v1.merge_pb2_grpc.add_MergeServicer_to_server(merge, server)

@@ -12,6 +12,8 @@
     clippy::doc_overindented_list_items
 )]
 
+pub mod raw;
+
 /// `scatter.v1`: the versioned contract.
 pub mod v1 {
     tonic::include_proto!("scatter.v1");

@@ -1,6 +1,6 @@
 //! `scatter check` against leaves and merges written in Python with grpcio
 //! alone: the examples pass every check, and each deliberately broken leaf
-//! of `tests/fixtures` fails exactly the check it breaks — the checker
+//! or merge of `tests/fixtures` fails exactly the check it breaks — the checker
 //! catches what production would otherwise find.
 
 use scatter_tests::check::{self, CheckRun, assert_fails_exactly};
@@ -146,6 +146,63 @@ async fn a_leaf_that_never_drains_fails_the_drain_check_alone() {
     let got = run.line("drain")["got"].to_string();
     assert!(
         got.contains("health still SERVING") && got.contains("still running 4000 ms after SIGTERM"),
+        "{got}"
+    );
+}
+
+/// Checks the merge that `tests/fixtures/broken_merge.py --break KIND`
+/// starts, with partials from two Rust search leaves.
+async fn check_broken_merge(kind: &str, corpus: &CorpusDir) -> CheckRun {
+    let leaves = [
+        tree::search_leaf_over(0, 2, corpus.path()).await,
+        tree::search_leaf_over(1, 2, corpus.path()).await,
+    ];
+    let (a, b) = (leaves[0].addr().to_string(), leaves[1].addr().to_string());
+    let merge = command(
+        &python::fixture("broken_merge.py"),
+        &format!("--break {kind}"),
+    );
+    check::run(&[
+        "merge",
+        "--exec",
+        &merge,
+        "--leaf",
+        &a,
+        "--leaf",
+        &b,
+        "--grace-ms",
+        "4000",
+        "--json",
+    ])
+    .await
+}
+
+#[tokio::test]
+async fn a_merge_that_waits_for_every_shard_fails_the_missing_shards_check_alone() {
+    if !python::grpc_ready() {
+        return;
+    }
+    let corpus = corpus("check-needs-every-shard");
+    let run = check_broken_merge("needs_every_shard", &corpus).await;
+    assert_fails_exactly(&run, &["missing-shards"]);
+    let got = run.line("missing-shards")["got"].to_string();
+    assert!(
+        got.contains("UNKNOWN") && got.contains("expected 3 partials, got 2"),
+        "{got}"
+    );
+}
+
+#[tokio::test]
+async fn a_merge_whose_answer_depends_on_arrival_order_fails_the_any_order_check_alone() {
+    if !python::grpc_ready() {
+        return;
+    }
+    let corpus = corpus("check-order-dependent");
+    let run = check_broken_merge("order_dependent", &corpus).await;
+    assert_fails_exactly(&run, &["any-order"]);
+    let got = run.line("any-order")["got"].to_string();
+    assert!(
+        got.contains("order [0, 1] gave") && got.contains("order [1, 0] gave"),
         "{got}"
     );
 }

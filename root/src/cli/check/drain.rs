@@ -24,8 +24,14 @@ pub type Watch = Option<tonic::Streaming<tonic_health::pb::HealthCheckResponse>>
 /// SERVING.
 ///
 /// # Errors
-/// The failure to report when it cannot.
-pub async fn open_watch(target: &Target) -> Result<Watch, Outcome> {
+/// The skip to report for a process the checker did not start (it cannot
+/// signal it), or the failure when the watch cannot open.
+pub async fn prepare(target: &Target) -> Result<Watch, Outcome> {
+    if !target.can_signal() {
+        return Err(Outcome::skip(
+            "needs --exec or --image: the checker signals only a process it started",
+        ));
+    }
     let expected = "health SERVING before SIGTERM";
     match wire::watch(wire::channel(target.uri()), "").await {
         Ok(mut stream) => match stream.message().await {

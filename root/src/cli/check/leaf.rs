@@ -11,8 +11,9 @@ use scatter_proto::v1::{LeafRequest, Payload};
 use tonic::{Code, Status};
 
 use super::report::{Outcome, Report};
+use super::shared::{DEADLINE_SLACK, UNREADABLE};
 use super::target::Target;
-use super::{aftermath, drain, wire};
+use super::{aftermath, drain, shared, wire};
 
 /// The leaf checks, in the order they run (the drain ends the process, so
 /// it comes last).
@@ -32,8 +33,6 @@ pub const CHECKS: [&str; 9] = [
 const IN_FLIGHT: &str = "scatter_leaf_in_flight";
 /// The short deadline of the `deadline` check.
 const SHORT_DEADLINE: Duration = Duration::from_millis(100);
-/// How late past its deadline a call may still end.
-const DEADLINE_SLACK: Duration = Duration::from_secs(1);
 /// How soon after a cancellation the work must stop.
 const STOP_WITHIN: Duration = Duration::from_secs(1);
 /// How long the leaf may take to finish earlier work before a cancellation
@@ -68,7 +67,7 @@ pub async fn run(target: &mut Target, mut plan: LeafPlan, report: &mut Report) {
     for check in CHECKS {
         let started = Instant::now();
         let outcome = match check {
-            "health" => health(target.uri()).await,
+            "health" => shared::health(target.uri(), "scatter.v1.Leaf").await,
             "info" => info(target.uri(), &mut plan).await,
             "answer" => answer(target.uri(), &plan).await,
             "deadline" => deadline(target.uri(), &plan).await,
@@ -97,29 +96,6 @@ impl LeafPlan {
     /// The slow request, or the quick one.
     fn slow_or_quick(&self) -> &Payload {
         self.slow.as_ref().unwrap_or(&self.payload)
-    }
-}
-
-async fn health(uri: &str) -> Outcome {
-    let expected = "grpc.health.v1 Check(\"\") answers SERVING";
-    match wire::health(uri, "").await {
-        Ok(status) if status == wire::SERVING => {}
-        Ok(status) => return Outcome::fail(expected, wire::status_name(status)),
-        Err(status) => return Outcome::fail(expected, wire::describe(&status)),
-    }
-    match wire::health(uri, "scatter.v1.Leaf").await {
-        Ok(status) if status == wire::SERVING => {
-            Outcome::pass("SERVING (\"\" and scatter.v1.Leaf)")
-        }
-        Err(status) if status.code() == Code::NotFound => Outcome::pass("SERVING"),
-        Ok(status) => Outcome::fail(
-            "Check(\"scatter.v1.Leaf\") SERVING, or NOT_FOUND, like Check(\"\")",
-            wire::status_name(status),
-        ),
-        Err(status) => Outcome::fail(
-            "Check(\"scatter.v1.Leaf\") SERVING, or NOT_FOUND",
-            wire::describe(&status),
-        ),
     }
 }
 
@@ -325,9 +301,6 @@ async fn cancellation(uri: &str, plan: &LeafPlan) -> Outcome {
     }
 }
 
-/// Bytes no text, JSON or protobuf reader accepts.
-const UNREADABLE: &[u8] = b"\xff\xfe\x00\xc3\x28{\"\xa0\xa1not readable\xf0\x28\x8c\x28";
-
 async fn bad_payload(uri: &str, plan: &LeafPlan) -> Outcome {
     let payload = Payload {
         content_type: plan.payload.content_type.clone(),
@@ -353,39 +326,7 @@ async fn bad_payload(uri: &str, plan: &LeafPlan) -> Outcome {
 
 /// Garbage on the wire at three depths; the leaf must serve on after them.
 async fn garbage(uri: &str) -> Outcome {
-    survives_garbage(uri, "/scatter.v1.Leaf/Answer").await
-}
-
-/// Sends bytes that are not HTTP/2, broken HTTP/2 frames, and a gRPC
-/// message to `method` that is not protobuf; then health must still say
-/// SERVING.
-pub async fn survives_garbage(uri: &str, method: &'static str) -> Outcome {
-    let expected = "health still SERVING after garbage on the wire";
-    let mut noise: Vec<u8> = b"\x16\x03\x01 not HTTP/2 at all \r\n\r\n".to_vec();
-    noise.extend((0..2048u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
-    if let Err(why) = wire::raw_tcp(uri, &noise).await {
-        return Outcome::fail(expected, why);
-    }
-    let mut frames = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
-    frames.extend_from_slice(b"\x00\x00\x08\x07\x00\xff\xff\xff\xff\xde\xad\xbe\xef\x00\x00");
-    frames.extend_from_slice(&[0xff; 64]);
-    if let Err(why) = wire::raw_tcp(uri, &frames).await {
-        return Outcome::fail(expected, why);
-    }
-    // Field 1, length-delimited, claiming far more bytes than follow.
-    let body = Bytes::from_static(b"\x0a\xff\xff\xff\xff\x0f\x01\x02");
-    let undecodable = match wire::raw_unary(wire::channel(uri), method, body).await {
-        Ok(()) => "OK".to_owned(),
-        Err(status) => wire::describe(&status),
-    };
-    match wire::health(uri, "").await {
-        Ok(status) if status == wire::SERVING => Outcome::pass(format!(
-            "SERVING after non-HTTP/2 bytes, broken frames and a message that is not \
-             protobuf (answered {undecodable})"
-        )),
-        Ok(status) => Outcome::fail(expected, wire::status_name(status)),
-        Err(status) => Outcome::fail(expected, wire::describe(&status)),
-    }
+    shared::survives_garbage(uri, "/scatter.v1.Leaf/Answer").await
 }
 
 async fn concurrency(uri: &str, plan: &LeafPlan) -> Outcome {
@@ -470,12 +411,7 @@ fn first_failure<T>(calls: &[(Duration, Result<T, Status>)]) -> Option<String> {
 }
 
 async fn drain(target: &mut Target, plan: &LeafPlan) -> Outcome {
-    if !target.can_signal() {
-        return Outcome::skip(
-            "needs --exec or --image: the checker signals only a process it started",
-        );
-    }
-    let watch = match drain::open_watch(target).await {
+    let watch = match drain::prepare(target).await {
         Ok(watch) => watch,
         Err(outcome) => return outcome,
     };

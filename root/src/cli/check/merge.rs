@@ -13,10 +13,10 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::Code;
 
-use super::leaf::survives_garbage;
 use super::report::{Outcome, Report};
+use super::shared::{DEADLINE_SLACK, UNREADABLE};
 use super::target::Target;
-use super::{aftermath, drain, wire};
+use super::{aftermath, drain, shared, wire};
 
 /// The merge checks, in the order they run.
 pub const CHECKS: [&str; 8] = [
@@ -34,8 +34,6 @@ pub const CHECKS: [&str; 8] = [
 const IN_FLIGHT: &str = "scatter_merge_in_flight";
 /// The deadline of the `deadline` check.
 const SHORT_DEADLINE: Duration = Duration::from_millis(200);
-/// How late past its deadline a merge may still end.
-const DEADLINE_SLACK: Duration = Duration::from_secs(1);
 /// The deadline of an ordinary merge.
 const DEADLINE: Duration = Duration::from_secs(5);
 /// Merges run at once by the `concurrency` check.
@@ -59,12 +57,12 @@ pub async fn run(target: &mut Target, plan: MergePlan, report: &mut Report) {
     for check in CHECKS {
         let started = Instant::now();
         let outcome = match check {
-            "health" => health(target.uri()).await,
+            "health" => shared::health(target.uri(), "scatter.v1.Merge").await,
             "any-order" => any_order(target.uri(), &plan).await,
             "missing-shards" => missing_shards(target.uri(), &plan).await,
             "deadline" => deadline(target.uri(), &plan).await,
             "bad-partial" => bad_partial(target.uri(), &plan).await,
-            "garbage" => survives_garbage(target.uri(), "/scatter.v1.Merge/Merge").await,
+            "garbage" => shared::survives_garbage(target.uri(), "/scatter.v1.Merge/Merge").await,
             "concurrency" => concurrency(target.uri(), &plan).await,
             _ => drain(target, &plan).await,
         };
@@ -119,15 +117,6 @@ async fn merge_all(uri: &str, messages: Vec<MergeMessage>) -> wire::MergeOutcome
         DEADLINE + DEADLINE_SLACK,
     )
     .await
-}
-
-async fn health(uri: &str) -> Outcome {
-    let expected = "grpc.health.v1 Check(\"\") answers SERVING";
-    match wire::health(uri, "").await {
-        Ok(status) if status == wire::SERVING => Outcome::pass("SERVING"),
-        Ok(status) => Outcome::fail(expected, wire::status_name(status)),
-        Err(status) => Outcome::fail(expected, wire::describe(&status)),
-    }
 }
 
 /// The orders `any-order` sends `n` partials in: as numbered, reversed,
@@ -247,9 +236,6 @@ async fn deadline(uri: &str, plan: &MergePlan) -> Outcome {
     }
 }
 
-/// Bytes no text, JSON or protobuf reader accepts.
-const UNREADABLE: &[u8] = b"\xff\xfe\x00\xc3\x28{\"\xa0\xa1not a partial\xf0\x28\x8c\x28";
-
 async fn bad_partial(uri: &str, plan: &MergePlan) -> Outcome {
     let expected = "INVALID_ARGUMENT with a message saying what is wrong";
     let content_type = plan
@@ -321,12 +307,7 @@ async fn concurrency(uri: &str, plan: &MergePlan) -> Outcome {
 /// SIGTERM with a merge stream half sent: NOT_SERVING first, then the rest
 /// of the stream is sent and must be answered.
 async fn drain(target: &mut Target, plan: &MergePlan) -> Outcome {
-    if !target.can_signal() {
-        return Outcome::skip(
-            "needs --exec or --image: the checker signals only a process it started",
-        );
-    }
-    let watch = match drain::open_watch(target).await {
+    let watch = match drain::prepare(target).await {
         Ok(watch) => watch,
         Err(outcome) => return outcome,
     };

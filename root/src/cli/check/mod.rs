@@ -16,6 +16,7 @@ mod drain;
 mod leaf;
 mod merge;
 mod report;
+mod shared;
 mod target;
 mod wire;
 
@@ -86,17 +87,31 @@ struct TargetArgs {
     json: bool,
 }
 
-/// Flags of `scatter check leaf`.
+/// The client request the checks send.
 #[derive(Args, Debug)]
-struct LeafArgs {
-    #[command(flatten)]
-    target: TargetArgs,
-    /// A request the leaf answers quickly.
+struct RequestArgs {
+    /// A client request the process handles quickly: a leaf answers it; a
+    /// merge gets it in `begin`, and --leaf leaves are asked it.
     #[arg(long, default_value = "hello world")]
     payload: String,
     /// The content type of --payload.
     #[arg(long, default_value = "text/plain")]
     content_type: String,
+}
+
+impl RequestArgs {
+    fn payload(&self) -> Payload {
+        Payload::new(self.content_type.clone(), self.payload.clone())
+    }
+}
+
+/// Flags of `scatter check leaf`.
+#[derive(Args, Debug)]
+struct LeafArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+    #[command(flatten)]
+    request: RequestArgs,
     /// A request the leaf takes a second or more to answer, to see that it
     /// honours deadlines, stops cancelled work and drains in-flight calls
     /// (the search leaves take `{"query": "hello", "delay_ms": 1500}`).
@@ -121,12 +136,8 @@ struct LeafArgs {
 struct MergeArgs {
     #[command(flatten)]
     target: TargetArgs,
-    /// The client request the merge's `begin` carries.
-    #[arg(long, default_value = "hello world")]
-    payload: String,
-    /// The content type of --payload.
-    #[arg(long, default_value = "text/plain")]
-    content_type: String,
+    #[command(flatten)]
+    request: RequestArgs,
     /// A file holding one shard's partial, as the merge reads it
     /// (repeatable, in shard order).
     #[arg(long = "partial", value_name = "FILE", conflicts_with = "leaves")]
@@ -144,7 +155,7 @@ struct MergeArgs {
 pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     match args.what {
         What::Leaf(args) => {
-            let payload = Payload::new(args.content_type, args.payload);
+            let payload = args.request.payload();
             let slow = args
                 .slow_payload
                 .map(|body| Payload::new(args.slow_content_type, body));
@@ -163,7 +174,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             Ok(finish(report, target, args.target.json).await)
         }
         What::Merge(args) => {
-            let request = Payload::new(args.content_type.clone(), args.payload.clone());
+            let request = args.request.payload();
             let partials = partials(&args, &request).await?;
             let mut target = start(&args.target, 50050).await?;
             let plan = merge::MergePlan {

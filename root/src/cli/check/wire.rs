@@ -4,15 +4,15 @@
 
 use std::time::Duration;
 
-use bytes::{Buf as _, BufMut as _, Bytes};
+use bytes::Bytes;
 use http::uri::PathAndQuery;
+use scatter_proto::raw::RawCodec;
 use scatter_proto::v1::leaf_client::LeafClient;
 use scatter_proto::v1::{
     LeafInfo, LeafInfoRequest, LeafRequest, LeafResponse, MergeMessage, MergeResponse,
 };
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::{Request, Status};
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -200,7 +200,11 @@ pub async fn raw_unary(channel: Conn, path: &'static str, body: Bytes) -> Result
     grpc.ready()
         .await
         .map_err(|e| Status::unavailable(e.to_string()))?;
-    let call = grpc.unary(Request::new(body), PathAndQuery::from_static(path), Raw);
+    let call = grpc.unary(
+        Request::new(body),
+        PathAndQuery::from_static(path),
+        RawCodec,
+    );
     bounded(Duration::from_secs(3), call).await.map(drop)
 }
 
@@ -318,44 +322,6 @@ pub fn describe(status: &Status) -> String {
         format!("{name} with no message")
     } else {
         format!("{name} {:?}", status.message())
-    }
-}
-
-/// Frames bytes as they are and reads the answer back the same way.
-#[derive(Clone, Copy, Debug, Default)]
-struct Raw;
-
-impl Codec for Raw {
-    type Encode = Bytes;
-    type Decode = Bytes;
-    type Encoder = Self;
-    type Decoder = Self;
-
-    fn encoder(&mut self) -> Self {
-        Self
-    }
-
-    fn decoder(&mut self) -> Self {
-        Self
-    }
-}
-
-impl Encoder for Raw {
-    type Item = Bytes;
-    type Error = Status;
-
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put(item);
-        Ok(())
-    }
-}
-
-impl Decoder for Raw {
-    type Item = Bytes;
-    type Error = Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
-        Ok(Some(src.copy_to_bytes(src.remaining())))
     }
 }
 
