@@ -119,7 +119,7 @@ async fn a_leaf_without_a_readable_in_flight_gauge_has_its_cancellation_skipped_
 #[tokio::test]
 async fn mistakes_calling_the_checker_are_refused_saying_what_to_do() {
     let nothing = free_port().to_string();
-    let cases: [(Vec<&str>, &str); 5] = [
+    let cases: [(Vec<&str>, &str); 6] = [
         (
             vec!["leaf"],
             "give the address of a running process, or --exec CMD, or --image IMG",
@@ -135,6 +135,10 @@ async fn mistakes_calling_the_checker_are_refused_saying_what_to_do() {
         (
             vec!["leaf", "--exec", "true", "--env", "NOEQUALS"],
             "must be KEY=VALUE",
+        ),
+        (
+            vec!["leaf", &nothing, "--image", "scatter-search-leaf:dev"],
+            "or --image, not both",
         ),
         (
             vec!["merge", &nothing, "--partial", "/nonexistent/partial.json"],

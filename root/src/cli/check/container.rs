@@ -16,6 +16,8 @@ use bollard::query_parameters::{
 use futures::StreamExt as _;
 use scatter_root::runtime::docker::labels::{self, Owner, RunId};
 
+use super::target::Exit;
+
 /// A container the checker runs.
 pub struct Container {
     docker: Docker,
@@ -137,7 +139,7 @@ impl Container {
 
     /// How the container's process ended, waiting up to `within`; `None`
     /// while it runs.
-    pub async fn exit_within(&self, within: Duration) -> Option<String> {
+    pub async fn exit_within(&self, within: Duration) -> Option<Exit> {
         let ended = async {
             loop {
                 match self.docker.inspect_container(&self.name, None).await {
@@ -145,10 +147,10 @@ impl Container {
                         let state = inspected.state.unwrap_or_default();
                         if state.running != Some(true) && state.restarting != Some(true) {
                             let code = state.exit_code.unwrap_or_default();
-                            return format!("exited with code {code}");
+                            return Exit::code(i32::try_from(code).unwrap_or(i32::MAX));
                         }
                     }
-                    Err(e) => return format!("cannot be inspected: {e}"),
+                    Err(e) => return Exit::other(format!("cannot be inspected: {e}")),
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }

@@ -104,7 +104,7 @@ pub async fn observe(
     }
     let left = grace.saturating_sub(signalled.elapsed());
     match target.exit_within(left).await {
-        Some(exit) if Target::exit_code(&exit) == Some(0) => seen.push(format!(
+        Some(exit) if exit.code == Some(0) => seen.push(format!(
             "exited with code 0 after {} ms",
             signalled.elapsed().as_millis()
         )),

@@ -15,8 +15,35 @@ use tokio::process::{Child, Command};
 use super::container::Container;
 use super::wire;
 
-/// How a started process ended, in words: `exited with code 70`.
-pub type ExitText = String;
+/// How a started process ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Exit {
+    /// Its exit code, when it exited rather than died of a signal.
+    pub code: Option<i32>,
+    /// In words, after "the process": `exited with code 70`.
+    text: String,
+}
+
+impl Exit {
+    /// An exit with `code`.
+    pub fn code(code: i32) -> Self {
+        Self {
+            code: Some(code),
+            text: format!("exited with code {code}"),
+        }
+    }
+
+    /// An end without an exit code, said as `text`.
+    pub fn other(text: String) -> Self {
+        Self { code: None, text }
+    }
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
 
 /// Where the process under check is, and how it was started.
 pub struct Target {
@@ -90,6 +117,12 @@ impl Target {
                 (uri, Started::Exec(exec))
             }
             (None, Some(image)) => {
+                if let Some(addr) = spec.addr {
+                    bail!(
+                        "give {addr} or --image, not both: the checker reaches the container \
+                         on a loopback port the engine publishes (--port is the one inside)"
+                    );
+                }
                 let container = Container::run(&image, spec.port, env).await?;
                 (container.uri(), Started::Container(container))
             }
@@ -150,7 +183,7 @@ impl Target {
 
     /// How the process ended, waiting for it up to `within`; `None` when it
     /// still runs then (or is not the checker's).
-    pub async fn exit_within(&mut self, within: Duration) -> Option<ExitText> {
+    pub async fn exit_within(&mut self, within: Duration) -> Option<Exit> {
         match &mut self.started {
             Started::Address => None,
             Started::Exec(exec) => tokio::time::timeout(within, exec.child.wait())
@@ -158,16 +191,10 @@ impl Target {
                 .ok()
                 .map(|status| match status {
                     Ok(status) => describe_exit(status),
-                    Err(e) => format!("cannot be waited for: {e}"),
+                    Err(e) => Exit::other(format!("cannot be waited for: {e}")),
                 }),
             Started::Container(container) => container.exit_within(within).await,
         }
-    }
-
-    /// The exit code, once [`exit_within`](Self::exit_within) saw it end
-    /// with one.
-    pub fn exit_code(text: &str) -> Option<i32> {
-        text.strip_prefix("exited with code ")?.parse().ok()
     }
 
     /// Starts the process again after it exited, and waits until it serves.
@@ -273,16 +300,16 @@ impl Exec {
     }
 }
 
-/// `exited with code 0`, `killed by SIGKILL`.
-fn describe_exit(status: std::process::ExitStatus) -> ExitText {
+/// `exited with code 0`, `was killed by SIGKILL`.
+fn describe_exit(status: std::process::ExitStatus) -> Exit {
     use std::os::unix::process::ExitStatusExt as _;
     match (status.code(), status.signal()) {
-        (Some(code), _) => format!("exited with code {code}"),
-        (None, Some(signal)) => match Signal::try_from(signal) {
+        (Some(code), _) => Exit::code(code),
+        (None, Some(signal)) => Exit::other(match Signal::try_from(signal) {
             Ok(signal) => format!("was killed by {signal}"),
             Err(_) => format!("was killed by signal {signal}"),
-        },
-        (None, None) => "ended".to_owned(),
+        }),
+        (None, None) => Exit::other("ended".to_owned()),
     }
 }
 
