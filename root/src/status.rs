@@ -95,8 +95,9 @@ fn replica(r: &Replica) -> Value {
         "serving": checked.as_ref().map(|c| c.is_serving()),
         "health": checked.as_ref().map(|c| c.word()),
         "health_detail": checked.as_ref().and_then(|c| c.detail()),
-        "in_rotation": !stats.on_probation(),
+        "in_rotation": !stats.on_probation() && stats.health.takes_work(),
         "on_probation": stats.on_probation(),
+        "takes_work": stats.health.takes_work(),
         "in_flight": stats.in_flight(),
         "latency_ewma_ms": ms(stats.latency()),
         "latency_recent_ms": {

@@ -3,7 +3,8 @@
 //! candidates by the replica's score (latency EWMA weighed by the calls in
 //! flight on it), never to a replica this request already tried for the
 //! shard while another is available. Replicas on probation are left out,
-//! but for an occasional probe.
+//! but for an occasional probe; replicas whose health says NOT_SERVING
+//! (draining, not ready) are left out altogether.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,14 +16,17 @@ use crate::topology::Replica;
 /// Picks the replica index for the next attempt of a shard, or `None` when
 /// every replica was already tried. `tried` lists replicas this request
 /// already called for the shard. A replica on probation is chosen only as
-/// its due probe, or when nothing else is left.
+/// its due probe, or when nothing else is left; one that does not take work
+/// (health NOT_SERVING) never is.
 pub fn choose(replicas: &[Arc<Replica>], tried: &[usize], now: Instant) -> Option<usize> {
     // One replica: nothing to choose, and the last replica of a shard is
     // never on probation.
     if replicas.len() == 1 {
         return tried.is_empty().then_some(0);
     }
-    let untried = || (0..replicas.len()).filter(|i| !tried.contains(i));
+    let untried = || {
+        (0..replicas.len()).filter(|i| !tried.contains(i) && replicas[*i].stats.health.takes_work())
+    };
     let mut active = [usize::MAX; 2];
     let mut seen = 0usize;
     for i in untried() {

@@ -109,6 +109,17 @@ where
             ..Missing::default()
         }));
     }
+    if !replicas.iter().any(|r| r.stats.health.takes_work()) {
+        let addrs: Vec<&str> = replicas.iter().map(|r| r.addr.as_str()).collect();
+        return ended(ShardEnd::Skipped(Missing {
+            code: Code::Unavailable,
+            message: format!(
+                "every replica of this shard is draining or not ready (health NOT_SERVING): {}",
+                addrs.join(", ")
+            ),
+            ..Missing::default()
+        }));
+    }
     plan.budget.deposit();
     let mut shard = ShardRun {
         plan: &plan,

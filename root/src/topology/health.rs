@@ -3,7 +3,10 @@
 //! error one of its calls ended with — so `/status` can tell a dead replica
 //! from a healthy one, and say why.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
+
+use tokio::task::AbortHandle;
 
 use tokio::time::Instant;
 use tonic::{Code, Status};
@@ -60,9 +63,38 @@ pub struct LastError {
 pub struct ReplicaHealth {
     checked: Mutex<Option<Checked>>,
     last_error: Mutex<Option<LastError>>,
+    /// Set while the replica's health watch last said NOT_SERVING.
+    declined: AtomicBool,
+    /// The task watching its health, ended with the replica.
+    watch: Mutex<Option<AbortHandle>>,
+}
+
+impl Drop for ReplicaHealth {
+    fn drop(&mut self) {
+        if let Some(watch) = self.watch.get_mut().unwrap_or_else(PoisonError::into_inner) {
+            watch.abort();
+        }
+    }
 }
 
 impl ReplicaHealth {
+    /// Whether new calls may go here: false while the replica's health
+    /// watch says NOT_SERVING (it drains, or is not ready); true when it
+    /// says SERVING, and for a replica that is not watched.
+    pub fn takes_work(&self) -> bool {
+        !self.declined.load(Ordering::Relaxed)
+    }
+
+    /// Takes what the replica's health watch said.
+    pub fn set_takes_work(&self, serving: bool) {
+        self.declined.store(!serving, Ordering::Relaxed);
+    }
+
+    /// Keeps the task that watches this replica, to end it with the replica.
+    pub(crate) fn hold_watch(&self, task: AbortHandle) {
+        *self.watch.lock().unwrap_or_else(PoisonError::into_inner) = Some(task);
+    }
+
     /// The last health check's answer; `None` before the first.
     pub fn checked(&self) -> Option<Checked> {
         self.checked

@@ -1,6 +1,7 @@
 //! The tree's state, shared by every request: the shards, their replicas
 //! with kept-open channels, and what the root has learnt of each across
-//! requests (latency windows, EWMAs, probation, recent counts).
+//! requests (latency windows, EWMAs, probation, recent counts) and from
+//! each replica's own health stream (whether it takes work).
 //!
 //! A [`Snapshot`] is immutable; [`Topology`] holds the current one and
 //! swaps it when replicas join or leave (static config, a runtime, DNS). A
@@ -14,6 +15,7 @@ pub mod probation;
 mod recent;
 mod replica;
 mod shard;
+mod watch;
 mod window;
 
 use std::collections::HashMap;
@@ -98,7 +100,7 @@ impl Topology {
                 let addr = normalise(addr);
                 let replica = match known.get(addr.as_str()) {
                     Some(existing) => Arc::clone(existing),
-                    None => Arc::new(self.connect_replica(id, addr).await?),
+                    None => self.connect_replica(id, addr).await?,
                 };
                 replicas.push(replica);
             }
@@ -117,12 +119,15 @@ impl Topology {
         Ok(())
     }
 
-    async fn connect_replica(&self, shard: u32, addr: String) -> Result<Replica, StartError> {
+    /// Connects to a new replica and starts watching its health.
+    async fn connect_replica(&self, shard: u32, addr: String) -> Result<Arc<Replica>, StartError> {
         let channel = self.connector.channel(&addr).await?;
-        Ok(Replica {
-            client: self.connector.leaf_client(channel),
+        let replica = Arc::new(Replica {
+            client: self.connector.leaf_client(channel.clone()),
             stats: ReplicaStats::new(&self.metrics, shard, &addr),
             addr,
-        })
+        });
+        watch::start(&replica, channel);
+        Ok(replica)
     }
 }

@@ -451,3 +451,52 @@ async fn a_leaf_at_its_cap_is_retried_on_the_sibling_at_once_and_counted() {
     assert_eq!(world.shard.replicas[0].stats.counters.refusals.get(), 1);
     assert_eq!(world.shard.replicas[1].stats.counters.retries.get(), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_draining_replica_gets_no_call_not_even_a_hedge() {
+    let world = World::new(2);
+    // r0 looks faster, so without its NOT_SERVING it would get the call.
+    world.make_first_choice(0);
+    world.shard.replicas[0].stats.health.set_takes_work(false);
+    let leaves = Leaves::new(&[Behaviour::Answer(5), Behaviour::Answer(50)]);
+    let (outcome, at) = world.run(&leaves).await;
+    assert_eq!(answered_by(&outcome), (addr(1), 0));
+    assert_eq!(at, 50, "no hedge went to the draining replica");
+    assert!(leaves.seen().iter().all(|s| s.replica == addr(1)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shard_whose_every_replica_drains_is_skipped_saying_so() {
+    let world = World::new(2);
+    for replica in &world.shard.replicas {
+        replica.stats.health.set_takes_work(false);
+    }
+    let leaves = Leaves::new(&[Behaviour::Answer(5), Behaviour::Answer(5)]);
+    let (outcome, _) = world.run(&leaves).await;
+    let ShardEnd::Skipped(missing) = &outcome.end else {
+        panic!("not skipped: {:?}", outcome.end);
+    };
+    assert_eq!(missing.code, Code::Unavailable);
+    assert!(
+        missing
+            .message
+            .contains("every replica of this shard is draining")
+            && missing.message.contains(&addr(0))
+            && missing.message.contains(&addr(1)),
+        "{}",
+        missing.message
+    );
+    assert!(leaves.seen().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_replica_back_to_serving_takes_calls_again() {
+    let world = World::new(2);
+    world.make_first_choice(0);
+    let r0 = &world.shard.replicas[0].stats.health;
+    r0.set_takes_work(false);
+    r0.set_takes_work(true);
+    let leaves = Leaves::new(&[Behaviour::Answer(5), Behaviour::Answer(50)]);
+    let (outcome, _) = world.run(&leaves).await;
+    assert_eq!(answered_by(&outcome), (addr(0), 0));
+}
