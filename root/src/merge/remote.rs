@@ -3,6 +3,13 @@
 //! answers with snapshots). The begin message and each partial are queued on
 //! an unbounded channel (at most one message per shard), so forwarding a
 //! partial never waits on the hot path.
+//!
+//! A call the merge could not take — UNAVAILABLE: its connection was
+//! refused or broke, as when a merge task is replaced in a rolling update
+//! and the root's connection is re-made — is opened again at once, up to
+//! [`RETRIES`] times within the deadline, replaying every message sent so
+//! far: a merge is a fold of what it is sent, so the second call answers
+//! as the first would have.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -24,6 +31,10 @@ use crate::error::QueryError;
 use crate::fanout::RequestId;
 use crate::topology::{Connector, normalise};
 
+/// How many times one request's merge call is opened again after
+/// UNAVAILABLE.
+pub const RETRIES: u8 = 2;
+
 /// A connected merge process.
 #[derive(Clone)]
 pub struct RemoteMerge {
@@ -38,11 +49,14 @@ type Call = Pin<Box<dyn Future<Output = Result<Response<MergeResponse>, Status>>
 
 /// One request's stream to the merge.
 pub struct RemoteSession {
-    addr: Arc<str>,
-    max_result_bytes: usize,
+    merge: RemoteMerge,
+    request_id: RequestId,
     opened: Instant,
     deadline: Instant,
     tx: Option<mpsc::UnboundedSender<MergeMessage>>,
+    /// Every message sent, for a replay when the call is opened again.
+    sent: Vec<MergeMessage>,
+    retries_left: u8,
     call: Call,
 }
 
@@ -86,8 +100,9 @@ impl RemoteMerge {
         opened: Instant,
     ) -> RemoteSession {
         let (tx, rx) = mpsc::unbounded_channel();
-        for message in messages {
-            let _ = tx.send(message);
+        let sent: Vec<MergeMessage> = messages.into_iter().collect();
+        for message in &sent {
+            let _ = tx.send(message.clone());
         }
         let mut request = tonic::Request::new(UnboundedReceiverStream::new(rx));
         request.set_timeout(deadline.saturating_duration_since(Instant::now()));
@@ -96,11 +111,13 @@ impl RemoteMerge {
         let spans = request_id.spans().clone();
         let mut client = self.client.clone();
         RemoteSession {
-            addr: Arc::clone(&self.addr),
-            max_result_bytes: self.max_result_bytes,
+            merge: self.clone(),
+            request_id: request_id.clone(),
             opened,
             deadline,
             tx: Some(tx),
+            sent,
+            retries_left: RETRIES,
             call: Box::pin(async move {
                 let result = client.merge(request).await;
                 span.finish_call(&spans, attributes, &result);
@@ -213,8 +230,31 @@ impl RemoteSession {
     pub(super) fn send_message(&mut self, message: MergeMessage) {
         if let Some(tx) = &self.tx {
             // A closed channel means the call ended; `ended_early` reports why.
-            let _ = tx.send(message);
+            let _ = tx.send(message.clone());
+            self.sent.push(message);
         }
+    }
+
+    /// Opens the call again, replaying what was sent, after the merge could
+    /// not take it; `false` when no retry is left or the deadline passed.
+    fn reopen(&mut self, error: &QueryError) -> bool {
+        if !matches!(error, QueryError::MergeUnavailable { .. })
+            || self.retries_left == 0
+            || Instant::now() >= self.deadline
+        {
+            return false;
+        }
+        let half_closed = self.tx.is_none();
+        let sent = std::mem::take(&mut self.sent);
+        let fresh = self
+            .merge
+            .open_with(sent, &self.request_id, self.deadline, self.opened);
+        tracing::debug!(merge = %self.merge.addr(), "merge call opened again after UNAVAILABLE");
+        self.retries_left -= 1;
+        self.sent = fresh.sent;
+        self.call = fresh.call;
+        self.tx = if half_closed { None } else { fresh.tx };
+        true
     }
 
     /// The same call with its stream already half-closed.
@@ -226,20 +266,30 @@ impl RemoteSession {
     /// Resolves only if the merge call ends before `finish` (it failed, or
     /// is down): a remote merge gives no snapshots.
     pub(super) async fn ended_early(&mut self) -> QueryError {
-        let result = (&mut self.call).await;
-        match self.outcome(result) {
-            Ok(_) => answered_early(),
-            Err(error) => error,
+        loop {
+            let result = (&mut self.call).await;
+            match self.outcome(result) {
+                Ok(_) => return answered_early(),
+                Err(error) if self.reopen(&error) => {}
+                Err(error) => return error,
+            }
         }
     }
 
     pub(super) async fn finish(mut self) -> Result<Payload, QueryError> {
         drop(self.tx.take()); // half-close: no more partials
-        match tokio::time::timeout_at(self.deadline, &mut self.call).await {
-            Ok(result) => self.outcome(result),
-            Err(_) => Err(QueryError::MergeDeadline {
-                waited_ms: self.opened.elapsed().as_millis(),
-            }),
+        loop {
+            match tokio::time::timeout_at(self.deadline, &mut self.call).await {
+                Ok(result) => match self.outcome(result) {
+                    Err(error) if self.reopen(&error) => {}
+                    outcome => return outcome,
+                },
+                Err(_) => {
+                    return Err(QueryError::MergeDeadline {
+                        waited_ms: self.opened.elapsed().as_millis(),
+                    });
+                }
+            }
         }
     }
 
@@ -256,11 +306,11 @@ impl RemoteSession {
                     message: "the merge answered without a result".into(),
                 }),
             Err(status) => Err(failure(
-                &self.addr,
+                self.merge.addr(),
                 self.opened,
                 self.deadline,
                 status,
-                self.max_result_bytes,
+                self.merge.max_result_bytes(),
             )),
         }
     }
