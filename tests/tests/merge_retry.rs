@@ -37,7 +37,7 @@ impl merge_server::Merge for Refusing {
         request: Request<Streaming<MergeMessage>>,
     ) -> Result<Response<MergeResponse>, Status> {
         let call = self.calls.fetch_add(1, Ordering::SeqCst);
-        if call % self.refuse_every == 0 {
+        if call.is_multiple_of(self.refuse_every) {
             return Err(Status::unavailable("this merge task is being replaced"));
         }
         merge_server::Merge::merge(&self.merge, request).await

@@ -49,15 +49,22 @@ type Call = Pin<Box<dyn Future<Output = Result<Response<MergeResponse>, Status>>
 
 /// One request's stream to the merge.
 pub struct RemoteSession {
-    merge: RemoteMerge,
-    request_id: RequestId,
     opened: Instant,
     deadline: Instant,
     tx: Option<mpsc::UnboundedSender<MergeMessage>>,
-    /// Every message sent, for a replay when the call is opened again.
+    /// What it takes to open the call again (boxed: kept small in the
+    /// sessions that hold it).
+    replay: Box<Replay>,
+    call: Call,
+}
+
+/// What a merge call needs to be opened again.
+struct Replay {
+    merge: RemoteMerge,
+    request_id: RequestId,
+    /// Every message sent, in order.
     sent: Vec<MergeMessage>,
     retries_left: u8,
-    call: Call,
 }
 
 impl RemoteMerge {
@@ -111,13 +118,15 @@ impl RemoteMerge {
         let spans = request_id.spans().clone();
         let mut client = self.client.clone();
         RemoteSession {
-            merge: self.clone(),
-            request_id: request_id.clone(),
             opened,
             deadline,
             tx: Some(tx),
-            sent,
-            retries_left: RETRIES,
+            replay: Box::new(Replay {
+                merge: self.clone(),
+                request_id: request_id.clone(),
+                sent,
+                retries_left: RETRIES,
+            }),
             call: Box::pin(async move {
                 let result = client.merge(request).await;
                 span.finish_call(&spans, attributes, &result);
@@ -231,27 +240,27 @@ impl RemoteSession {
         if let Some(tx) = &self.tx {
             // A closed channel means the call ended; `ended_early` reports why.
             let _ = tx.send(message.clone());
-            self.sent.push(message);
+            self.replay.sent.push(message);
         }
     }
 
     /// Opens the call again, replaying what was sent, after the merge could
     /// not take it; `false` when no retry is left or the deadline passed.
     fn reopen(&mut self, error: &QueryError) -> bool {
+        let replay = &mut self.replay;
         if !matches!(error, QueryError::MergeUnavailable { .. })
-            || self.retries_left == 0
+            || replay.retries_left == 0
             || Instant::now() >= self.deadline
         {
             return false;
         }
         let half_closed = self.tx.is_none();
-        let sent = std::mem::take(&mut self.sent);
-        let fresh = self
-            .merge
-            .open_with(sent, &self.request_id, self.deadline, self.opened);
-        tracing::debug!(merge = %self.merge.addr(), "merge call opened again after UNAVAILABLE");
-        self.retries_left -= 1;
-        self.sent = fresh.sent;
+        let sent = std::mem::take(&mut replay.sent);
+        let fresh = (replay.merge).open_with(sent, &replay.request_id, self.deadline, self.opened);
+        tracing::debug!(merge = %replay.merge.addr(), "merge call opened again after UNAVAILABLE");
+        let retries_left = replay.retries_left - 1;
+        self.replay = fresh.replay;
+        self.replay.retries_left = retries_left;
         self.call = fresh.call;
         self.tx = if half_closed { None } else { fresh.tx };
         true
@@ -306,11 +315,11 @@ impl RemoteSession {
                     message: "the merge answered without a result".into(),
                 }),
             Err(status) => Err(failure(
-                self.merge.addr(),
+                self.replay.merge.addr(),
                 self.opened,
                 self.deadline,
                 status,
-                self.merge.max_result_bytes(),
+                self.replay.merge.max_result_bytes(),
             )),
         }
     }
