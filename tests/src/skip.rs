@@ -23,6 +23,8 @@ pub enum Need {
     Promtool,
     /// `kubernetes-validate` (from PyPI).
     KubernetesValidate,
+    /// `kubectl`, for its built-in kustomize (`kubectl kustomize`).
+    Kubectl,
 }
 
 impl Need {
@@ -34,6 +36,7 @@ impl Need {
             Self::Chromium => "SCATTER_REQUIRE_CHROMIUM",
             Self::Promtool => "SCATTER_REQUIRE_PROMTOOL",
             Self::KubernetesValidate => "SCATTER_REQUIRE_KUBERNETES_VALIDATE",
+            Self::Kubectl => "SCATTER_REQUIRE_KUBECTL",
         }
     }
 
