@@ -5,7 +5,8 @@
 //! sidecar ([`sidecar`]); the compose file with DNS discovery ([`compose`]);
 //! mTLS with certificates mounted into the containers ([`tls`]); and the
 //! sweep of a dead run's leftovers ([`sweep`]); and `scatter check --image`
-//! against the example images ([`check`]).
+//! against the example images ([`check`]); and the images' size, user and
+//! labels ([`images`]).
 //!
 //! They run when a Docker engine answers and the images are built
 //! (`deploy/build-images.sh`, which `scripts/test.sh` runs); under
@@ -17,6 +18,7 @@ mod check;
 mod compose;
 mod engine;
 mod faults;
+mod images;
 mod load;
 mod sidecar;
 mod sweep;
