@@ -36,6 +36,7 @@ pub mod root;
 pub mod script;
 pub mod server;
 pub mod skip;
+pub mod swarm;
 pub mod tls;
 pub mod tree;
 
