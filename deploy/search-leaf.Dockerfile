@@ -23,4 +23,8 @@ USER 65532:65532
 # Every interface: in a container, loopback would reach nobody.
 ENV SCATTER_LISTEN=0.0.0.0:50051
 EXPOSE 50051
+# The engine's health check (Compose, Swarm): the binary asks the process
+# on SCATTER_LISTEN for its gRPC health; there is no shell or client here.
+HEALTHCHECK --interval=5s --timeout=3s --start-period=30s --start-interval=1s \
+    CMD ["/search-leaf", "--probe"]
 ENTRYPOINT ["/search-leaf"]

@@ -20,4 +20,8 @@ LABEL org.opencontainers.image.title="scatter-search-merge" \
 USER 65532:65532
 ENV SCATTER_LISTEN=0.0.0.0:50050
 EXPOSE 50050
+# The engine's health check (Compose, Swarm): the binary asks the process
+# on SCATTER_LISTEN for its gRPC health; there is no shell or client here.
+HEALTHCHECK --interval=5s --timeout=3s --start-period=30s --start-interval=1s \
+    CMD ["/search-merge", "--probe"]
 ENTRYPOINT ["/search-merge"]

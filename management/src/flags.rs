@@ -8,6 +8,7 @@
 //! `--print-config` shows each value and where it came from, and exits.
 
 use std::ffi::OsString;
+use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::str::FromStr;
 use std::time::Duration;
@@ -50,6 +51,13 @@ pub const SERVE_FLAGS: &[Flag] = &[
         env: "SCATTER_PRINT_CONFIG",
         value: None,
         help: "print every setting, its value and where it came from, then exit",
+    },
+    Flag {
+        name: "probe",
+        env: "SCATTER_PROBE",
+        value: None,
+        help: "do not serve: ask the process serving on --listen for its health and exit 0 \
+               when it is SERVING, 1 otherwise (a container health check)",
     },
     Flag {
         name: "grace-ms",
@@ -148,6 +156,7 @@ impl Flags {
                 print!("{}", flags.print_config());
                 std::process::exit(0);
             }
+            Ok(flags) if flags.is_set("probe") => flags.probe(),
             Ok(flags) => flags,
             Err(error) => {
                 eprintln!("error: {error}");
@@ -302,6 +311,27 @@ impl Flags {
     pub fn millis(&self, flag: &str, default: Duration) -> Result<Duration, Error> {
         let ms = self.parse(flag, u64::try_from(default.as_millis()).unwrap_or(u64::MAX))?;
         Ok(Duration::from_millis(ms))
+    }
+
+    /// `--probe`: the health of the process serving on `--listen`, as the
+    /// exit code (see [`crate::probe::exit_with_health`]).
+    fn probe(&self) -> ! {
+        let declared = self.known.iter().any(|flag| flag.name == "listen");
+        let given = declared.then(|| self.get("listen")).flatten();
+        let listen = match given.map(|addr| addr.parse::<SocketAddr>()) {
+            Some(Ok(listen)) => listen,
+            Some(Err(e)) => {
+                eprintln!("error: --probe: --listen is not an address: {e}");
+                std::process::exit(2);
+            }
+            None => {
+                eprintln!(
+                    "error: --probe needs --listen or SCATTER_LISTEN: where the process serves"
+                );
+                std::process::exit(2);
+            }
+        };
+        crate::probe::exit_with_health(listen, self.is_set("tls-cert"))
     }
 
     /// [`SERVE_FLAGS`] over the defaults (`--max-in-flight 0` = no cap).

@@ -42,7 +42,7 @@ pub use in_flight::{InFlightCap, InFlightPermit, RETRY_PUSHBACK, RETRY_PUSHBACK_
 pub use logging::{
     LOG_FILTER_ENV, LOG_FORMAT_ENV, LOG_FORMAT_FLAG, LogFormat, init_logging, init_logging_as,
 };
-pub use probe::{is_serving, is_serving_at};
+pub use probe::{exit_with_health, is_serving, is_serving_at};
 pub use request_id::{MAX_REQUEST_ID_BYTES, REQUEST_ID_HEADER, request_id, sent_request_id};
 pub use serve::{Process, ServeOptions, bind, export_spans, serve};
 pub use signal::shutdown_signal;

@@ -3,7 +3,9 @@
 //!
 //! tonic reports a client-side timeout as CANCELLED ("Timeout expired") and
 //! a connection that broke mid-call (the peer was killed, the network cut)
-//! as UNKNOWN or CANCELLED with the transport error as its source. The root
+//! or was closing as the call started (the peer drains: HTTP/2 GOAWAY,
+//! REFUSED_STREAM) as UNKNOWN, CANCELLED or INTERNAL ("h2 protocol error")
+//! with the transport error as its source. The root
 //! needs their meaning: a timeout is DEADLINE_EXCEEDED, a broken
 //! connection is UNAVAILABLE (worth a retry on another replica). A status
 //! the peer sent has no source and is kept as it is.
@@ -32,7 +34,7 @@ pub fn local_cause(status: Status) -> Status {
         source = error.source();
     }
     match status.code() {
-        Code::Unknown | Code::Cancelled => {
+        Code::Unknown | Code::Cancelled | Code::Internal => {
             let cause = scatter_management::error_chain(first);
             Status::unavailable(format!(
                 "the connection broke during the call ({}: {cause}){}",
@@ -65,6 +67,19 @@ mod tests {
         assert_eq!(status.code(), Code::Unknown);
         let status = local_cause(Status::cancelled("the leaf gave up"));
         assert_eq!(status.code(), Code::Cancelled);
+        let status = local_cause(Status::internal("the merge's own bug"));
+        assert_eq!(status.code(), Code::Internal);
+    }
+
+    #[test]
+    fn a_stream_refused_by_a_closing_connection_is_unavailable() {
+        // What tonic gives for a call started as the peer's GOAWAY arrives.
+        let h2 = std::io::Error::other("http2 error: stream refused");
+        let mut status = Status::internal("h2 protocol error: http2 error");
+        status.set_source(std::sync::Arc::new(h2));
+        let status = local_cause(status);
+        assert_eq!(status.code(), Code::Unavailable);
+        assert!(status.message().contains("stream refused"), "{status:?}");
     }
 
     #[test]

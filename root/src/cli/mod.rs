@@ -5,6 +5,7 @@ mod check;
 mod config;
 mod demo;
 mod env;
+mod probe;
 mod query;
 mod serve;
 
@@ -38,6 +39,9 @@ enum Command {
     /// Check that a leaf or merge, in any language, honours the contract
     /// the root relies on.
     Check(check::CheckArgs),
+    /// Exit 0 when the root at an address is SERVING, 1 otherwise (a
+    /// container health check).
+    Probe(probe::ProbeArgs),
 }
 
 impl Cli {
@@ -78,6 +82,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Query(args) => query::run(args).await,
         Command::Config(args) => config::run(args, print_from_env_only()),
         Command::Check(args) => check::run(args).await,
+        Command::Probe(args) => probe::run(&args),
     }
 }
 
