@@ -25,7 +25,7 @@ USER 65532:65532
 EXPOSE 50000
 # The engine's health check (Compose, Swarm): `scatter probe` asks the root
 # on SCATTER_LISTEN (else 127.0.0.1:50000) for its gRPC health.
-HEALTHCHECK --interval=5s --timeout=3s --start-period=30s --start-interval=1s \
+HEALTHCHECK --interval=3s --timeout=3s --start-period=30s \
     CMD ["/scatter", "probe"]
 ENTRYPOINT ["/scatter"]
 CMD ["serve", "--help"]

@@ -25,6 +25,6 @@ ENV SCATTER_LISTEN=0.0.0.0:50051
 EXPOSE 50051
 # The engine's health check (Compose, Swarm): the binary asks the process
 # on SCATTER_LISTEN for its gRPC health; there is no shell or client here.
-HEALTHCHECK --interval=5s --timeout=3s --start-period=30s --start-interval=1s \
+HEALTHCHECK --interval=3s --timeout=3s --start-period=30s \
     CMD ["/search-leaf", "--probe"]
 ENTRYPOINT ["/search-leaf"]
