@@ -11,6 +11,7 @@
 //! - [`tree`]: starting leaves, merges and roots;
 //! - [`root`]: a running root and the queries sent to it;
 //! - [`load`]: steady load on a root, every call recorded;
+//! - [`paced`]: queries at a bounded rate, every outcome recorded;
 //! - [`raw`]: a gRPC call with a body of any bytes, for malformed requests;
 //! - [`flood`]: a leaf and merge that answer far more than any limit;
 //! - [`fuzz`]: property tests against running processes;
@@ -28,6 +29,7 @@ pub mod chromium;
 pub mod flood;
 pub mod fuzz;
 pub mod load;
+pub mod paced;
 pub mod poll;
 pub mod process;
 pub mod python;

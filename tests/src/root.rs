@@ -171,6 +171,11 @@ impl Query {
         self
     }
 
+    /// The deadline it is sent with, if any.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.deadline
+    }
+
     /// Fails the request unless every shard answers.
     #[must_use]
     pub fn require_all_shards(mut self) -> Self {

@@ -10,9 +10,8 @@
 
 mod cli;
 mod cluster;
-mod paced;
 mod stack;
 
+pub use crate::paced::{Outcome, PacedLoad};
 pub use cluster::Swarm;
-pub use paced::{Outcome, PacedLoad};
 pub use stack::{Roll, Stack, unique_name};

@@ -12,7 +12,7 @@ use scatter_proto::v1::Coverage;
 use scatter_proto::v1::root_client::RootClient;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tonic::Status;
+use tonic::{Code, Status};
 
 use crate::Query;
 
@@ -113,6 +113,16 @@ async fn client(
             .query(query.request())
             .await
             .map(|r| r.into_inner().coverage.unwrap_or_default());
+        let result = match result {
+            // The client's own deadline fired first: the root did not answer in time.
+            Err(status)
+                if status.code() == Code::Cancelled
+                    && query.timeout().is_some_and(|d| sent.elapsed() >= d) =>
+            {
+                Err(Status::deadline_exceeded(status.message()))
+            }
+            other => other,
+        };
         outcomes
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
