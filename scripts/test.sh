@@ -55,7 +55,7 @@ else
     setup_notes+=("no Docker engine answers: the container tests will skip")
 fi
 
-cargo test --workspace "$@"
+cargo test --workspace --no-fail-fast "$@"
 status=$?
 
 skipped="$(sort -u "$SCATTER_SKIP_LOG")"

@@ -1,6 +1,7 @@
 //! A child that serves gRPC with health and the admin endpoints on one port,
 //! as every Scatter leaf, merge and root does.
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -16,12 +17,25 @@ use crate::process::ChildProcess;
 pub const START_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// A loopback address with a port nothing listens on: bound by the OS,
-/// then released (for a child to take, or to stand for a process that is down).
+/// then released (for a child to take, or to stand for a process that is
+/// down). Never the same port twice in one test process: the OS may hand a
+/// released port out again at once, and two leaves of one tree given the
+/// same port would have the second fail to bind while the first answers
+/// for both.
 pub fn free_port() -> SocketAddr {
-    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("a free loopback port");
-    listener
-        .local_addr()
-        .expect("a bound listener has an address")
+    static GIVEN: std::sync::Mutex<BTreeSet<u16>> = std::sync::Mutex::new(BTreeSet::new());
+    loop {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("a free loopback port");
+        let addr = listener
+            .local_addr()
+            .expect("a bound listener has an address");
+        let mut given = GIVEN
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if given.insert(addr.port()) {
+            return addr;
+        }
+    }
 }
 
 /// A serving child process and its address.
