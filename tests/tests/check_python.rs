@@ -5,7 +5,7 @@
 
 use scatter_tests::check::{self, CheckRun, assert_fails_exactly};
 use scatter_tests::python::{self, CorpusDir};
-use scatter_tests::{free_port, tree};
+use scatter_tests::{Server, free_port, tree};
 
 /// A request the Python search leaf takes 1.5 s over (`delay_ms`).
 const SLOW: &str = r#"{"query": "hello world", "delay_ms": 1500}"#;
@@ -79,28 +79,8 @@ async fn the_python_merge_passes_every_check_with_partials_from_python_and_rust_
     let corpus = corpus("check-merge");
     let python_leaf = python::leaf(0, 2, corpus.path(), &[]).await;
     let rust_leaf = tree::search_leaf_over(1, 2, corpus.path()).await;
-    let (a, b) = (python_leaf.addr().to_string(), rust_leaf.addr().to_string());
-    let metrics = free_port();
-    let merge = command(
-        &python::example("python-merge", "merge.py"),
-        &format!("--metrics-listen {metrics}"),
-    );
-    let metrics_url = format!("http://{metrics}/metrics");
-    let run = check::run(&[
-        "merge",
-        "--exec",
-        &merge,
-        "--metrics",
-        &metrics_url,
-        "--leaf",
-        &a,
-        "--leaf",
-        &b,
-        "--grace-ms",
-        "4000",
-        "--json",
-    ])
-    .await;
+    let merge = python::example("python-merge", "merge.py");
+    let run = check_merge(&merge, "", [&python_leaf, &rust_leaf]).await;
     assert_fails_exactly(&run, &[]);
 }
 
@@ -150,22 +130,20 @@ async fn a_leaf_that_never_drains_fails_the_drain_check_alone() {
     );
 }
 
-/// Checks the merge that `tests/fixtures/broken_merge.py --break KIND`
-/// starts, with partials from two Rust search leaves.
-async fn check_broken_merge(kind: &str, corpus: &CorpusDir) -> CheckRun {
-    let leaves = [
-        tree::search_leaf_over(0, 2, corpus.path()).await,
-        tree::search_leaf_over(1, 2, corpus.path()).await,
-    ];
-    let (a, b) = (leaves[0].addr().to_string(), leaves[1].addr().to_string());
-    let merge = command(
-        &python::fixture("broken_merge.py"),
-        &format!("--break {kind}"),
-    );
+/// Checks the merge that `script` with `args` starts, reading its
+/// in-flight gauge from its `--metrics-listen` endpoint, with partials from
+/// `leaves`.
+async fn check_merge(script: &std::path::Path, args: &str, leaves: [&Server; 2]) -> CheckRun {
+    let [a, b] = leaves.map(|leaf| leaf.addr().to_string());
+    let metrics = free_port();
+    let merge = command(script, &format!("{args} --metrics-listen {metrics}"));
+    let metrics_url = format!("http://{metrics}/metrics");
     check::run(&[
         "merge",
         "--exec",
         &merge,
+        "--metrics",
+        &metrics_url,
         "--leaf",
         &a,
         "--leaf",
@@ -174,6 +152,22 @@ async fn check_broken_merge(kind: &str, corpus: &CorpusDir) -> CheckRun {
         "4000",
         "--json",
     ])
+    .await
+}
+
+/// Checks the merge that `tests/fixtures/broken_merge.py --break KIND`
+/// starts, with partials from two Rust search leaves.
+async fn check_broken_merge(kind: &str, corpus: &CorpusDir) -> CheckRun {
+    let leaves = [
+        tree::search_leaf_over(0, 2, corpus.path()).await,
+        tree::search_leaf_over(1, 2, corpus.path()).await,
+    ];
+    let fixture = python::fixture("broken_merge.py");
+    check_merge(
+        &fixture,
+        &format!("--break {kind}"),
+        [&leaves[0], &leaves[1]],
+    )
     .await
 }
 
