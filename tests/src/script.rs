@@ -4,7 +4,7 @@
 //! merge fails. Their answers ([`LeafPartial`], [`MergedResult`]) say who
 //! answered, so a test can check what reached the merge.
 //!
-//! Keys of `delay_ms`, `fail` and `partial_bytes`: `"S.R"` (shard S, replica R) wins over
+//! Keys of `delay_ms`, `fail`, `slow_hint_ms` and `partial_bytes`: `"S.R"` (shard S, replica R) wins over
 //! `"S"` (every replica of shard S), which wins over `"*"` (every leaf).
 
 use std::collections::BTreeMap;
@@ -38,6 +38,10 @@ pub struct Script {
     /// When set, the merge answers with a result whose `MergeResponse` is
     /// this many bytes on the wire (filler, not a [`MergedResult`]).
     pub result_bytes: Option<usize>,
+    /// A leaf named here tells the root at once that the call will be slow
+    /// (the SDK's `Hints::slow`), expecting this many milliseconds (0: it
+    /// does not say how long), before its delay.
+    pub slow_hint_ms: BTreeMap<String, u64>,
 }
 
 /// What one leaf does for one call.
@@ -49,6 +53,9 @@ pub struct Call {
     pub failure: Option<Status>,
     /// Or answer with filler of this many bytes on the wire.
     pub partial_bytes: Option<usize>,
+    /// Say first that the call will be slow, expecting this long (zero:
+    /// not saying how long).
+    pub slow_hint: Option<Duration>,
 }
 
 impl Script {
@@ -69,6 +76,14 @@ impl Script {
     pub fn fail(mut self, key: impl Display, code: &str, message: &str) -> Self {
         self.fail
             .insert(key.to_string(), format!("{code}: {message}"));
+        self
+    }
+
+    /// Has `key` say at once that its call will be slow, expecting `ms`
+    /// milliseconds (0: not saying how long).
+    #[must_use]
+    pub fn slow_hint(mut self, key: impl Display, ms: u64) -> Self {
+        self.slow_hint_ms.insert(key.to_string(), ms);
         self
     }
 
@@ -120,6 +135,8 @@ impl Script {
             delay: lookup(&self.delay_ms, shard, replica).map(|ms| Duration::from_millis(*ms)),
             failure: lookup(&self.fail, shard, replica).map(|f| status(f)),
             partial_bytes: lookup(&self.partial_bytes, shard, replica).copied(),
+            slow_hint: lookup(&self.slow_hint_ms, shard, replica)
+                .map(|ms| Duration::from_millis(*ms)),
         }
     }
 }
