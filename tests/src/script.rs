@@ -4,7 +4,7 @@
 //! merge fails. Their answers ([`LeafPartial`], [`MergedResult`]) say who
 //! answered, so a test can check what reached the merge.
 //!
-//! Keys of `delay_ms`, `fail` and `partial_bytes`: `"S.R"` (shard S, replica R) wins over
+//! Keys of `delay_ms`, `fail`, `exit` and `partial_bytes`: `"S.R"` (shard S, replica R) wins over
 //! `"S"` (every replica of shard S), which wins over `"*"` (every leaf).
 
 use std::collections::BTreeMap;
@@ -38,6 +38,9 @@ pub struct Script {
     /// When set, the merge answers with a result whose `MergeResponse` is
     /// this many bytes on the wire (filler, not a [`MergedResult`]).
     pub result_bytes: Option<usize>,
+    /// A leaf named here exits with this code instead of answering (after
+    /// its delay): a query of death.
+    pub exit: BTreeMap<String, i32>,
 }
 
 /// What one leaf does for one call.
@@ -49,6 +52,8 @@ pub struct Call {
     pub failure: Option<Status>,
     /// Or answer with filler of this many bytes on the wire.
     pub partial_bytes: Option<usize>,
+    /// Or exit the process with this code.
+    pub exit: Option<i32>,
 }
 
 impl Script {
@@ -76,6 +81,14 @@ impl Script {
     #[must_use]
     pub fn partial(mut self, text: &str) -> Self {
         self.partial = Some(text.to_owned());
+        self
+    }
+
+    /// Has `key` exit with code `code` when it reads this request: a query
+    /// of death.
+    #[must_use]
+    pub fn exit(mut self, key: impl Display, code: i32) -> Self {
+        self.exit.insert(key.to_string(), code);
         self
     }
 
@@ -120,6 +133,7 @@ impl Script {
             delay: lookup(&self.delay_ms, shard, replica).map(|ms| Duration::from_millis(*ms)),
             failure: lookup(&self.fail, shard, replica).map(|f| status(f)),
             partial_bytes: lookup(&self.partial_bytes, shard, replica).copied(),
+            exit: lookup(&self.exit, shard, replica).copied(),
         }
     }
 }
