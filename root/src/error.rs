@@ -156,6 +156,16 @@ pub enum QueryError {
         /// How long identical payloads stay refused.
         remaining: Duration,
     },
+    /// The request's deadline came while it waited for another request's
+    /// canary of the same payload.
+    #[error(
+        "the request's deadline came while it waited for the canary of its payload \
+         {fingerprint} (sent by an identical request); no leaf was called"
+    )]
+    CanaryWait {
+        /// The payload's fingerprint.
+        fingerprint: String,
+    },
     /// The merge cannot be reached.
     #[error("merge at {addr} is unavailable: {message}")]
     MergeUnavailable {
@@ -217,7 +227,9 @@ impl QueryError {
             Self::MergeUnavailable { .. } => Code::Unavailable,
             Self::MergeFailed { .. } => Code::Internal,
             Self::Quarantined { .. } => Code::FailedPrecondition,
-            Self::MergeDeadline { .. } | Self::DeadlineTooShort { .. } => Code::DeadlineExceeded,
+            Self::MergeDeadline { .. }
+            | Self::DeadlineTooShort { .. }
+            | Self::CanaryWait { .. } => Code::DeadlineExceeded,
         }
     }
 }

@@ -29,17 +29,15 @@ use crate::topology::Shard;
 /// that comes first.
 ///
 /// `Err` is the refusal to answer with: the canary killed its leaf (the
-/// fingerprint is quarantined by then). `Ok(Some((shard, outcome)))` is the
-/// canary's shard and its outcome for the gather, finished when the canary
-/// answered or failed in time, still running (and remembered when it
-/// ends) when it outlived the wait. `Ok(None)`: no shard has a replica that
+/// fingerprint is quarantined by then). `Ok(Some(sent))` is what the
+/// canary left for the gather. `Ok(None)`: no shard has a replica that
 /// takes work, so no canary went out.
 pub async fn send_first<'a, S, P>(
     ticket: Ticket<'a>,
     shards: &'a [Shard],
     plan: P,
     leaf: &S,
-) -> Result<Option<(usize, impl Future<Output = ShardOutcome> + use<'a, S, P>)>, QueryError>
+) -> Result<Option<Sent<impl Future<Output = ShardOutcome> + use<'a, S, P>>>, QueryError>
 where
     S: Service<LeafCall, Response = Payload, Error = Status, Future: Send> + Clone + Send + 'a,
     P: FnOnce(usize) -> ShardPlan<'a>,
@@ -53,9 +51,8 @@ where
     };
     let out = ticket.out;
     out.sent();
-    let wait_until = plan
-        .gather_deadline
-        .min(Instant::now() + out.canary.config.timeout);
+    let gather_deadline = plan.gather_deadline;
+    let wait_until = gather_deadline.min(Instant::now() + out.canary.config.timeout);
     let death = Arc::new(OnceLock::new());
     let leaf = watched(leaf, Arc::clone(&death));
     let mut running = Box::pin(async move {
@@ -63,17 +60,43 @@ where
         let refusal = ticket.settle(&outcome.end, death.get());
         (outcome, refusal)
     });
+    // Out of time, the other shards could not answer: calling them would
+    // only risk them, should the payload be deadly.
+    let in_time = || Instant::now() < gather_deadline;
     tokio::select! {
         biased;
         (outcome, refusal) = &mut running => match refusal {
             Some(refusal) => Err(refusal),
-            None => Ok(Some((index, Either::Left(ready(outcome))))),
+            None => Ok(Some(Sent {
+                shard: index,
+                outcome: Either::Left(ready(outcome)),
+                fan_out: in_time(),
+            })),
         },
         () = tokio::time::sleep_until(wait_until) => {
-            out.slow();
-            Ok(Some((index, Either::Right(running.map(|(outcome, _)| outcome)))))
+            let fan_out = in_time();
+            if fan_out {
+                out.slow();
+            }
+            Ok(Some(Sent {
+                shard: index,
+                outcome: Either::Right(running.map(|(outcome, _)| outcome)),
+                fan_out,
+            }))
         }
     }
+}
+
+/// What a canary left for its request's gather.
+pub struct Sent<F> {
+    /// The canary's shard.
+    pub shard: usize,
+    /// Its outcome: ready when the canary answered or failed in time,
+    /// still coming (and remembered when it ends) when it was slow.
+    pub outcome: F,
+    /// Whether the other shards are called: not when the request's gather
+    /// deadline came before the canary's verdict.
+    pub fan_out: bool,
 }
 
 /// The canary's shard for fingerprint `key`: the first from `key % len` on

@@ -23,7 +23,7 @@ use scatter_proto::v1::{Payload, Policy};
 use tokio::time::Instant;
 
 pub use fingerprint::Fingerprint;
-pub use first::send_first;
+pub use first::{Sent, send_first};
 pub use leaf::Death;
 use memory::{Look, Memory, Phase, Quarantine};
 
@@ -100,9 +100,9 @@ impl Canary {
     /// Decides for one request: `Err` refuses it (its payload is
     /// quarantined, or its fingerprint malformed); `Some` makes it the
     /// canary of its fingerprint; `None` fans it out at once. A request
-    /// whose fingerprint has a canary out waits for it, until
-    /// `wait_until` at most (the request's gather deadline), and the
-    /// canary timeout at most.
+    /// whose fingerprint has a canary out waits for it, the canary timeout
+    /// at most; refused (DEADLINE_EXCEEDED, no leaf called) when its own
+    /// `gather_deadline` comes first.
     ///
     /// Off (the policy off and the request not asking, nothing
     /// quarantined) this is a few branches: no hash, no lock.
@@ -110,7 +110,7 @@ impl Canary {
         &self,
         policy: &Policy,
         payload: &Payload,
-        wait_until: Instant,
+        gather_deadline: Instant,
     ) -> Result<Option<Ticket<'_>>, QueryError> {
         use scatter_proto::v1::Canary as Asked;
         let asked = Asked::try_from(policy.canary).unwrap_or(Asked::Unspecified);
@@ -124,7 +124,8 @@ impl Canary {
             return fingerprint::check(policy).map(|()| None);
         }
         let fingerprint = Fingerprint::of(policy, payload)?;
-        let wait_until = wait_until.min(Instant::now() + self.config.timeout);
+        let canary_timeout = Instant::now() + self.config.timeout;
+        let wait_until = gather_deadline.min(canary_timeout);
         loop {
             let now = Instant::now();
             let mut phase = match self.memory.look(fingerprint.key, wants, always, now) {
@@ -149,7 +150,12 @@ impl Canary {
             let ended = phase.wait_for(|p| *p != Phase::Running);
             match tokio::time::timeout_at(wait_until, ended).await {
                 // As long as a canary may take: fan out, as its request does.
-                Err(_) => return Ok(None),
+                Err(_) if wait_until == canary_timeout => return Ok(None),
+                Err(_) => {
+                    return Err(QueryError::CanaryWait {
+                        fingerprint: fingerprint.to_string(),
+                    });
+                }
                 Ok(Ok(phase)) if matches!(*phase, Phase::Slow | Phase::Passed) => return Ok(None),
                 // Killed: the memory refuses it now; gone (the canary's
                 // request ended without a verdict): decide afresh.

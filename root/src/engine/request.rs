@@ -12,16 +12,16 @@ use prost::Message as _;
 use scatter_management::trace::{OpenSpan, SpanKind};
 use scatter_proto::v1::{MergeBegin, Payload, QueryRequest, QueryResponse};
 use tokio::time::Instant;
-use tonic::Status;
+use tonic::{Code, Status};
 use tower::Service;
 
 use super::Engine;
 use super::progress::{Progress, Updates};
 use super::request_log::{self, ShardRecord};
-use crate::canary::send_first;
+use crate::canary::{Sent, send_first};
 use crate::error::QueryError;
 use crate::fanout::{
-    Deadlines, GatherEvent, LeafCall, RequestId, ShardEnd, ShardPlan, coverage, gather,
+    Deadlines, GatherEvent, LeafCall, Missing, RequestId, ShardEnd, ShardPlan, coverage, gather,
     gather_after,
 };
 
@@ -117,9 +117,13 @@ where
     let shards = 0..snapshot.shards.len();
     let events = match first {
         None => gather(shards.map(plan), &engine.leaf).left_stream(),
-        Some((canaried, first)) => {
-            let others = shards.filter(move |&i| i != canaried);
-            gather_after(first, others.map(|i| (i, plan(i))), &engine.leaf).right_stream()
+        Some(Sent {
+            shard: canaried,
+            outcome,
+            fan_out,
+        }) => {
+            let others = shards.filter(move |&i| fan_out && i != canaried);
+            gather_after(outcome, others.map(|i| (i, plan(i))), &engine.leaf).right_stream()
         }
     };
     tokio::pin!(events);
@@ -157,6 +161,14 @@ where
             }
             () = &mut request_deadline, if gathered => break,
         }
+    }
+    // Shards never called: the deadline came while the canary was out.
+    for end in ends.iter_mut().filter(|end| end.is_none()) {
+        *end = Some(ShardEnd::TimedOut(Missing {
+            code: Code::DeadlineExceeded,
+            message: "not called: the request's deadline came while its canary was out".into(),
+            ..Missing::default()
+        }));
     }
     let coverage = coverage::so_far(ends.iter().map(Option::as_ref));
     let now = Instant::now();
