@@ -4,7 +4,7 @@
 //! merge fails. Their answers ([`LeafPartial`], [`MergedResult`]) say who
 //! answered, so a test can check what reached the merge.
 //!
-//! Keys of `delay_ms`, `fail`, `slow_hint_ms` and `partial_bytes`: `"S.R"` (shard S, replica R) wins over
+//! Keys of `delay_ms`, `fail`, `slow_hint_ms`, `exit` and `partial_bytes`: `"S.R"` (shard S, replica R) wins over
 //! `"S"` (every replica of shard S), which wins over `"*"` (every leaf).
 
 use std::collections::BTreeMap;
@@ -42,6 +42,9 @@ pub struct Script {
     /// (the SDK's `Hints::slow`), expecting this many milliseconds (0: it
     /// does not say how long), before its delay.
     pub slow_hint_ms: BTreeMap<String, u64>,
+    /// A leaf named here exits with this code instead of answering (after
+    /// its delay): a query of death.
+    pub exit: BTreeMap<String, i32>,
 }
 
 /// What one leaf does for one call.
@@ -56,6 +59,8 @@ pub struct Call {
     /// Say first that the call will be slow, expecting this long (zero:
     /// not saying how long).
     pub slow_hint: Option<Duration>,
+    /// Or exit the process with this code.
+    pub exit: Option<i32>,
 }
 
 impl Script {
@@ -91,6 +96,14 @@ impl Script {
     #[must_use]
     pub fn partial(mut self, text: &str) -> Self {
         self.partial = Some(text.to_owned());
+        self
+    }
+
+    /// Has `key` exit with code `code` when it reads this request: a query
+    /// of death.
+    #[must_use]
+    pub fn exit(mut self, key: impl Display, code: i32) -> Self {
+        self.exit.insert(key.to_string(), code);
         self
     }
 
@@ -137,6 +150,7 @@ impl Script {
             partial_bytes: lookup(&self.partial_bytes, shard, replica).copied(),
             slow_hint: lookup(&self.slow_hint_ms, shard, replica)
                 .map(|ms| Duration::from_millis(*ms)),
+            exit: lookup(&self.exit, shard, replica).copied(),
         }
     }
 }

@@ -1,5 +1,5 @@
-//! The leaf of the end-to-end tests. What it does for a call — wait, fail or
-//! answer — is chosen by the request payload, a [`Script`], per shard and
+//! The leaf of the end-to-end tests. What it does for a call — wait, fail,
+//! exit or answer — is chosen by the request payload, a [`Script`], per shard and
 //! replica; its partial says who answered. With `--garbage` it answers every
 //! call with a well-framed gRPC message that is not a `LeafResponse`.
 //!
@@ -49,6 +49,10 @@ impl Leaf for ScriptedLeaf {
         if let Some(delay) = call.delay {
             // Dropped here when the root cancels the call.
             tokio::time::sleep(delay).await;
+        }
+        if let Some(code) = call.exit {
+            eprintln!("test-leaf: exiting ({code}) as the request's script says");
+            std::process::exit(code);
         }
         if let Some(status) = call.failure {
             return Err(status);
