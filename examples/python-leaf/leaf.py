@@ -62,7 +62,19 @@ class SearchLeaf:
             hits, total_hits = self.index.results(query.query, query.k)
             partial = self.v1.payload_pb2.Payload(content_type=wire.APPLICATION_JSON,
                                                   body=wire.results_body(hits, total_hits))
-            return self.v1.leaf_pb2.LeafResponse(partial=partial)
+            return self.v1.leaf_pb2.LeafResponse(partial=partial, load=self.load())
+
+    def AnswerStream(self, request, context):
+        """Answer with news first: this leaf has no queue, so a call's work
+        starts as it arrives, and `started` (when asked for, for tied calls)
+        goes out at once; then the answer."""
+        if request.report_start:
+            yield self.v1.leaf_pb2.LeafUpdate(started=self.v1.leaf_pb2.Started(load=self.load()))
+        yield self.v1.leaf_pb2.LeafUpdate(answer=self.Answer(request, context))
+
+    def load(self):
+        """This leaf's load for the root's replica choice: calls at work, none queued."""
+        return self.v1.leaf_pb2.LoadReport(in_flight=self.in_flight.working(), queued=0)
 
     def Info(self, request, context):
         return self.v1.leaf_pb2.LeafInfo(shard=self.shard, shard_count=self.shard_count)

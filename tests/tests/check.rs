@@ -74,17 +74,17 @@ async fn a_failure_in_the_table_says_what_was_expected_and_what_came_back() {
     assert!(!run.success, "{}", run.stdout);
     let table = &run.stdout;
     assert!(
-        table.contains("bad-payload   FAIL")
+        table.contains("bad-payload    FAIL")
             && table.contains("expected: INVALID_ARGUMENT with a message")
             && table.contains("got:      OK: it answered a payload it cannot have read"),
         "{table}"
     );
     assert!(
-        table.contains("cancellation  skip") && table.contains("needs --slow-payload"),
+        table.contains("cancellation   skip") && table.contains("needs --slow-payload"),
         "{table}"
     );
     assert!(
-        table.contains("9 checks: 7 passed, 1 failed, 1 skipped"),
+        table.contains("10 checks: 8 passed, 1 failed, 1 skipped"),
         "{table}"
     );
 }

@@ -115,6 +115,22 @@ async fn a_leaf_that_crashes_on_bad_input_fails_the_bad_payload_check_alone_and_
 }
 
 #[tokio::test]
+async fn a_leaf_whose_answer_stream_never_says_started_fails_the_answer_stream_check_alone() {
+    if !python::grpc_ready() {
+        return;
+    }
+    let corpus = corpus("check-never-started");
+    let fixture = python::fixture("broken_leaf.py");
+    let run = check_leaf(&fixture, "--break never_says_started", &corpus).await;
+    assert_fails_exactly(&run, &["answer-stream"]);
+    let got = run.line("answer-stream")["got"].to_string();
+    assert!(
+        got.contains("no `started` before the answer (answer)"),
+        "{got}"
+    );
+}
+
+#[tokio::test]
 async fn a_leaf_that_never_drains_fails_the_drain_check_alone() {
     if !python::grpc_ready() {
         return;

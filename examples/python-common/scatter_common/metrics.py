@@ -39,6 +39,11 @@ class InFlight:
                 self._working -= 1
                 self._changed.notify_all()
 
+    def working(self):
+        """Calls at work now."""
+        with self._changed:
+            return self._working
+
     def _closed(self):
         with self._changed:
             self._open -= 1

@@ -1,5 +1,6 @@
 //! The leaf battery: what the root relies on from every leaf, whatever its
-//! language — health, shard identity, answers within the deadline, work
+//! language — health, shard identity, answers within the deadline (and, if
+//! it streams answers, a stream that keeps the contract), work
 //! that stops when the caller goes away, clear refusals, robustness,
 //! concurrency and a graceful drain.
 
@@ -13,14 +14,15 @@ use tonic::{Code, Status};
 use super::report::{Outcome, Report};
 use super::shared::{DEADLINE_SLACK, UNREADABLE};
 use super::target::Target;
-use super::{aftermath, drain, shared, wire};
+use super::{aftermath, drain, shared, stream, wire};
 
 /// The leaf checks, in the order they run (the drain ends the process, so
 /// it comes last).
-pub const CHECKS: [&str; 9] = [
+pub const CHECKS: [&str; 10] = [
     "health",
     "info",
     "answer",
+    "answer-stream",
     "deadline",
     "cancellation",
     "bad-payload",
@@ -70,6 +72,7 @@ pub async fn run(target: &mut Target, mut plan: LeafPlan, report: &mut Report) {
             "health" => shared::health(target.uri(), "scatter.v1.Leaf").await,
             "info" => info(target.uri(), &mut plan).await,
             "answer" => answer(target.uri(), &plan).await,
+            "answer-stream" => stream::answer_stream(target.uri(), &plan).await,
             "deadline" => deadline(target.uri(), &plan).await,
             "cancellation" => cancellation(target.uri(), &plan).await,
             "bad-payload" => bad_payload(target.uri(), &plan).await,
@@ -83,7 +86,8 @@ pub async fn run(target: &mut Target, mut plan: LeafPlan, report: &mut Report) {
 }
 
 impl LeafPlan {
-    fn request(&self, payload: &Payload) -> LeafRequest {
+    /// A first attempt carrying `payload`.
+    pub(super) fn request(&self, payload: &Payload) -> LeafRequest {
         LeafRequest {
             payload: Some(payload.clone()),
             shard: self.shard,

@@ -17,6 +17,7 @@ mod leaf;
 mod merge;
 mod report;
 mod shared;
+mod stream;
 mod target;
 mod wire;
 

@@ -9,7 +9,7 @@ use http::uri::PathAndQuery;
 use scatter_proto::raw::RawCodec;
 use scatter_proto::v1::leaf_client::LeafClient;
 use scatter_proto::v1::{
-    LeafInfo, LeafInfoRequest, LeafRequest, LeafResponse, MergeMessage, MergeResponse,
+    LeafInfo, LeafInfoRequest, LeafRequest, LeafResponse, LeafUpdate, MergeMessage, MergeResponse,
 };
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
@@ -104,6 +104,32 @@ pub async fn answer(
     let mut client = LeafClient::with_origin(channel.clone(), channel.origin())
         .max_decoding_message_size(usize::MAX);
     bounded(wait, client.answer(request)).await
+}
+
+/// `Leaf/AnswerStream`: every update until the stream ends, or its status.
+///
+/// # Errors
+/// The call's status, or DEADLINE_EXCEEDED when the stream has not ended
+/// within `wait`.
+pub async fn answer_stream(
+    channel: Conn,
+    request: LeafRequest,
+    deadline: Duration,
+    wait: Duration,
+) -> Result<Vec<LeafUpdate>, Status> {
+    let mut request = Request::new(request);
+    request.set_timeout(deadline);
+    let mut client = LeafClient::with_origin(channel.clone(), channel.origin())
+        .max_decoding_message_size(usize::MAX);
+    let read = async {
+        let mut updates = client.answer_stream(request).await?.into_inner();
+        let mut all = Vec::new();
+        while let Some(update) = updates.message().await? {
+            all.push(update);
+        }
+        Ok(tonic::Response::new(all))
+    };
+    bounded(wait, read).await
 }
 
 /// `call`'s answer, or DEADLINE_EXCEEDED when none comes within `wait`.
