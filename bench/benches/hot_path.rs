@@ -37,6 +37,7 @@ fn leaf_requests(c: &mut Criterion) {
                             shard_count: n,
                             request_id: 42,
                             attempt: 0,
+                            report_start: false,
                         })
                         .collect();
                     black_box(requests)
@@ -52,6 +53,7 @@ fn leaf_requests(c: &mut Criterion) {
                             shard_count: n,
                             request_id: 42,
                             attempt: 0,
+                            report_start: false,
                         };
                         buffer.clear();
                         request.encode(&mut buffer).expect("a Vec grows");

@@ -111,6 +111,7 @@ mod tests {
             request_id: 999,
             attempt,
             deadline: None,
+            hints: scatter_leaf::Hints::none(),
         }
     }
 

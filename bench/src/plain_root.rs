@@ -152,6 +152,7 @@ mod tests {
                 handle_signals: false,
                 ..ServeOptions::default()
             },
+            max_concurrency: None,
         };
         let addr = options.listen;
         let process = Process::new("leaf", &["scatter.v1.Leaf"]);

@@ -43,13 +43,16 @@
 //! `Flags::from_env(&[LeafOptions::FLAGS, MY_FLAGS])`, then
 //! [`LeafOptions::from_flags`] (see `examples/search/src/bin/search-leaf.rs`).
 
+mod hints;
 mod options;
+mod queue;
 mod request;
 mod service;
 
 use std::future::Future;
 
 pub use bytes::Bytes;
+pub use hints::Hints;
 pub use options::LeafOptions;
 pub use request::ShardRequest;
 pub use scatter_management::{Error, Flag, Flags, Process, ServeOptions, init_logging};

@@ -2,6 +2,7 @@
 //! once, and how it drains.
 
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 
 use scatter_management::{Error, Flag, Flags, ServeOptions};
 
@@ -17,6 +18,10 @@ pub struct LeafOptions {
     /// Drain behaviour on SIGTERM, and the in-flight cap
     /// (`serve.max_in_flight`).
     pub serve: ServeOptions,
+    /// Calls that run the leaf's method at once; more wait in arrival
+    /// order, are reported to the root as queued, and start (telling a
+    /// tied root so) when a slot frees. `None`: every call starts at once.
+    pub max_concurrency: Option<NonZeroUsize>,
 }
 
 impl Default for LeafOptions {
@@ -26,6 +31,7 @@ impl Default for LeafOptions {
             shard: 0,
             shard_count: 1,
             serve: ServeOptions::default(),
+            max_concurrency: None,
         }
     }
 }
@@ -54,6 +60,13 @@ impl LeafOptions {
             value: Some("N"),
             help: "how many shards make the whole [default: 1]",
         },
+        Flag {
+            name: "max-concurrency",
+            env: "SCATTER_MAX_CONCURRENCY",
+            value: Some("N"),
+            help: "calls worked on at once; more wait their turn in arrival order and are \
+                   reported to the root as queued [default: 0, no limit]",
+        },
     ];
 
     /// Reads this process's flags and environment; `--help` lists the
@@ -78,6 +91,7 @@ impl LeafOptions {
             shard,
             shard_count,
             serve: flags.serve_options()?,
+            max_concurrency: NonZeroUsize::new(flags.parse("max-concurrency", 0usize)?),
         };
         options.validate()
     }
@@ -162,5 +176,19 @@ mod tests {
         assert_eq!(o.serve.max_in_flight.map(|n| n.get()), Some(8));
         let err = parse(&["--max-in-flight", "-1"]).unwrap_err().to_string();
         assert!(err.contains("--max-in-flight"), "{err}");
+    }
+
+    #[test]
+    fn max_concurrency_queues_past_n_and_zero_means_no_limit() {
+        let o = parse(&["--max-concurrency", "4"]).unwrap();
+        assert_eq!(o.max_concurrency.map(NonZeroUsize::get), Some(4));
+        assert_eq!(
+            parse(&["--max-concurrency", "0"]).unwrap().max_concurrency,
+            None
+        );
+        let err = parse(&["--max-concurrency", "many"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--max-concurrency"), "{err}");
     }
 }

@@ -4,6 +4,8 @@ use std::time::Instant;
 
 use scatter_proto::v1::Payload;
 
+use crate::Hints;
+
 /// One attempt of one request, for this leaf's shard.
 #[derive(Clone, Debug)]
 pub struct ShardRequest {
@@ -21,4 +23,7 @@ pub struct ShardRequest {
     /// drops the work at this instant; use it to budget work (e.g. return
     /// early with fewer results).
     pub deadline: Option<Instant>,
+    /// The call's line back to the root: tell it early that this call will
+    /// be slow (see [`Hints::slow`]).
+    pub hints: Hints,
 }

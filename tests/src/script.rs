@@ -263,7 +263,10 @@ mod tests {
     #[test]
     fn sized_payloads_fill_their_message_to_the_byte() {
         use scatter_proto::v1::LeafResponse;
-        let wrap = |p| LeafResponse { partial: Some(p) };
+        let wrap = |p| LeafResponse {
+            partial: Some(p),
+            load: None,
+        };
         for bytes in [40, 127, 128, 129, 1000, 100_000] {
             let len = wrap(sized_payload(bytes, wrap)).encoded_len();
             assert!(len <= bytes && len + 2 >= bytes, "{bytes}: {len}");

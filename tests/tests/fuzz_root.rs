@@ -44,12 +44,16 @@ fn payload() -> impl Strategy<Value = Option<Payload>> {
 
 fn policy() -> impl Strategy<Value = Option<Policy>> {
     let hedge = proptest::option::of(
-        (any::<bool>(), fraction().prop_map(|f| f * 100.0)).prop_map(|(disabled, percentile)| {
-            HedgePolicy {
+        (
+            any::<bool>(),
+            fraction().prop_map(|f| f * 100.0),
+            any::<bool>(),
+        )
+            .prop_map(|(disabled, percentile, tied)| HedgePolicy {
                 disabled,
                 percentile,
-            }
-        }),
+                tied,
+            }),
     );
     let policy = (any::<bool>(), fraction(), hedge, any::<i32>()).prop_map(
         |(require_all_shards, min_coverage, hedge, priority)| Policy {

@@ -37,6 +37,7 @@ async fn sigterm_reports_not_serving_then_finishes_in_flight_calls_and_exits_zer
                 shard_count: 1,
                 request_id,
                 attempt: 0,
+                report_start: false,
             };
             tokio::spawn(async move {
                 let result = client.answer(request).await;

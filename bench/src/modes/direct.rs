@@ -48,6 +48,7 @@ impl Target for Direct {
                 shard_count: self.shard_count,
                 request_id: request,
                 attempt: 0,
+                report_start: false,
             },
             self.settings.timeout,
         );

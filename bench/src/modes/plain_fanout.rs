@@ -83,6 +83,7 @@ pub fn concat_all(
                     shard_count,
                     request_id: request,
                     attempt: 0,
+                    report_start: false,
                 },
                 timeout,
             );

@@ -144,6 +144,7 @@ impl Target for TowerHedge {
                     shard_count,
                     request_id: request,
                     attempt: 0,
+                    report_start: false,
                 },
                 timeout: self.settings.timeout,
             };

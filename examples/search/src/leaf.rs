@@ -57,6 +57,7 @@ mod tests {
             request_id: 7,
             attempt: 0,
             deadline: None,
+            hints: scatter_leaf::Hints::none(),
         }
     }
 

@@ -52,6 +52,11 @@ pub struct QueryArgs {
     /// Send no hedges for this request.
     #[arg(long)]
     no_hedge: bool,
+    /// Tie this request's leaf calls: a call not started at its leaf after
+    /// the root's tie delay (1 ms when it has none) gets a copy at another
+    /// replica, and the first to start cancels the other.
+    #[arg(long)]
+    tied: bool,
     /// The request's priority under overload: `low` is shed first, `high` last.
     #[arg(long, value_parser = ["low", "normal", "high"], default_value = "normal")]
     priority: String,
@@ -82,9 +87,10 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
         policy: Some(Policy {
             require_all_shards: args.require_all,
             min_coverage: args.min_coverage.unwrap_or(0.0),
-            hedge: args.no_hedge.then_some(HedgePolicy {
-                disabled: true,
+            hedge: (args.no_hedge || args.tied).then_some(HedgePolicy {
+                disabled: args.no_hedge,
                 percentile: 0.0,
+                tied: args.tied,
             }),
             priority: match args.priority.as_str() {
                 "low" => Priority::Low,

@@ -112,9 +112,22 @@ pub struct RootFlags {
     /// Extra attempts allowed per first attempt (0.05 = 5 %).
     #[arg(long)]
     pub hedge_budget: Option<f64>,
+    /// Each shard's own share of extra attempts (0.1 = 10 % of its first
+    /// attempts), so one hot shard cannot spend the whole budget.
+    #[arg(long)]
+    pub shard_hedge_budget: Option<f64>,
     /// Attempts per shard at most, counting the first.
     #[arg(long)]
     pub max_attempts: Option<u32>,
+    /// Hear leaves' early hints (`Leaf/AnswerStream`): a call its leaf says
+    /// will be slow is hedged at once: `on` or `off`.
+    #[arg(long, value_parser = ["on", "off"])]
+    pub hints: Option<String>,
+    /// Tie leaf calls: a call not started at its leaf after this delay gets
+    /// a copy at another replica, and the first to start cancels the other
+    /// (milliseconds, fractions allowed).
+    #[arg(long, value_parser = delay_ms)]
+    pub tied_delay_ms: Option<Duration>,
     /// Take replicas that stand out from their siblings out of rotation: `on` or `off`.
     #[arg(long, value_parser = ["on", "off"])]
     pub probation: Option<String>,
@@ -262,8 +275,17 @@ impl RootFlags {
         if let Some(v) = self.hedge_budget {
             config.hedge.budget_ratio = v;
         }
+        if let Some(v) = self.shard_hedge_budget {
+            config.hedge.shard_budget_ratio = v;
+        }
         if let Some(v) = self.max_attempts {
             config.hedge.max_attempts = v;
+        }
+        if let Some(v) = &self.hints {
+            config.hedge.hints = v == "on";
+        }
+        if let Some(delay) = self.tied_delay_ms {
+            config.hedge.tied_delay = Some(delay);
         }
         if let Some(v) = &self.probation {
             config.probation.enabled = v == "on";

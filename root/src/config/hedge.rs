@@ -42,8 +42,28 @@ pub struct HedgeConfig {
     /// request may want a hedge for several); smaller adds less load when
     /// the whole tree slows down. Default 100.
     pub budget_burst: f64,
+    /// Each shard's own share of extra attempts per first attempt of that
+    /// shard, on top of the global budget: one hot shard cannot spend the
+    /// whole tree's budget on its hedges. Default 0.1 (10 %).
+    pub shard_budget_ratio: f64,
+    /// Hedges one shard may save up. Default 10.
+    pub shard_budget_burst: f64,
     /// Attempts per shard at most, counting the first. Default 2.
     pub max_attempts: u32,
+    /// Listen for leaves' early hints: leaf calls go through
+    /// `Leaf/AnswerStream`, and a leaf that says a call will be slow gets
+    /// the shard hedged at once (budget permitting) instead of after its
+    /// delay. Leaves without `AnswerStream` are called with `Answer` as
+    /// before. Default off.
+    pub hints: bool,
+    /// Tie every request's leaf calls: when a shard's call has not started
+    /// work at its leaf after this delay, a copy goes to another replica,
+    /// and whichever starts first cancels the other (*The Tail at Scale*'s
+    /// tied requests). Needs leaves that report their start
+    /// (`AnswerStream`; the Rust SDK does). Default off; a request may ask
+    /// for it with `HedgePolicy.tied`, which uses this delay or 1 ms.
+    #[serde(with = "optional")]
+    pub tied_delay: Option<Duration>,
     /// No hedge or retry is sent with less than this left before the
     /// gather deadline: it could not answer in time. Default 2 ms.
     #[serde(with = "duration_text")]
@@ -60,7 +80,11 @@ impl Default for HedgeConfig {
             max_delay: Duration::from_millis(250),
             budget_ratio: 0.05,
             budget_burst: 100.0,
+            shard_budget_ratio: 0.1,
+            shard_budget_burst: 10.0,
             max_attempts: 2,
+            hints: false,
+            tied_delay: None,
             min_remaining: Duration::from_millis(2),
         }
     }
@@ -92,6 +116,21 @@ impl HedgeConfig {
                 "hedge budget_burst {} is not in [0, {MAX_BUDGET_BURST}]",
                 self.budget_burst
             ));
+        }
+        if !(0.0..=1.0).contains(&self.shard_budget_ratio) {
+            return Err(format!(
+                "hedge shard_budget_ratio {} is not in [0, 1]",
+                self.shard_budget_ratio
+            ));
+        }
+        if !(0.0..=MAX_BUDGET_BURST).contains(&self.shard_budget_burst) {
+            return Err(format!(
+                "hedge shard_budget_burst {} is not in [0, {MAX_BUDGET_BURST}]",
+                self.shard_budget_burst
+            ));
+        }
+        if self.tied_delay.is_some_and(|d| d.is_zero()) {
+            return Err("hedge tied_delay must be above zero (leave it out for no ties)".into());
         }
         Ok(())
     }

@@ -35,6 +35,11 @@ use crate::merge::{MergeReserve, MergeTarget};
 use crate::metrics::RootMetrics;
 use crate::topology::{Connector, Topology};
 
+/// The tie delay of a request that asks for ties on a root configured
+/// without them: a little above a loopback round trip, so a call that
+/// starts at once is rarely copied.
+const DEFAULT_TIED_DELAY: Duration = Duration::from_millis(1);
+
 /// What every request shares.
 pub struct Engine<S> {
     /// The configuration in force.
@@ -138,6 +143,14 @@ impl<S> Engine<S> {
             Some(p) if p > 0.0 => Hedging::Percentile(p),
             _ => Hedging::Configured,
         }
+    }
+
+    /// The tie delay of a request with `policy`: the root's, or, for a
+    /// request that asks for ties on a root without them, the default.
+    fn tied(&self, policy: &Policy) -> Option<Duration> {
+        let asked = policy.hedge.as_ref().is_some_and(|h| h.tied);
+        let configured = self.config.hedge.tied_delay;
+        configured.or(asked.then_some(DEFAULT_TIED_DELAY))
     }
 }
 

@@ -19,7 +19,7 @@ use super::progress::{Progress, Updates};
 use super::request_log::{self, ShardRecord};
 use crate::error::QueryError;
 use crate::fanout::{
-    Deadlines, GatherEvent, LeafCall, RequestId, ShardEnd, ShardPlan, coverage, gather,
+    Deadlines, GatherEvent, Hedging, LeafCall, RequestId, ShardEnd, ShardPlan, coverage, gather,
 };
 
 /// Runs request `id`; with `progress`, reports each shard's end (and the
@@ -90,6 +90,8 @@ where
     let mut progress = updates.map(|updates| Progress::new(updates, request_id));
 
     let hedging = engine.hedging(&policy);
+    let hints = engine.config.hedge.hints && hedging != Hedging::Off;
+    let tied = engine.tied(&policy);
     let plans = snapshot.shards.iter().map(|shard| ShardPlan {
         shard,
         shard_count: snapshot.shard_count(),
@@ -97,6 +99,8 @@ where
         request_id: id,
         gather_deadline: deadlines.gather,
         hedging,
+        hints,
+        tied,
         hedge: &engine.config.hedge,
         probation: &engine.config.probation,
         budget: &engine.hedge_budget,

@@ -1,14 +1,15 @@
 //! The attempts of one shard still out: at most a few (the first call, a
-//! hedge, a retry), so a plain list polled in order is cheaper than a
-//! `FuturesUnordered` per shard. Dropping the list cancels them all.
+//! tied copy, a hedge, a retry), so a plain list polled in order is cheaper
+//! than a `FuturesUnordered` per shard. Each is kept under its attempt
+//! number, so one can be cancelled alone. Dropping the list cancels them all.
 
 use std::future::poll_fn;
 use std::pin::Pin;
 use std::task::Poll;
 
-/// A shard's outstanding attempts.
+/// A shard's outstanding attempts, by attempt number.
 pub struct Attempts<F> {
-    out: Vec<Pin<Box<F>>>,
+    out: Vec<(u32, Pin<Box<F>>)>,
 }
 
 impl<F: Future> Attempts<F> {
@@ -19,14 +20,28 @@ impl<F: Future> Attempts<F> {
         }
     }
 
-    /// Sends one more attempt.
-    pub fn push(&mut self, attempt: F) {
-        self.out.push(Box::pin(attempt));
+    /// Sends one more attempt, numbered `attempt`.
+    pub fn push(&mut self, attempt: u32, future: F) {
+        self.out.push((attempt, Box::pin(future)));
     }
 
     /// Whether none is out.
     pub fn is_empty(&self) -> bool {
         self.out.is_empty()
+    }
+
+    /// Whether attempt `attempt` is still out.
+    pub fn contains(&self, attempt: u32) -> bool {
+        self.out.iter().any(|(n, _)| *n == attempt)
+    }
+
+    /// Cancels attempt `attempt` (drops it); `false` when it was not out.
+    pub fn cancel(&mut self, attempt: u32) -> bool {
+        let Some(i) = self.out.iter().position(|(n, _)| *n == attempt) else {
+            return false;
+        };
+        drop(self.out.swap_remove(i));
+        true
     }
 
     /// The next attempt to end, or `None` at once when none is out.
@@ -36,7 +51,7 @@ impl<F: Future> Attempts<F> {
                 return Poll::Ready(None);
             }
             for i in 0..self.out.len() {
-                if let Poll::Ready(output) = self.out[i].as_mut().poll(cx) {
+                if let Poll::Ready(output) = self.out[i].1.as_mut().poll(cx) {
                     drop(self.out.swap_remove(i));
                     return Poll::Ready(Some(output));
                 }
@@ -47,10 +62,10 @@ impl<F: Future> Attempts<F> {
     }
 }
 
-impl<F: Future> Extend<F> for Attempts<F> {
-    fn extend<I: IntoIterator<Item = F>>(&mut self, attempts: I) {
-        for attempt in attempts {
-            self.push(attempt);
+impl<F: Future> Extend<(u32, F)> for Attempts<F> {
+    fn extend<I: IntoIterator<Item = (u32, F)>>(&mut self, attempts: I) {
+        for (attempt, future) in attempts {
+            self.push(attempt, future);
         }
     }
 }

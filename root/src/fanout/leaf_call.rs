@@ -1,5 +1,7 @@
 //! The leaf call as a `tower::Service`: one attempt, one replica, the time
-//! left as `grpc-timeout`. [`leaf_stack`] assembles the stack every attempt
+//! left as `grpc-timeout`; through `Leaf/AnswerStream` when the shard
+//! listens for what the leaf says before answering (hints, tied starts),
+//! else `Leaf/Answer`. [`leaf_stack`] assembles the stack every attempt
 //! goes through, layer by layer; tests put an in-memory service at its
 //! bottom instead of gRPC.
 
@@ -8,16 +10,21 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use scatter_proto::v1::{LeafRequest, Payload};
+use scatter_proto::v1::leaf_client::LeafClient;
+use scatter_proto::v1::{LeafRequest, LeafResponse, LeafUpdate, Payload, leaf_update};
+use tokio::time::Instant;
+use tonic::Code;
 use tonic::Status;
+use tonic::transport::Channel;
 use tower::Service;
 
+use super::listen::{Listener, News};
 use super::observe::{Observe, ObserveLayer};
 use super::request_id::RequestId;
 use crate::call_status::{local_cause, over_limit};
 use crate::config::Limits;
 use crate::topology::Replica;
-use scatter_management::trace::AttributeValue;
+use scatter_management::trace::{AttributeValue, OpenSpan};
 
 /// Why an attempt was sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,6 +35,9 @@ pub enum AttemptKind {
     Hedge,
     /// A call after a fast failure.
     Retry,
+    /// A copy of a call that had not started work at its leaf after the
+    /// tie delay; the first of the two to start cancels the other.
+    Tied,
 }
 
 /// One attempt of one shard: the request for one replica.
@@ -43,6 +53,9 @@ pub struct LeafCall {
     /// The request's id, sent as `x-request-id` metadata, and its trace:
     /// the attempt is a span of its own, sent as `traceparent`.
     pub request_id: RequestId,
+    /// Where to pass on what the leaf says before it answers; `None` when
+    /// the request does not listen (the call is a plain `Answer`).
+    pub listener: Option<Listener>,
 }
 
 impl LeafCall {
@@ -55,6 +68,7 @@ impl LeafCall {
             AttemptKind::First => "first",
             AttemptKind::Hedge => "hedge",
             AttemptKind::Retry => "retry",
+            AttemptKind::Tied => "tied",
         };
         vec![
             ("scatter.request_id", self.request_id.label().into()),
@@ -119,32 +133,140 @@ impl Service<LeafCall> for GrpcLeaf {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, call: LeafCall) -> Self::Future {
-        let mut client = call.replica.client.clone();
+    fn call(&mut self, mut call: LeafCall) -> Self::Future {
+        let client = call.replica.client.clone();
         let attributes = call.span_attributes();
         let limit = self.max_partial_bytes;
-        let mut request = tonic::Request::new(call.request);
-        request.set_timeout(call.timeout);
-        let span = call
-            .request_id
-            .call("scatter.v1.Leaf/Answer", request.metadata_mut());
+        let listener = call
+            .listener
+            .take()
+            .filter(|_| call.replica.stats.reports.streams());
         Box::pin(async move {
-            let result = match client.answer(request).await {
-                Ok(response) => response
-                    .into_inner()
-                    .partial
-                    .ok_or_else(|| Status::internal("the leaf answered without a partial")),
-                Err(status) => Err(local_cause(over_limit(
-                    status,
-                    limit,
-                    "the leaf's partial",
-                    "the root's --max-partial-bytes",
-                ))),
-            };
-            span.finish_call(call.request_id.spans(), attributes, &result);
-            result
+            match listener {
+                Some(listener) => streamed(client, call, &listener, attributes, limit).await,
+                None => {
+                    let request_id = call.request_id.clone();
+                    let (request, span) = call.grpc("scatter.v1.Leaf/Answer");
+                    let result = unary(client, request, &call.replica)
+                        .await
+                        .map_err(|status| cause(status, limit));
+                    span.finish_call(request_id.spans(), attributes, &result);
+                    result
+                }
+            }
         })
     }
+}
+
+/// A failed call's status, with the code that says what it means when it
+/// was made on this side of the wire (a timeout, a broken connection, a
+/// partial over the root's limit).
+fn cause(status: Status, max_partial_bytes: usize) -> Status {
+    local_cause(over_limit(
+        status,
+        max_partial_bytes,
+        "the leaf's partial",
+        "the root's --max-partial-bytes",
+    ))
+}
+
+impl LeafCall {
+    /// The gRPC request of this call to `method`, with its timeout, id and
+    /// trace; the call's span, to finish when it ends. The request's body
+    /// is the call's (the payload is a shared `Bytes`).
+    fn grpc(&mut self, method: &'static str) -> (tonic::Request<LeafRequest>, OpenSpan) {
+        let mut request = tonic::Request::new(std::mem::take(&mut self.request));
+        request.set_timeout(self.timeout);
+        let span = self.request_id.call(method, request.metadata_mut());
+        (request, span)
+    }
+}
+
+/// `Leaf/Answer`: the partial, and the leaf's load report kept.
+async fn unary(
+    mut client: LeafClient<Channel>,
+    request: tonic::Request<LeafRequest>,
+    replica: &Replica,
+) -> Result<Payload, Status> {
+    let response = client.answer(request).await?.into_inner();
+    answered(response, replica)
+}
+
+/// `Leaf/AnswerStream`: what the leaf says before its answer goes to the
+/// listener. A leaf that does not implement it is called with `Answer`, now
+/// and from then on.
+async fn streamed(
+    mut client: LeafClient<Channel>,
+    mut call: LeafCall,
+    listener: &Listener,
+    attributes: Vec<(&'static str, AttributeValue)>,
+    limit: usize,
+) -> Result<Payload, Status> {
+    call.request.report_start = listener.report_start();
+    let spare = call.request.clone();
+    let request_id = call.request_id.clone();
+    let (request, span) = call.grpc("scatter.v1.Leaf/AnswerStream");
+    let result = match client.answer_stream(request).await {
+        Ok(updates) => read_updates(updates.into_inner(), &call.replica, listener).await,
+        Err(status) => Err(status),
+    };
+    let refused = matches!(&result, Err(status) if status.code() == Code::Unimplemented);
+    let result = result.map_err(|status| cause(status, limit));
+    span.finish_call(request_id.spans(), attributes.clone(), &result);
+    if !refused {
+        return result;
+    }
+    call.replica.stats.reports.stream_refused();
+    call.request = LeafRequest {
+        report_start: false,
+        ..spare
+    };
+    let (request, span) = call.grpc("scatter.v1.Leaf/Answer");
+    let result = unary(client, request, &call.replica)
+        .await
+        .map_err(|status| cause(status, limit));
+    span.finish_call(request_id.spans(), attributes, &result);
+    result
+}
+
+/// Reads an `AnswerStream` to its answer, passing on what comes before.
+async fn read_updates(
+    mut updates: tonic::Streaming<LeafUpdate>,
+    replica: &Replica,
+    listener: &Listener,
+) -> Result<Payload, Status> {
+    loop {
+        let Some(update) = updates.message().await? else {
+            return Err(Status::internal(
+                "the leaf ended Leaf/AnswerStream without an answer",
+            ));
+        };
+        match update.kind {
+            Some(leaf_update::Kind::Answer(response)) => return answered(response, replica),
+            Some(leaf_update::Kind::Started(started)) => {
+                if let Some(load) = &started.load {
+                    replica.stats.reports.record(load, Instant::now());
+                }
+                listener.hear(News::Started);
+            }
+            Some(leaf_update::Kind::Slow(hint)) => listener.hear(News::Slow {
+                expected: (hint.expected_ms > 0)
+                    .then(|| Duration::from_millis(u64::from(hint.expected_ms))),
+            }),
+            // An update of a later version of the contract: not for us.
+            None => {}
+        }
+    }
+}
+
+/// The partial of an answer, keeping the load the leaf reported with it.
+fn answered(response: LeafResponse, replica: &Replica) -> Result<Payload, Status> {
+    if let Some(load) = &response.load {
+        replica.stats.reports.record(load, Instant::now());
+    }
+    response
+        .partial
+        .ok_or_else(|| Status::internal("the leaf answered without a partial"))
 }
 
 /// The stack every leaf call of the root goes through.

@@ -57,6 +57,7 @@ where
             AttemptKind::First => counters.first_attempts.inc(),
             AttemptKind::Hedge => counters.hedges.inc(),
             AttemptKind::Retry => counters.retries.inc(),
+            AttemptKind::Tied => counters.tied.inc(),
         }
         replica.stats.started();
         let request_id = call.request_id.clone();

@@ -1,5 +1,7 @@
 //! One shard's attempts as one future: choose a replica, call it, hedge to
-//! another replica after the shard's delay, retry a fast failure at once,
+//! another replica after the shard's delay — or at once when the leaf says
+//! the call will be slow —, tie the call to a copy at another replica when
+//! it has not started after the tie delay, retry a fast failure at once,
 //! and end with the first success (dropping the losers, which cancels them
 //! at the leaf), a failure, or the gather deadline.
 //!
@@ -9,22 +11,23 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::OptionFuture;
+use futures::future::{OptionFuture, pending};
 use scatter_proto::v1::{LeafRequest, Payload};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio::time::Instant;
 use tonic::{Code, Status};
 use tower::{Service, ServiceExt as _};
 
 use super::attempts::Attempts;
-use super::budget::HedgeBudget;
 use super::choose::choose;
 use super::event::{Missing, ShardEnd};
 use super::leaf_call::{AttemptKind, LeafCall};
+use super::listen::{self, Heard, Listener, News};
 use super::request_id::RequestId;
 use crate::admission::Admission;
 use crate::call_status::is_over_limit;
 use crate::config::{HedgeConfig, ProbationConfig};
-use crate::topology::{Replica, Shard, probation};
+use crate::topology::{HedgeBudget, Replica, Shard, probation};
 
 /// Whether one request hedges, and after which percentile.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -51,6 +54,12 @@ pub struct ShardPlan<'a> {
     pub gather_deadline: Instant,
     /// This request's hedging.
     pub hedging: Hedging,
+    /// Listen for leaves' slow hints, and hedge at once on one.
+    pub hints: bool,
+    /// Tie the shard's first call: after this delay without word that it
+    /// started, a copy goes to another replica, and the first to start
+    /// cancels the other.
+    pub tied: Option<Duration>,
     /// Hedge and retry settings.
     pub hedge: &'a HedgeConfig,
     /// Probation settings.
@@ -121,14 +130,29 @@ where
         }));
     }
     plan.budget.deposit();
+    plan.shard.stats.budget(plan.hedge).deposit();
+    let (heard_tx, heard_rx) = if plan.hints || plan.tied.is_some() {
+        let (tx, rx) = listen::channel();
+        (Some(tx), Some(rx))
+    } else {
+        (None, None)
+    };
     let mut shard = ShardRun {
         plan: &plan,
         tried: Vec::with_capacity(2),
+        launched: Vec::with_capacity(2),
+        sent: 0,
         last_error: None,
+        heard: heard_tx,
+        tie: None,
     };
+    let mut heard = heard_rx;
     let mut attempts = Attempts::with_capacity(plan.hedge.max_attempts as usize);
     let now = Instant::now();
     let first = shard.pick(AttemptKind::First);
+    if let Some(first) = first {
+        shard.prepare_tie(first);
+    }
     attempts.extend(first.map(|r| shard.launch(&leaf, r, AttemptKind::First, now)));
     if attempts.is_empty() {
         return ended(shard.failed());
@@ -136,8 +160,11 @@ where
     let hedge_at = shard.hedge_at(now);
     let mut hedge_armed = hedge_at.is_some();
     let hedge = OptionFuture::from(hedge_at.map(tokio::time::sleep_until));
+    let tie_at = shard.tie_at(now);
+    let mut tie_armed = tie_at.is_some();
+    let tie = OptionFuture::from(tie_at.map(tokio::time::sleep_until));
     let deadline = tokio::time::sleep_until(plan.gather_deadline);
-    tokio::pin!(hedge, deadline);
+    tokio::pin!(hedge, tie, deadline);
     loop {
         tokio::select! {
             biased;
@@ -157,6 +184,8 @@ where
                         };
                     }
                     Err(status) => {
+                        // A failed call starts nothing: a tie it was in is off.
+                        shard.tie = None;
                         let retryable = is_retryable(&status);
                         shard.last_error = Some((status, done.replica));
                         if retryable && attempts.is_empty() {
@@ -169,13 +198,31 @@ where
                     }
                 }
             }
+            Some(heard) = next_heard(&mut heard) => match heard.news {
+                News::Started => {
+                    if shard.started(heard.attempt, &mut attempts) {
+                        tie_armed = false;
+                    }
+                }
+                News::Slow { expected } => {
+                    if hedge_armed && shard.hint_hedges(heard.attempt, expected, hedge_at, &attempts) {
+                        hedge_armed = false;
+                        let now = Instant::now();
+                        let hedge = shard.hedge(now);
+                        attempts.extend(hedge.map(|r| shard.launch(&leaf, r, AttemptKind::Hedge, now)));
+                    }
+                }
+            },
+            Some(()) = &mut tie, if tie_armed => {
+                tie_armed = false;
+                let now = Instant::now();
+                let copy = shard.tie();
+                attempts.extend(copy.map(|r| shard.launch(&leaf, r, AttemptKind::Tied, now)));
+            }
             Some(()) = &mut hedge, if hedge_armed => {
                 hedge_armed = false;
                 let now = Instant::now();
-                let hedge = shard.extra(AttemptKind::Hedge, now);
-                if hedge.is_some() {
-                    plan.shard.stats.hedged(now);
-                }
+                let hedge = shard.hedge(now);
                 attempts.extend(hedge.map(|r| shard.launch(&leaf, r, AttemptKind::Hedge, now)));
             }
             () = &mut deadline => return ended(shard.timed_out()),
@@ -183,11 +230,36 @@ where
     }
 }
 
+/// The next word from the shard's leaves; never, when the shard does not
+/// listen.
+async fn next_heard(heard: &mut Option<UnboundedReceiver<Heard>>) -> Option<Heard> {
+    match heard {
+        Some(heard) => heard.recv().await,
+        None => pending().await,
+    }
+}
+
+/// A tied call and its copy, until one of them starts.
+struct Tie {
+    /// The attempt numbers of the first call and, once sent, its copy.
+    pair: [Option<u32>; 2],
+}
+
 /// One request's state for one shard.
 struct ShardRun<'p, 'a> {
     plan: &'p ShardPlan<'a>,
+    /// Replicas that got (or are working on) an attempt; a tied copy
+    /// cancelled before it started is taken off again.
     tried: Vec<usize>,
+    /// Every attempt sent: its number, replica and send time.
+    launched: Vec<(u32, usize, Instant)>,
+    /// Attempts sent so far; numbers them.
+    sent: u32,
     last_error: Option<(Status, usize)>,
+    /// Where listeners of this shard's attempts send what they hear.
+    heard: Option<UnboundedSender<Heard>>,
+    /// The tie, while it is undecided.
+    tie: Option<Tie>,
 }
 
 impl ShardRun<'_, '_> {
@@ -207,13 +279,25 @@ impl ShardRun<'_, '_> {
         replica: usize,
         kind: AttemptKind,
         now: Instant,
-    ) -> impl Future<Output = Attempt> + use<S>
+    ) -> (u32, impl Future<Output = Attempt> + use<S>)
     where
         S: Service<LeafCall, Response = Payload, Error = Status> + Clone,
     {
         let replicas = &self.plan.shard.replicas;
-        let attempt = self.attempts();
+        let attempt = self.sent;
+        self.sent += 1;
         self.tried.push(replica);
+        self.launched.push((attempt, replica, now));
+        if kind == AttemptKind::Tied
+            && let Some(tie) = &mut self.tie
+        {
+            tie.pair[1] = Some(attempt);
+        }
+        let tied = matches!(kind, AttemptKind::First | AttemptKind::Tied) && self.tie.is_some();
+        let listener = self
+            .heard
+            .as_ref()
+            .map(|heard| Listener::new(heard.clone(), attempt, tied));
         let call = LeafCall {
             replica: Arc::clone(&replicas[replica]),
             request: LeafRequest {
@@ -222,6 +306,7 @@ impl ShardRun<'_, '_> {
                 shard_count: self.plan.shard_count,
                 request_id: self.plan.request_id.number(),
                 attempt,
+                report_start: false,
             },
             timeout: self
                 .plan
@@ -230,9 +315,10 @@ impl ShardRun<'_, '_> {
                 .max(Duration::from_millis(1)),
             kind,
             request_id: self.plan.request_id.clone(),
+            listener,
         };
         let leaf = leaf.clone();
-        async move {
+        let attempt_future = async move {
             let result = leaf.oneshot(call).await;
             Attempt {
                 replica,
@@ -241,9 +327,91 @@ impl ShardRun<'_, '_> {
                 result,
                 latency: now.elapsed(),
             }
+        };
+        (attempt, attempt_future)
+    }
+
+    /// Ties the first call, about to go to `first`, when the request ties
+    /// calls, another replica could take the copy, and the leaf says when
+    /// work starts (it streams answers).
+    fn prepare_tie(&mut self, first: usize) {
+        let replicas = &self.plan.shard.replicas;
+        if self.plan.tied.is_some()
+            && replicas.len() >= 2
+            && replicas[first].stats.reports.streams()
+        {
+            self.tie = Some(Tie {
+                pair: [Some(self.sent), None],
+            });
         }
     }
 
+    /// When the tied copy goes out, unless the first call starts before.
+    fn tie_at(&self, now: Instant) -> Option<Instant> {
+        let delay = self.plan.tied.filter(|_| self.tie.is_some())?;
+        let at = now + delay;
+        (at < self.plan.gather_deadline).then_some(at)
+    }
+
+    /// The tied copy, when the tie is still undecided and a replica that
+    /// reports its starts can take it (the root not saturated). It is not
+    /// paid from the hedge budget: the copy that does not start first is
+    /// cancelled before it does any work.
+    fn tie(&self) -> Option<usize> {
+        self.tie.as_ref()?;
+        let replica = self.pick(AttemptKind::Tied)?;
+        let stats = &self.plan.shard.replicas[replica].stats;
+        (stats.reports.streams() && !self.plan.admission.saturated()).then_some(replica)
+    }
+
+    /// A leaf said `attempt` started: when it is one of an undecided tie,
+    /// the tie is decided, and the other call of the pair is cancelled
+    /// (it has not started, or only just). Returns whether a tie was
+    /// decided.
+    fn started<F: Future>(&mut self, attempt: u32, attempts: &mut Attempts<F>) -> bool {
+        let Some(tie) = self.tie.take_if(|tie| tie.pair.contains(&Some(attempt))) else {
+            return false;
+        };
+        for other in tie.pair.into_iter().flatten().filter(|n| *n != attempt) {
+            if attempts.cancel(other)
+                && let Some(&(_, replica, _)) = self.launched.iter().find(|(n, ..)| *n == other)
+            {
+                // It did no work for the shard: a hedge may still go there.
+                self.tried.retain(|r| *r != replica);
+            }
+        }
+        true
+    }
+
+    /// Whether a slow hint for `attempt` warrants a hedge now: the attempt
+    /// is still out, and the leaf gave no time, or one that ends after the
+    /// hedge would have gone anyway.
+    fn hint_hedges<F: Future>(
+        &self,
+        attempt: u32,
+        expected: Option<Duration>,
+        hedge_at: Option<Instant>,
+        attempts: &Attempts<F>,
+    ) -> bool {
+        if !attempts.contains(attempt) {
+            return false;
+        }
+        let sent = self.launched.iter().find(|(n, ..)| *n == attempt);
+        match (expected, hedge_at, sent) {
+            (Some(expected), Some(hedge_at), Some(&(_, _, sent))) => sent + expected > hedge_at,
+            _ => true,
+        }
+    }
+
+    /// The replica a hedge may go to now, if any.
+    fn hedge(&self, now: Instant) -> Option<usize> {
+        let replica = self.extra(AttemptKind::Hedge, now)?;
+        self.plan.shard.stats.hedged(now);
+        Some(replica)
+    }
+
+    /// Attempts working for the shard: the ones sent, less tied copies
+    /// cancelled before they started.
     fn attempts(&self) -> u32 {
         u32::try_from(self.tried.len()).unwrap_or(u32::MAX)
     }
@@ -290,14 +458,30 @@ impl ShardRun<'_, '_> {
             return None;
         }
         let paid = match kind {
-            AttemptKind::Hedge => self.plan.budget.try_withdraw_hedge(),
-            AttemptKind::First | AttemptKind::Retry => self.plan.budget.try_withdraw_retry(),
+            AttemptKind::Hedge => self.pay_hedge(),
+            AttemptKind::First | AttemptKind::Retry | AttemptKind::Tied => {
+                self.plan.budget.try_withdraw_retry()
+            }
         };
         if !paid {
             self.plan.shard.stats.budget_refusals.inc();
             return None;
         }
         Some(replica)
+    }
+
+    /// Takes a token for a hedge from the shard's own budget and the
+    /// tree's; both must have one.
+    fn pay_hedge(&self) -> bool {
+        let own = self.plan.shard.stats.budget(self.plan.hedge);
+        if !own.try_withdraw() {
+            return false;
+        }
+        if !self.plan.budget.try_withdraw_hedge() {
+            own.refund();
+            return false;
+        }
+        true
     }
 
     /// Folds a finished attempt into the shard's statistics and re-judges
@@ -322,7 +506,7 @@ impl ShardRun<'_, '_> {
             replica: replica
                 .map(|r| self.plan.shard.replicas[r].addr.clone())
                 .unwrap_or_default(),
-            attempts: self.attempts(),
+            attempts: self.sent,
         }
     }
 

@@ -9,11 +9,13 @@
 //! while it runs. Replicas keep their channel and statistics across swaps,
 //! keyed by address.
 
+mod budget;
 mod connect;
 mod health;
 pub mod probation;
 mod recent;
 mod replica;
+mod reports;
 mod shard;
 mod watch;
 mod window;
@@ -23,10 +25,12 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use scatter_management::metrics::Registry;
 
+pub use budget::HedgeBudget;
 pub use connect::{Connector, normalise};
 pub use health::{Checked, LastError, ReplicaHealth};
 pub use recent::{RecentCounts, Totals};
 pub use replica::{Replica, ReplicaCounters, ReplicaStats};
+pub use reports::LeafReports;
 pub use shard::{Shard, ShardRecent, ShardStats};
 pub use window::{AtomicDuration, LatencyWindow};
 

@@ -1,7 +1,7 @@
 //! One replica of a shard: its address, its kept-open channel, and what the
 //! root has learnt of it across requests — latency and error EWMAs (quick,
 //! for choosing), slow trends (for probation), recent latencies (for
-//! `/status`), calls in flight, counters.
+//! `/status`), calls in flight, the load its leaf reports, counters.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -16,6 +16,7 @@ use tonic::transport::Channel;
 
 use super::health::ReplicaHealth;
 use super::probation::Probation;
+use super::reports::LeafReports;
 use super::window::LatencyWindow;
 
 /// Weight of the newest sample in the latency and error EWMAs that steer
@@ -54,6 +55,8 @@ pub struct ReplicaStats {
     pub health: ReplicaHealth,
     /// Counters exposed on `/metrics`, labelled by shard and replica.
     pub counters: ReplicaCounters,
+    /// The load its leaf reports, and whether it streams answers.
+    pub reports: LeafReports,
 }
 
 /// Per-replica series on `/metrics`, labelled `shard` and `replica`.
@@ -72,6 +75,8 @@ pub struct ReplicaCounters {
     pub hedges_won: Counter,
     /// Retries after a fast failure sent here.
     pub retries: Counter,
+    /// Tied copies sent here (a call that had not started at its leaf).
+    pub tied: Counter,
     /// Calls here cancelled because another attempt won or the deadline came.
     pub cancellations: Counter,
     /// The registry and labels, for error counters made per code as codes
@@ -117,6 +122,7 @@ impl ReplicaStats {
             recent: Mutex::new(LatencyWindow::new(RECENT_SPAN, Instant::now())),
             probation: Mutex::new(Probation::default()),
             health: ReplicaHealth::default(),
+            reports: LeafReports::new(Instant::now()),
             counters: ReplicaCounters {
                 calls: c(
                     "scatter_root_leaf_calls_total",
@@ -147,6 +153,10 @@ impl ReplicaStats {
                 retries: c(
                     "scatter_root_retries_total",
                     "Fast retries sent per replica.",
+                ),
+                tied: c(
+                    "scatter_root_tied_total",
+                    "Tied copies sent per replica: calls not started at their leaf after the tie delay.",
                 ),
                 cancellations: c("scatter_root_cancellations_total", "Leaf calls cancelled."),
                 errors: (metrics.clone(), [shard.clone(), addr.to_owned()]),
@@ -271,12 +281,19 @@ impl ReplicaStats {
     }
 
     /// Expected cost of one more call here, C3 style: latency times the
-    /// cube of the queue the root has put on it, so load spreads before a
-    /// queue forms (a linear term lets replicas take turns at being
-    /// swamped), and failing replicas cost more.
+    /// cube of the queue ahead of it, so load spreads before a queue forms
+    /// (a linear term lets replicas take turns at being swamped), and
+    /// failing replicas cost more. The queue is the calls this root has
+    /// out there or, when the leaf's fresh report says more run there (other
+    /// roots' calls), those, plus the calls the leaf reports waiting.
     pub fn score(&self) -> f64 {
         let ewma = f64::from_bits(self.ewma_us.load(Ordering::Relaxed));
-        let queue = 1.0 + f64::from(self.in_flight());
+        let own = self.in_flight();
+        let ahead = match self.reports.fresh(Instant::now()) {
+            Some((others, queued)) => own.max(others).saturating_add(queued),
+            None => own,
+        };
+        let queue = 1.0 + f64::from(ahead);
         ewma.max(1.0) * queue.powi(3) * (1.0 + 4.0 * self.error_rate())
     }
 

@@ -1,14 +1,16 @@
 //! One shard of the tree: its replicas, and its recent latencies, which set
 //! its hedge delay — a percentile (default p95) of the shard's own window,
 //! clamped between a floor and a cap, or a fixed delay — and what it did
-//! over the last few seconds (requests, answers, hedges) for `/status`.
+//! over the last few seconds (requests, answers, hedges) for `/status`;
+//! and its own hedge budget, beside the tree's.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use scatter_management::metrics::{Counter, Registry, SecondsGauge};
 use tokio::time::Instant;
 
+use super::budget::HedgeBudget;
 use super::recent::{RecentCounts, Totals};
 use super::replica::Replica;
 use super::window::{AtomicDuration, LatencyWindow};
@@ -43,6 +45,9 @@ pub struct ShardStats {
     pub delay_gauge: SecondsGauge,
     /// Requests, answers and hedges over the last few seconds.
     recent: RecentCounts<3>,
+    /// The shard's own hedge budget, made on first use from the hedge
+    /// configuration (`shard_budget_ratio`, `shard_budget_burst`).
+    budget: OnceLock<HedgeBudget>,
 }
 
 /// What one shard did over the last few seconds, for `/status`.
@@ -106,7 +111,15 @@ impl ShardStats {
                 &labels,
             ),
             recent: RecentCounts::new(WINDOW_SPAN, Instant::now()),
+            budget: OnceLock::new(),
         }
+    }
+
+    /// The shard's own hedge budget: a hedge of this shard needs a token
+    /// from it as well as from the tree's.
+    pub fn budget(&self, config: &HedgeConfig) -> &HedgeBudget {
+        self.budget
+            .get_or_init(|| HedgeBudget::new(config.shard_budget_ratio, config.shard_budget_burst))
     }
 
     /// Counts one request's end for this shard: answered or not.

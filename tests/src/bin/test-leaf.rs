@@ -6,7 +6,7 @@
 //! `test-leaf --listen ADDR --shard S --shard-count N [--replica R] [--garbage]`
 
 use scatter_leaf::{Flag, Flags, Leaf, LeafOptions, Payload, ShardRequest, Status};
-use scatter_proto::v1::LeafResponse;
+use scatter_proto::v1::{LeafResponse, LoadReport};
 use scatter_tests::script::sized_payload;
 use scatter_tests::{LeafPartial, Script};
 
@@ -44,8 +44,14 @@ impl Leaf for ScriptedLeaf {
             return Err(status);
         }
         if let Some(bytes) = call.partial_bytes {
+            // The SDK adds its load report (this call alone running) to
+            // the response whose size the script sets.
             let wrap = |partial| LeafResponse {
                 partial: Some(partial),
+                load: Some(LoadReport {
+                    in_flight: 1,
+                    queued: 0,
+                }),
             };
             return Ok(sized_payload(bytes, wrap));
         }

@@ -90,6 +90,7 @@ impl LeafPlan {
             shard_count: self.shard_count,
             request_id: 0x5ca7_7e12_c4ec_0000 | u64::from(std::process::id()),
             attempt: 0,
+            report_start: false,
         }
     }
 

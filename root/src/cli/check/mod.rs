@@ -254,6 +254,7 @@ async fn partials(args: &MergeArgs, request: &Payload) -> anyhow::Result<Vec<Pay
             shard_count,
             request_id: 1,
             attempt: 0,
+            report_start: false,
         };
         let wait = Duration::from_secs(10);
         match wire::answer(wire::channel(&uri), request, Some(wait), wait).await {

@@ -13,12 +13,12 @@ use tonic::{Code, Status};
 
 use crate::admission::{Admission, Class};
 use crate::config::{AdmissionConfig, HedgeConfig, ProbationConfig};
-use crate::fanout::budget::HedgeBudget;
 use crate::fanout::event::{Missing, ShardEnd};
 use crate::fanout::leaf_call::LeafCall;
 use crate::fanout::observe::ObserveLayer;
 use crate::fanout::request_id::RequestId;
 use crate::fanout::shard::{self, Hedging, ShardOutcome, ShardPlan};
+use crate::topology::HedgeBudget;
 use crate::topology::{Connector, Replica, ReplicaStats, Shard, ShardStats};
 
 /// What one replica does with every call: wait, then answer or fail.
@@ -164,6 +164,8 @@ struct World {
     admission: Admission,
     payload: Payload,
     deadline_ms: u64,
+    hints: bool,
+    tied: Option<Duration>,
 }
 
 impl World {
@@ -182,6 +184,8 @@ impl World {
             admission: Admission::new(&AdmissionConfig::default(), 1024, &Registry::default()),
             payload: Payload::new("text/plain", "query"),
             deadline_ms: 1000,
+            hints: false,
+            tied: None,
         }
     }
 
@@ -203,6 +207,8 @@ impl World {
             request_id: &request_id,
             gather_deadline: leaves.start + Duration::from_millis(self.deadline_ms),
             hedging: Hedging::Configured,
+            hints: self.hints,
+            tied: self.tied,
             hedge: &self.hedge,
             probation: &self.probation,
             budget: &self.budget,

@@ -7,7 +7,8 @@
 //! shard gets answered, so hedges alone cannot spend the budget that
 //! retries need. When a shard is slow because the
 //! whole cluster is overloaded, the bucket empties and hedging stops adding
-//! load.
+//! load. Each shard also has a bucket of its own (see `ShardStats`), so
+//! one hot shard cannot spend what every other shard's hedges need.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -49,10 +50,26 @@ impl HedgeBudget {
         self.withdraw_above(0)
     }
 
+    /// Takes one token, the reserve included: for a bucket that pays for
+    /// one kind of attempt only (a shard's own, for its hedges).
+    pub fn try_withdraw(&self) -> bool {
+        self.withdraw_above(0)
+    }
+
     /// Takes one token for a hedge, leaving the retry reserve untouched;
     /// `false` when only the reserve is left.
     pub fn try_withdraw_hedge(&self) -> bool {
         self.withdraw_above(self.retry_reserve)
+    }
+
+    /// Gives back a token taken for an attempt that was not sent after all
+    /// (another budget refused it).
+    pub fn refund(&self) {
+        let _ = self
+            .milli_tokens
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| {
+                Some(t.saturating_add(SCALE as i64).min(self.cap))
+            });
     }
 
     /// Keeps `factor` (in [0, 1]) of the saved tokens: when the admission
@@ -103,6 +120,16 @@ mod tests {
             !budget.try_withdraw_retry(),
             "the bucket holds at most its burst"
         );
+    }
+
+    #[test]
+    fn a_refund_gives_back_a_token_within_the_cap() {
+        let budget = HedgeBudget::new(0.0, 1.0);
+        assert!(budget.try_withdraw_retry());
+        budget.refund();
+        budget.refund();
+        assert!(budget.try_withdraw_retry(), "the token came back");
+        assert!(!budget.try_withdraw_retry(), "but no more than the cap");
     }
 
     #[test]
