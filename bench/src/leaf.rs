@@ -4,7 +4,9 @@
 //! model says so, otherwise queues for a slot when a concurrency limit is
 //! set, waits the service time out on the [`PreciseTimer`] (no CPU burnt),
 //! and answers with a partial that reports the time it applied and the
-//! time it was busy ([`crate::work`]). A request carrying the deadly marker
+//! time it was busy ([`crate::work`]). When the call is a straggler of a
+//! kind the model says is recognisable, it tells the root at once that the
+//! call will be slow, with the class's typical time (never the drawn one). A request carrying the deadly marker
 //! ([`wire::is_deadly`]) makes the process exit at once, as a query of
 //! death would.
 
@@ -75,6 +77,13 @@ impl Leaf for BenchLeaf {
             Draw::Fail => return Err(Status::unavailable("bench leaf: injected fast failure")),
             Draw::Serve(service) => service,
         };
+        // What a real leaf could know at the start: this is a straggler of
+        // a kind it recognises, and such calls take about so long.
+        if let Some(typical) = self.config.model.recognisable_straggler(call) {
+            request
+                .hints
+                .slow(Some(typical), "recognisable straggler (bench model)");
+        }
         // Held until the answer is built; dropped with the call if cancelled.
         let _slot = match &self.slots {
             Some(slots) => Some(

@@ -8,7 +8,12 @@ mod common;
 use common::short_run;
 use serde_json::Value;
 
-const MODES: [&str; 3] = ["plain-fanout", "tower-hedge", "scatter-hedge"];
+const MODES: [&str; 4] = [
+    "plain-fanout",
+    "tower-hedge",
+    "scatter-hedge",
+    "scatter-tied",
+];
 
 #[test]
 fn the_paused_variant_freezes_leaves_on_one_schedule_for_every_mode() {

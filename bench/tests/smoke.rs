@@ -1,13 +1,14 @@
 //! A smoke run of every mode: the real `scatter-bench` binary runs the
 //! `stragglers` scenario for one second at 20 requests/s with every mode,
-//! and its report must show every mode answering every request, and the
-//! streaming mode its times to k of N shards.
+//! and its report must show every mode answering every request, its extra
+//! leaf work, and the streaming mode its times to k of N shards; and a
+//! run over two seeds must leave a report per seed and their summary.
 
 mod common;
 
 use common::{short_run, short_run_with};
 
-const MODES: [&str; 9] = [
+const MODES: [&str; 11] = [
     "direct",
     "plain-fanout",
     "plain-root",
@@ -15,6 +16,8 @@ const MODES: [&str; 9] = [
     "scatter",
     "scatter-embedded",
     "scatter-hedge",
+    "scatter-hints",
+    "scatter-tied",
     "scatter-stream",
     "scatter-merge",
 ];
@@ -42,11 +45,15 @@ fn every_mode_answers_every_request_of_a_short_run() {
         );
         assert_eq!(mode["ok"].as_u64(), Some(requests), "{name}");
         assert!(mode["p50_us"].as_u64().unwrap() > 0, "{name}");
+        let work = mode["extra_leaf_work_pct"].as_f64().unwrap();
+        assert!((0.0..100.0).contains(&work), "{name}: extra work {work}");
         assert!(out.join(format!("{name}.hlog")).exists(), "{name}.hlog");
     }
     for name in [
         "scatter",
         "scatter-hedge",
+        "scatter-hints",
+        "scatter-tied",
         "scatter-stream",
         "scatter-merge",
     ] {

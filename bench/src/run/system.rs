@@ -109,7 +109,7 @@ impl Harness {
 }
 
 /// How long a tied request waits before its second copy goes out
-/// (`scatter-tied`'s `--tied-delay`): long enough that a replica which
+/// (`scatter-tied`'s `--tied-delay-ms`): long enough that a replica which
 /// starts at once cancels the copy before it is sent, short enough that a
 /// frozen or queued replica costs little.
 pub const TIED_DELAY: Duration = Duration::from_millis(1);
@@ -141,8 +141,8 @@ fn root_flags(mode: Mode, context: &Context<'_>) -> Vec<String> {
     }
     if mode == Mode::ScatterTied {
         flags.extend([
-            "--tied-delay".into(),
-            format!("{}ms", TIED_DELAY.as_millis()),
+            "--tied-delay-ms".into(),
+            format!("{}", TIED_DELAY.as_secs_f64() * 1e3),
         ]);
     }
     if mode == Mode::ScatterCanary {
