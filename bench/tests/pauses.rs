@@ -50,5 +50,9 @@ fn the_paused_variant_freezes_leaves_on_one_schedule_for_every_mode() {
         stdout.contains("pauses began during the measured phase"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains("against calm: pauses scatter-tied ÷ itself in calm"),
+        "{stdout}"
+    );
     let _ = std::fs::remove_dir_all(&out);
 }

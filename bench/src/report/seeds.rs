@@ -2,8 +2,9 @@
 //! report of its own; this folds them into, per variant and mode, the
 //! median and the spread (min–max) of each figure a target reads — tail
 //! latencies, the ratios against plain fan-out, tower's hedge, the oracle
-//! and the baseline variant, extra leaf calls and extra leaf work — as a
-//! table and as `summary.json`.
+//! and the baseline variant, extra leaf calls and extra leaf work, leaf
+//! processes lost and normal success against the clean run — as a table
+//! and as `summary.json`.
 
 use std::fmt::Write as _;
 
@@ -53,7 +54,7 @@ impl Spread {
 type Figure = fn(&ModeReport) -> Option<f64>;
 
 /// What a target reads off one mode of one run, by name.
-const FIGURES: [(&str, Figure); 9] = [
+const FIGURES: [(&str, Figure); 11] = [
     ("p99_ms", |m| Some(m.latency.p99_us as f64 / 1e3)),
     ("p999_ms", |m| Some(m.latency.p999_us as f64 / 1e3)),
     ("p999_vs_plain_fanout", |m| m.vs_plain_fanout.p999),
@@ -63,6 +64,16 @@ const FIGURES: [(&str, Figure); 9] = [
     ("p999_vs_baseline_variant", |m| m.vs_baseline_variant.p999),
     ("extra_leaf_calls_pct", |m| Some(m.extra_leaf_calls_pct)),
     ("extra_leaf_work_pct", |m| m.extra_leaf_work_pct),
+    ("leaf_processes_lost", |m| {
+        m.query_of_death
+            .as_ref()
+            .map(|q| q.leaf_processes_lost as f64)
+    }),
+    ("normal_success_vs_clean", |m| {
+        m.query_of_death
+            .as_ref()
+            .and_then(|q| q.normal_success_vs_clean)
+    }),
 ];
 
 /// One mode of one variant over the seeds.

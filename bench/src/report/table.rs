@@ -112,6 +112,25 @@ impl Report {
                 times(m.vs_oracle.p999),
             );
         }
+        if let Some(baseline) = &self.baseline_variant {
+            for m in self
+                .modes
+                .iter()
+                .filter(|m| m.vs_baseline_variant.p50.is_some())
+            {
+                let (b, t) = (&m.vs_baseline_variant, &m.vs_tower_hedge);
+                let _ = writeln!(
+                    out,
+                    "against {baseline}: {} {} ÷ itself in {baseline}: p50 {} p99 {} p99.9 {}; p99.9 ÷ tower-hedge {}",
+                    m.variant,
+                    m.mode,
+                    times(b.p50),
+                    times(b.p99),
+                    times(b.p999),
+                    times(t.p999),
+                );
+            }
+        }
         for m in self.modes.iter().filter(|m| m.pauses.is_some()) {
             let _ = writeln!(
                 out,
