@@ -157,11 +157,14 @@ struct LeafProcess {
 
 impl LeafProcess {
     fn spawn(&self) -> anyhow::Result<Child> {
-        let child = Command::new(&self.program)
+        let mut command = Command::new(&self.program);
+        command
             .args(&self.args)
             .stdin(Stdio::null())
             .stdout(stderr())
-            .kill_on_drop(true)
+            .kill_on_drop(true);
+        die_with_harness(&mut command);
+        let child = command
             .spawn()
             .with_context(|| format!("cannot start {}", self.program.display()))?;
         self.pids[self.index].store(child.id().unwrap_or(0), Ordering::Relaxed);
@@ -214,6 +217,19 @@ async fn terminate(child: &mut Child) {
         .is_err()
     {
         let _ = child.kill().await;
+    }
+}
+
+/// Asks the kernel to SIGKILL the leaf when the harness dies, even by
+/// SIGKILL: a leaf left frozen by a pause would not act on SIGTERM.
+#[allow(unsafe_code)]
+fn die_with_harness(command: &mut Command) {
+    // SAFETY: the closure runs in the forked child before exec and only
+    // calls prctl(2), which is async-signal-safe; it allocates nothing.
+    unsafe {
+        command.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)
+        });
     }
 }
 
