@@ -17,7 +17,7 @@ use prost::Message as _;
 use scatter_management::metrics::{Counter, Registry};
 use scatter_proto::v1::{ConcatResult, QueryResponse};
 
-use crate::metrics::Reading;
+use crate::metrics::{Reading, label};
 use crate::wire;
 
 /// The bench leaf's busy-time counter, in µs, labelled by outcome.
@@ -111,6 +111,17 @@ pub fn busy(reading: &Reading) -> Duration {
     Duration::from_micros(reading.sum(BUSY_SERIES).max(0.0).round() as u64)
 }
 
+/// Busy time on calls that were cancelled after their work started, in a
+/// reading (summed over leaves).
+pub fn cancelled(reading: &Reading) -> Duration {
+    let us: f64 = reading
+        .series(BUSY_SERIES)
+        .filter(|(labels, _)| label(labels, "outcome").as_deref() == Some("cancelled"))
+        .map(|(_, v)| v)
+        .sum();
+    Duration::from_micros(us.max(0.0).round() as u64)
+}
+
 /// Extra leaf work in %: busy time not used ÷ busy time in total
 /// (`None` when the leaves were never busy).
 pub fn extra_pct(total: Duration, used: Duration) -> Option<f64> {
@@ -147,6 +158,7 @@ mod tests {
         assert!(by("cancelled") >= 1_000.0);
         assert_eq!(by("failed"), 0.0);
         assert!(super::busy(&reading) >= Duration::from_millis(3));
+        assert_eq!(super::cancelled(&reading).as_micros() as f64, by("cancelled"));
     }
 
     #[test]

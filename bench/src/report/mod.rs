@@ -200,6 +200,9 @@ pub struct ModeReport {
     /// they started, or answered but not used) ÷ leaf busy time in total,
     /// in % (see [`crate::work`]); `None` where not measured.
     pub extra_leaf_work_pct: Option<f64>,
+    /// The part of it on calls cancelled after they started, in % of leaf
+    /// busy time in total; the rest was answered but not used.
+    pub cancelled_leaf_work_pct: Option<f64>,
     /// Leaf busy time per request, in ms (all calls, used or not).
     pub leaf_busy_ms_per_request: Option<f64>,
     /// The latest a request was sent after its due time, in µs.

@@ -329,6 +329,10 @@ impl Harness {
             leaf_calls_per_request: calls_per_request,
             extra_leaf_calls_pct: (calls_per_request - shards) / shards * 100.0,
             extra_leaf_work_pct: work::extra_pct(leaf_busy, recorder.used_leaf_busy()),
+            cancelled_leaf_work_pct: work::extra_pct(
+                leaf_busy,
+                leaf_busy.saturating_sub(work::cancelled(&leaves)),
+            ),
             leaf_busy_ms_per_request: Some(leaf_busy.as_secs_f64() * 1e3 / requests.max(1) as f64),
             pauses: pauses.map(|p| p as u64),
             query_of_death: context
