@@ -6,7 +6,11 @@
 //! and the HTTP `/healthz` `/readyz` `/metrics` `/status` endpoints on the same
 //! port, and a graceful drain on SIGTERM or ctrl-c. When the root cancels a
 //! call (another replica won, the deadline passed, the client left) the
-//! future your method returned is dropped, so its work stops there.
+//! future your method returned is dropped, so its work stops there. Every
+//! answer tells the root the leaf's load; a root that listens
+//! (`scatter serve --hints on`) also hears [`Hints::slow`] — say early that a
+//! call will be slow, and the root hedges it at once — and, for tied calls,
+//! when each call's work starts.
 //!
 //! ```no_run
 //! use scatter_leaf::{Leaf, LeafOptions, Payload, ShardRequest, Status};
@@ -37,7 +41,9 @@
 //! `--drain-delay-ms` / `SCATTER_DRAIN_DELAY_MS`, `--max-in-flight` /
 //! `SCATTER_MAX_IN_FLIGHT` (default 0, no cap: past N calls running, a call
 //! is refused at once with `RESOURCE_EXHAUSTED` before your method runs,
-//! counted as `scatter_leaf_calls_total{outcome="refused"}`). `--help` lists
+//! counted as `scatter_leaf_calls_total{outcome="refused"}`), `--max-concurrency` /
+//! `SCATTER_MAX_CONCURRENCY` (default 0, no limit: past N calls being worked on,
+//! a call waits its turn in arrival order, reported to the root as queued). `--help` lists
 //! them; a flag the leaf does not know is refused at start, naming it. A leaf
 //! with flags of its own declares them beside the SDK's:
 //! `Flags::from_env(&[LeafOptions::FLAGS, MY_FLAGS])`, then

@@ -10,6 +10,9 @@
 //! connection is UNAVAILABLE (worth a retry on another replica). A status
 //! the peer sent has no source and is kept as it is.
 //!
+//! A broken connection is marked as such ([`is_broken_connection`]): to a
+//! canary it means the payload may have killed the leaf.
+//!
 //! An answer above the root's decoding limit is refused by tonic with
 //! OUT_OF_RANGE as its length prefix arrives; the root reports it as
 //! RESOURCE_EXHAUSTED naming the limit to raise, marked so that it is not
@@ -20,6 +23,9 @@ use std::error::Error as _;
 use tonic::{Code, Status};
 
 pub use scatter_management::message_limit::{is_over_limit, over_limit};
+
+/// The metadata key marking a status [`local_cause`] made of a broken connection.
+const BROKEN_CONNECTION_KEY: &str = "scatter-broken-connection";
 
 /// The status to act on for a call that failed with `status`.
 pub fn local_cause(status: Status) -> Status {
@@ -36,14 +42,26 @@ pub fn local_cause(status: Status) -> Status {
     match status.code() {
         Code::Unknown | Code::Cancelled | Code::Internal => {
             let cause = scatter_management::error_chain(first);
-            Status::unavailable(format!(
+            let mut broken = Status::unavailable(format!(
                 "the connection broke during the call ({}: {cause}){}",
                 status.message(),
                 refused_identity_hint(&cause)
-            ))
+            ));
+            broken.metadata_mut().insert(
+                BROKEN_CONNECTION_KEY,
+                tonic::metadata::MetadataValue::from_static("1"),
+            );
+            broken
         }
         _ => status,
     }
+}
+
+/// Whether `status` is a connection that broke during the call (the peer
+/// died, or its connection was cut), as made by [`local_cause`]; a peer's
+/// own UNAVAILABLE, or a connection refused before the call, is not.
+pub fn is_broken_connection(status: &Status) -> bool {
+    status.metadata().contains_key(BROKEN_CONNECTION_KEY)
 }
 
 /// When the peer closed the connection or sent a TLS alert, what that
@@ -90,6 +108,10 @@ mod tests {
         let status = local_cause(status);
         assert_eq!(status.code(), Code::Unavailable);
         assert!(status.message().contains("reset by peer"), "{status:?}");
+        assert!(is_broken_connection(&status));
+        assert!(!is_broken_connection(&Status::unavailable(
+            "the leaf's own"
+        )));
     }
 
     #[test]

@@ -131,6 +131,41 @@ pub enum QueryError {
         /// What happened, shard by shard.
         coverage: String,
     },
+    /// The payload is quarantined as a query of death: its canary killed
+    /// the leaf it went to.
+    #[error(
+        "payload {fingerprint} is quarantined as a query of death: its canary to shard {shard} \
+         broke the connection of replica {replica} {:.1} s ago ({cause}); it was sent to no \
+         other shard, and identical payloads are refused without calling any leaf for {:.1} s \
+         more",
+        ago.as_secs_f64(),
+        remaining.as_secs_f64()
+    )]
+    Quarantined {
+        /// The payload's fingerprint, as the client named it or as the
+        /// root hashed it.
+        fingerprint: String,
+        /// The shard the canary went to.
+        shard: u32,
+        /// The replica whose leaf died.
+        replica: String,
+        /// What the root saw of the death.
+        cause: String,
+        /// How long ago the canary died.
+        ago: Duration,
+        /// How long identical payloads stay refused.
+        remaining: Duration,
+    },
+    /// The request's deadline came while it waited for another request's
+    /// canary of the same payload.
+    #[error(
+        "the request's deadline came while it waited for the canary of its payload \
+         {fingerprint} (sent by an identical request); no leaf was called"
+    )]
+    CanaryWait {
+        /// The payload's fingerprint.
+        fingerprint: String,
+    },
     /// The merge cannot be reached.
     #[error("merge at {addr} is unavailable: {message}")]
     MergeUnavailable {
@@ -191,7 +226,10 @@ impl QueryError {
             Self::Coverage { code, .. } => *code,
             Self::MergeUnavailable { .. } => Code::Unavailable,
             Self::MergeFailed { .. } => Code::Internal,
-            Self::MergeDeadline { .. } | Self::DeadlineTooShort { .. } => Code::DeadlineExceeded,
+            Self::Quarantined { .. } => Code::FailedPrecondition,
+            Self::MergeDeadline { .. }
+            | Self::DeadlineTooShort { .. }
+            | Self::CanaryWait { .. } => Code::DeadlineExceeded,
         }
     }
 }

@@ -7,7 +7,8 @@
 //! Modules in the order a request travels: [`config`] → [`discovery`] (where
 //! leaves come from) → [`topology`] (the tree's shared state and the one
 //! connection builder) → [`admission`] → [`fanout`] (per request: deadline,
-//! one future per shard, the gather's events, coverage) → [`merge`] →
+//! one future per shard, the gather's events, coverage) → [`canary`] (new
+//! payloads to one shard first, against queries of death) → [`merge`] →
 //! [`engine`] (the driver, and [`Fanout`], the engine as a library) →
 //! [`server`]; beside them [`metrics`], [`readiness`] and, with the `runtime` feature,
 //! `runtime` (processes and containers that run the leaves).
@@ -45,6 +46,7 @@
 
 pub mod admission;
 mod call_status;
+pub mod canary;
 pub mod config;
 pub mod discovery;
 pub mod engine;

@@ -3,7 +3,8 @@
 //! rotation, its load, latency (EWMA and recent percentiles), errors and
 //! the last error a call ended with; per shard its hedge delay and what it
 //! did over the last few seconds (requests, share answered, hedges); the
-//! coverage of those requests; and why the root is or is not ready.
+//! coverage of those requests; the canary policy and how many payloads
+//! it holds quarantined; and why the root is or is not ready.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,6 +51,10 @@ pub fn reporter<S: Send + Sync + 'static>(
                 .for_deadline(engine.config.deadline.default)
                 .as_secs_f64() * 1e3,
             "hedging": engine.config.hedge.enabled,
+            "canary": {
+                "enabled": engine.config.canary.enabled,
+                "quarantined": engine.canary.quarantined(),
+            },
             "recent": {
                 "seconds": covered.map_or(0.0, |c: Duration| c.as_secs_f64()),
                 "requests_per_second": per_second,

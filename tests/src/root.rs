@@ -6,8 +6,8 @@ use std::time::Duration;
 use scatter_proto::v1::query_update::Kind;
 use scatter_proto::v1::root_client::RootClient;
 use scatter_proto::v1::{
-    Coverage, MissingShard, Payload, Policy, Priority, QueryProgress, QueryRequest, QueryResponse,
-    QueryUpdate, ShardOutcome,
+    Canary, Coverage, MissingShard, Payload, Policy, Priority, QueryProgress, QueryRequest,
+    QueryResponse, QueryUpdate, ShardOutcome,
 };
 use tonic::transport::Channel;
 use tonic::{Status, Streaming};
@@ -197,11 +197,25 @@ impl Query {
         self
     }
 
+    /// Names the payload's kind for the root's canary memory (`Policy.fingerprint`).
+    #[must_use]
+    pub fn fingerprint(mut self, name: &str) -> Self {
+        self.policy.fingerprint = name.to_owned();
+        self
+    }
+
+    /// Sends the request with `canary` (one shard first, or not).
+    #[must_use]
+    pub fn canary(mut self, canary: Canary) -> Self {
+        self.policy.canary = canary as i32;
+        self
+    }
+
     /// The gRPC request.
     pub fn request(&self) -> tonic::Request<QueryRequest> {
         let mut request = tonic::Request::new(QueryRequest {
             payload: self.payload.clone(),
-            policy: Some(self.policy),
+            policy: Some(self.policy.clone()),
         });
         if let Some(deadline) = self.deadline {
             request.set_timeout(deadline);

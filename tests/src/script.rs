@@ -4,7 +4,7 @@
 //! merge fails. Their answers ([`LeafPartial`], [`MergedResult`]) say who
 //! answered, so a test can check what reached the merge.
 //!
-//! Keys of `delay_ms`, `fail` and `partial_bytes`: `"S.R"` (shard S, replica R) wins over
+//! Keys of `delay_ms`, `fail`, `slow_hint_ms`, `exit` and `partial_bytes`: `"S.R"` (shard S, replica R) wins over
 //! `"S"` (every replica of shard S), which wins over `"*"` (every leaf).
 
 use std::collections::BTreeMap;
@@ -38,6 +38,13 @@ pub struct Script {
     /// When set, the merge answers with a result whose `MergeResponse` is
     /// this many bytes on the wire (filler, not a [`MergedResult`]).
     pub result_bytes: Option<usize>,
+    /// A leaf named here tells the root at once that the call will be slow
+    /// (the SDK's `Hints::slow`), expecting this many milliseconds (0: it
+    /// does not say how long), before its delay.
+    pub slow_hint_ms: BTreeMap<String, u64>,
+    /// A leaf named here exits with this code instead of answering (after
+    /// its delay): a query of death.
+    pub exit: BTreeMap<String, i32>,
 }
 
 /// What one leaf does for one call.
@@ -49,6 +56,11 @@ pub struct Call {
     pub failure: Option<Status>,
     /// Or answer with filler of this many bytes on the wire.
     pub partial_bytes: Option<usize>,
+    /// Say first that the call will be slow, expecting this long (zero:
+    /// not saying how long).
+    pub slow_hint: Option<Duration>,
+    /// Or exit the process with this code.
+    pub exit: Option<i32>,
 }
 
 impl Script {
@@ -72,10 +84,26 @@ impl Script {
         self
     }
 
+    /// Has `key` say at once that its call will be slow, expecting `ms`
+    /// milliseconds (0: not saying how long).
+    #[must_use]
+    pub fn slow_hint(mut self, key: impl Display, ms: u64) -> Self {
+        self.slow_hint_ms.insert(key.to_string(), ms);
+        self
+    }
+
     /// Has every leaf put `text` in its partial.
     #[must_use]
     pub fn partial(mut self, text: &str) -> Self {
         self.partial = Some(text.to_owned());
+        self
+    }
+
+    /// Has `key` exit with code `code` when it reads this request: a query
+    /// of death.
+    #[must_use]
+    pub fn exit(mut self, key: impl Display, code: i32) -> Self {
+        self.exit.insert(key.to_string(), code);
         self
     }
 
@@ -120,6 +148,9 @@ impl Script {
             delay: lookup(&self.delay_ms, shard, replica).map(|ms| Duration::from_millis(*ms)),
             failure: lookup(&self.fail, shard, replica).map(|f| status(f)),
             partial_bytes: lookup(&self.partial_bytes, shard, replica).copied(),
+            slow_hint: lookup(&self.slow_hint_ms, shard, replica)
+                .map(|ms| Duration::from_millis(*ms)),
+            exit: lookup(&self.exit, shard, replica).copied(),
         }
     }
 }

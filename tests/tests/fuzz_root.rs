@@ -55,14 +55,26 @@ fn policy() -> impl Strategy<Value = Option<Policy>> {
                 tied,
             }),
     );
-    let policy = (any::<bool>(), fraction(), hedge, any::<i32>()).prop_map(
-        |(require_all_shards, min_coverage, hedge, priority)| Policy {
-            require_all_shards,
-            min_coverage,
-            hedge,
-            priority,
-        },
-    );
+    // No fingerprint, a name, or one too long to be a name.
+    let fingerprint = prop_oneof![Just(String::new()), "[a-z]{1,8}", Just("x".repeat(257)),];
+    let policy = (
+        any::<bool>(),
+        fraction(),
+        hedge,
+        any::<i32>(),
+        fingerprint,
+        any::<i32>(),
+    )
+        .prop_map(
+            |(require_all_shards, min_coverage, hedge, priority, fingerprint, canary)| Policy {
+                require_all_shards,
+                min_coverage,
+                hedge,
+                priority,
+                fingerprint,
+                canary,
+            },
+        );
     proptest::option::of(policy)
 }
 
@@ -78,11 +90,16 @@ fn deadline() -> impl Strategy<Value = Option<Duration>> {
 /// The code a root must answer `request` with when time is ample: the
 /// checks the contract promises, in the order they are documented.
 fn expected(request: &QueryRequest) -> Code {
-    let policy = request.policy.unwrap_or_default();
+    let policy = request.policy.clone().unwrap_or_default();
     let bad_percentile = policy
         .hedge
         .is_some_and(|h| h.percentile != 0.0 && !(h.percentile > 0.0 && h.percentile < 100.0));
-    if request.payload.is_none() || !(0.0..=1.0).contains(&policy.min_coverage) || bad_percentile {
+    let bad_fingerprint = policy.fingerprint.len() > 256;
+    if request.payload.is_none()
+        || !(0.0..=1.0).contains(&policy.min_coverage)
+        || bad_percentile
+        || bad_fingerprint
+    {
         Code::InvalidArgument
     } else {
         Code::Ok

@@ -1,7 +1,9 @@
 //! Tail tolerance across real processes, where only the wire can show it: a
 //! slow replica is hedged to its sibling and the loser's cancellation
-//! reaches the leaf, a leaf's UNAVAILABLE is retried on its sibling, and a
-//! leaf's INVALID_ARGUMENT reaches the client unretried. The timing rules
+//! reaches the leaf, a leaf's UNAVAILABLE is retried on its sibling, a
+//! leaf's INVALID_ARGUMENT reaches the client unretried, a leaf's slow hint
+//! crosses `Leaf/AnswerStream` and is hedged at once, a tied call routes
+//! around a frozen leaf, and a leaf without `AnswerStream` is still called. The timing rules
 //! (hedge delay, a faster error against a slower success, the budget, no
 //! hedge too close to the deadline) are tested in paused time on one
 //! shard's future, in `root/src/fanout/tests/shard.rs`.
@@ -13,6 +15,7 @@
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
+use nix::sys::signal::Signal;
 use scatter_tests::root::coverage;
 use scatter_tests::tree::test_merge;
 use scatter_tests::{LeafFlags, MergedResult, Query, Root, Script, Server};
@@ -32,8 +35,14 @@ struct Pair {
 
 impl Pair {
     async fn start(flags: &[&str]) -> Self {
+        Self::start_with(&[], flags).await
+    }
+
+    /// The pair with `leaf_flags` given to both leaves.
+    async fn start_with(leaf_flags: &[&str], flags: &[&str]) -> Self {
         let replicas = (0..2).map(|replica| LeafFlags {
             replica,
+            extra: leaf_flags.iter().map(|f| (*f).to_owned()).collect(),
             ..LeafFlags::new(0, 1)
         });
         let (leaves, merge) = tokio::join!(join_all(replicas.map(LeafFlags::start)), test_merge());
@@ -152,5 +161,110 @@ async fn invalid_argument_is_not_retried() {
     assert_eq!(
         pair.root_counter("scatter_root_retries_total", 1).await,
         0.0
+    );
+}
+
+#[tokio::test]
+async fn a_leaf_that_says_its_call_will_be_slow_is_hedged_at_once() {
+    // A hedge delay beyond the deadline: only the hint can explain a hedge.
+    let pair = Pair::start(&[
+        "--hints",
+        "on",
+        "--hedge-delay-ms",
+        "60000",
+        "--probation",
+        "off",
+    ])
+    .await;
+    let script = Script::new().slow_hint("0.0", 0).delay("0.0", 30_000);
+    let response = pair
+        .root
+        .query(Query::script(&script).deadline(Duration::from_secs(10)))
+        .await
+        .expect("the hedge answered before the deadline");
+    let result = MergedResult::from_payload(&response.result.unwrap_or_default());
+    assert_eq!(answered_by(&result), (1, 1), "replica 1's hedge answered");
+    assert_eq!(pair.root_counter("scatter_root_hedges_total", 1).await, 1.0);
+    pair.leaves[0]
+        .wait_metric(CANCELLED, 1.0, Duration::from_secs(2))
+        .await;
+}
+
+#[tokio::test]
+async fn a_tied_call_routes_around_a_frozen_leaf() {
+    // No hedging at all: only the tied copy can answer for a frozen leaf.
+    let pair = Pair::start(&[
+        "--hedge",
+        "off",
+        "--tied-delay-ms",
+        "1",
+        "--probation",
+        "off",
+    ])
+    .await;
+    pair.leaves[0].process.signal(Signal::SIGSTOP);
+    let answer = pair
+        .root
+        .query(Query::script(&Script::new()).deadline(Duration::from_secs(10)))
+        .await;
+    pair.leaves[0].process.signal(Signal::SIGCONT);
+    let response = answer.expect("the tied copy answered while replica 0 was frozen");
+    let result = MergedResult::from_payload(&response.result.unwrap_or_default());
+    assert_eq!(
+        answered_by(&result),
+        (1, 1),
+        "the copy (attempt 1) answered"
+    );
+    assert_eq!(pair.root_counter("scatter_root_tied_total", 1).await, 1.0);
+    assert_eq!(
+        pair.root_counter("scatter_root_cancellations_total", 0)
+            .await,
+        1.0,
+        "the frozen leaf's call was cancelled when the copy started"
+    );
+}
+
+#[tokio::test]
+async fn a_leaf_without_answer_stream_is_called_with_answer_and_no_longer_tied_once_known() {
+    let pair = Pair::start_with(
+        &["--unary-only"],
+        &[
+            "--hints",
+            "on",
+            "--tied-delay-ms",
+            "1",
+            "--probation",
+            "off",
+        ],
+    )
+    .await;
+    let query = || Query::script(&Script::new()).deadline(Duration::from_secs(5));
+    let tied = async || {
+        pair.root_counter("scatter_root_tied_total", 0).await
+            + pair.root_counter("scatter_root_tied_total", 1).await
+    };
+    // Until a replica has answered UNIMPLEMENTED once, the root cannot know
+    // it will not say when its calls start: a first call may be tied.
+    for _ in 0..5 {
+        let response = pair.root.query(query()).await.expect("answered");
+        assert_eq!(coverage(&response).answered, 1);
+    }
+    let learnt = tied().await;
+    assert!(
+        learnt <= 2.0,
+        "at most one tie per replica while learning: {learnt}"
+    );
+    for _ in 0..10 {
+        let response = pair
+            .root
+            .query(query())
+            .await
+            .expect("answered through Leaf/Answer");
+        assert_eq!(coverage(&response).answered, 1);
+    }
+    assert_eq!(
+        tied().await,
+        learnt,
+        "a leaf that cannot say its call started is not tied again"
     );
 }

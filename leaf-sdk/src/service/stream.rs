@@ -1,7 +1,8 @@
 //! The response of an `AnswerStream` call: the updates the call sends while
 //! it works (started, slow), then its answer or its failure, then the end.
 //! The work runs inside the stream, so a root that resets the call drops
-//! the stream and with it the leaf's work, as for `Answer`.
+//! the stream and with it the leaf's work, as for `Answer`. Every update
+//! said before the work ended is sent before its outcome.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -19,14 +20,20 @@ where
     Updates {
         heard,
         work: Some(work),
+        outcome: None,
+        ended: false,
     }
 }
 
 /// See [`with_updates`].
 pub(super) struct Updates<F> {
     heard: UnboundedReceiver<LeafUpdate>,
-    /// `None` once the outcome is sent.
+    /// `None` once the work has ended.
     work: Option<Pin<Box<F>>>,
+    /// The work's outcome, held until the updates said before it are sent.
+    outcome: Option<Result<LeafResponse, Status>>,
+    /// Whether the outcome was sent: the stream is over.
+    ended: bool,
 }
 
 impl<F> Stream for Updates<F>
@@ -36,14 +43,22 @@ where
     type Item = Result<LeafUpdate, Status>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let Some(work) = self.work.as_mut() else {
+        if self.ended {
             return Poll::Ready(None);
-        };
-        // The work's outcome first: an update said before it is of no use
-        // once the answer is known, and polling the work is what makes
-        // updates in the first place.
-        if let Poll::Ready(outcome) = work.as_mut().poll(cx) {
+        }
+        if let Some(work) = self.work.as_mut()
+            && let Poll::Ready(outcome) = work.as_mut().poll(cx)
+        {
             self.work = None;
+            self.outcome = Some(outcome);
+        }
+        // Updates first, in the order they were said; the outcome after
+        // the last of them.
+        if let Ok(update) = self.heard.try_recv() {
+            return Poll::Ready(Some(Ok(update)));
+        }
+        if let Some(outcome) = self.outcome.take() {
+            self.ended = true;
             return Poll::Ready(Some(outcome.map(|answer| LeafUpdate {
                 kind: Some(leaf_update::Kind::Answer(answer)),
             })));

@@ -1,14 +1,18 @@
-//! The leaf service at its in-flight cap, called directly (no network): a
-//! call past the cap is refused at once, before the user's leaf runs, and
-//! the slot comes back when a call ends or is cancelled.
+//! The leaf service called directly (no network): at its in-flight cap a
+//! call is refused at once, before the user's leaf runs, and the slot comes
+//! back when a call ends or is cancelled; `AnswerStream` says when a call
+//! starts (past `--max-concurrency`, once a slot frees) and what the leaf
+//! hints, then answers with the leaf's load.
 
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use futures::{FutureExt as _, StreamExt as _};
 use scatter_management::RETRY_PUSHBACK_KEY;
 use scatter_proto::v1::leaf_server::Leaf as _;
-use scatter_proto::v1::{LeafInfoRequest, LeafRequest, LeafResponse};
+use scatter_proto::v1::leaf_update::Kind;
+use scatter_proto::v1::{LeafInfoRequest, LeafRequest, LeafResponse, LeafUpdate, LoadReport};
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinHandle;
 use tonic::{Code, Request, Response, Status};
@@ -44,13 +48,18 @@ struct Fixture {
 fn capped_at(max_in_flight: usize) -> Fixture {
     let mut options = LeafOptions::default();
     options.serve.max_in_flight = NonZeroUsize::new(max_in_flight);
+    fixture(&options)
+}
+
+/// The holding leaf served with `options`.
+fn fixture(options: &LeafOptions) -> Fixture {
     let process = Process::new("leaf", &[]);
     let leaf = Arc::new(Holding {
         started: Notify::new(),
         release: Semaphore::new(0),
         calls: AtomicUsize::new(0),
     });
-    let service = Arc::new(LeafService::new(Arc::clone(&leaf), &options, &process));
+    let service = Arc::new(LeafService::new(Arc::clone(&leaf), options, &process));
     Fixture {
         leaf,
         service,
@@ -172,4 +181,146 @@ async fn without_a_cap_no_call_is_refused() {
         h.await.expect("ran").expect("answered");
     }
     assert_eq!(f.calls("refused"), 0);
+}
+
+/// A fixture whose leaf works on `slots` calls at once; more wait.
+fn queueing(slots: usize) -> Fixture {
+    fixture(&LeafOptions {
+        max_concurrency: NonZeroUsize::new(slots),
+        ..LeafOptions::default()
+    })
+}
+
+fn tied(body: &'static str) -> Request<LeafRequest> {
+    let mut request = call(body);
+    request.get_mut().report_start = true;
+    request
+}
+
+/// Says at once that `"slow"` calls will take 40 ms, then answers.
+struct Hinting;
+
+impl Leaf for Hinting {
+    async fn answer(&self, request: ShardRequest) -> Result<Payload, Status> {
+        if request.payload.body.as_ref() == b"slow" {
+            request
+                .hints
+                .slow(Some(std::time::Duration::from_millis(40)), "cold shard");
+        }
+        Ok(Payload::new("text/plain", "done"))
+    }
+}
+
+async fn updates(service: &LeafService<impl Leaf>, request: Request<LeafRequest>) -> Vec<Kind> {
+    let stream = service
+        .answer_stream(request)
+        .await
+        .expect("a stream")
+        .into_inner();
+    stream
+        .map(|update| update.expect("no failure").kind.expect("a kind"))
+        .collect()
+        .await
+}
+
+#[tokio::test]
+async fn answer_stream_says_it_started_when_asked_then_the_hint_then_the_answer_with_the_load() {
+    let process = Process::new("leaf", &[]);
+    let service = LeafService::new(Hinting, &LeafOptions::default(), &process);
+    let alone = LoadReport {
+        in_flight: 1,
+        queued: 0,
+    };
+    let said = updates(&service, tied("slow")).await;
+    let [
+        Kind::Started(started),
+        Kind::Slow(hint),
+        Kind::Answer(answer),
+    ] = &said[..]
+    else {
+        panic!("not started, hint, answer: {said:?}");
+    };
+    assert_eq!(started.load, Some(alone));
+    assert_eq!((hint.expected_ms, hint.reason.as_str()), (40, "cold shard"));
+    assert_eq!(answer.load, Some(alone));
+    assert_eq!(
+        answer.partial.as_ref().map(|p| &p.body[..]),
+        Some(&b"done"[..])
+    );
+
+    let said = updates(&service, call("quick")).await;
+    assert!(
+        matches!(&said[..], [Kind::Answer(_)]),
+        "an untied call with nothing to say is its answer alone: {said:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_call_past_max_concurrency_waits_reported_as_queued_and_starts_when_a_slot_frees() {
+    let f = queueing(1);
+    let held = f.hold_one().await;
+    let mut waiting = f
+        .service
+        .answer_stream(tied("quick"))
+        .await
+        .expect("a stream")
+        .into_inner();
+    assert!(
+        waiting.next().now_or_never().is_none(),
+        "nothing is said while the call waits for the only slot"
+    );
+    let queued = f
+        .process
+        .metrics
+        .gauge("scatter_leaf_queued", "", &[])
+        .get();
+    assert_eq!(queued, 1, "the waiting call is counted as queued");
+
+    f.leaf.release.add_permits(1);
+    let held = held.await.expect("ran").expect("answered").into_inner();
+    assert_eq!(
+        held.load,
+        Some(LoadReport {
+            in_flight: 1,
+            queued: 1
+        }),
+        "the held call's answer reports the call waiting behind it"
+    );
+    let Some(Ok(LeafUpdate {
+        kind: Some(Kind::Started(_)),
+    })) = waiting.next().await
+    else {
+        panic!("the waiting call did not say it started");
+    };
+    let Some(Ok(LeafUpdate {
+        kind: Some(Kind::Answer(_)),
+    })) = waiting.next().await
+    else {
+        panic!("the waiting call did not answer");
+    };
+}
+
+#[tokio::test]
+async fn a_call_for_another_shard_fails_its_stream_with_the_leafs_message() {
+    let f = queueing(1);
+    let mut request = tied("quick");
+    request.get_mut().shard = 3;
+    request.get_mut().shard_count = 4;
+    let mut stream = f
+        .service
+        .answer_stream(request)
+        .await
+        .expect("a stream")
+        .into_inner();
+    let status = stream
+        .next()
+        .await
+        .expect("one item")
+        .expect_err("a failure");
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    assert!(
+        status.message().contains("serves shard 0 of 1"),
+        "{status:?}"
+    );
+    assert!(stream.next().await.is_none(), "the stream ends after it");
 }

@@ -15,7 +15,7 @@ use scatter_management::{ClientTlsFiles, PemFile};
 use scatter_proto::v1::query_update::Kind;
 use scatter_proto::v1::root_client::RootClient;
 use scatter_proto::v1::{
-    ConcatResult, Coverage, HedgePolicy, Payload, Policy, Priority, QueryRequest,
+    Canary, ConcatResult, Coverage, HedgePolicy, Payload, Policy, Priority, QueryRequest,
 };
 use scatter_root::fanout::coverage::describe;
 use scatter_root::topology::normalise;
@@ -60,6 +60,15 @@ pub struct QueryArgs {
     /// The request's priority under overload: `low` is shed first, `high` last.
     #[arg(long, value_parser = ["low", "normal", "high"], default_value = "normal")]
     priority: String,
+    /// The payload's fingerprint for canary requests: the name of its kind
+    /// (e.g. a query template); the root hashes the payload when absent.
+    #[arg(long)]
+    fingerprint: Option<String>,
+    /// Send this request to one shard first (`always`), or fan it out at
+    /// once (`never`), whatever the root's canary policy; quarantined
+    /// payloads are refused either way.
+    #[arg(long, value_parser = ["always", "never"])]
+    canary: Option<String>,
     /// Print each progress update as shards answer (`QueryStream`), then
     /// the final result.
     #[arg(long)]
@@ -96,6 +105,12 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
                 "low" => Priority::Low,
                 "high" => Priority::High,
                 _ => Priority::Normal,
+            } as i32,
+            fingerprint: args.fingerprint.clone().unwrap_or_default(),
+            canary: match args.canary.as_deref() {
+                Some("always") => Canary::Always,
+                Some("never") => Canary::Never,
+                _ => Canary::Unspecified,
             } as i32,
         }),
     });

@@ -131,6 +131,11 @@ pub struct RootFlags {
     /// Take replicas that stand out from their siblings out of rotation: `on` or `off`.
     #[arg(long, value_parser = ["on", "off"])]
     pub probation: Option<String>,
+    /// Send payloads not seen recently to one shard first and quarantine
+    /// those that kill their leaf (queries of death): `on` or `off`
+    /// [default: off].
+    #[arg(long, value_parser = ["on", "off"])]
+    pub canary: Option<String>,
     /// Log a request taking longer than this as slow (`warn`); 0 turns the
     /// line off [default: 1000].
     #[arg(long)]
@@ -289,6 +294,9 @@ impl RootFlags {
         }
         if let Some(v) = &self.probation {
             config.probation.enabled = v == "on";
+        }
+        if let Some(v) = &self.canary {
+            config.canary.enabled = v == "on";
         }
         if let Some(ms) = self.slow_request_ms {
             config.logs.slow_request = Duration::from_millis(ms);

@@ -193,3 +193,37 @@ impl Default for ProbationConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shard_budget_out_of_range_or_a_zero_tie_delay_is_refused_saying_which() {
+        let refused = |config: HedgeConfig| config.validate().unwrap_err();
+        let message = refused(HedgeConfig {
+            shard_budget_ratio: 1.5,
+            ..HedgeConfig::default()
+        });
+        assert!(message.contains("shard_budget_ratio 1.5"), "{message}");
+        let message = refused(HedgeConfig {
+            shard_budget_burst: -1.0,
+            ..HedgeConfig::default()
+        });
+        assert!(message.contains("shard_budget_burst -1"), "{message}");
+        let message = refused(HedgeConfig {
+            tied_delay: Some(Duration::ZERO),
+            ..HedgeConfig::default()
+        });
+        assert!(
+            message.contains("tied_delay must be above zero"),
+            "{message}"
+        );
+        let tied = HedgeConfig {
+            tied_delay: Some(Duration::from_micros(500)),
+            hints: true,
+            ..HedgeConfig::default()
+        };
+        assert_eq!(tied.validate(), Ok(()));
+    }
+}

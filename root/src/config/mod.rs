@@ -28,6 +28,13 @@
 //! enabled = true
 //! percentile = 95.0
 //!
+//! [canary]                         # queries of death: one shard first
+//! enabled = false                  # true: canary payloads not seen recently
+//! timeout = "100ms"                # then fan out anyway: slow is not dead
+//! seen_for = "10m"
+//! quarantine = "5m"                # a payload that killed its canary leaf
+//! max_fingerprints = 10000
+//!
 //! [readiness]
 //! min_coverage = 0.0               # 0: at least one shard with a serving replica
 //! interval = "1s"
@@ -54,6 +61,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::StartError;
 
 mod admission;
+mod canary;
 pub mod duration_text;
 mod hedge;
 mod lifecycle;
@@ -64,6 +72,7 @@ mod tls;
 mod traces;
 
 pub use admission::AdmissionConfig;
+pub use canary::CanaryConfig;
 pub use hedge::{HedgeConfig, ProbationConfig};
 pub use lifecycle::LifecycleConfig;
 pub use limits::Limits;
@@ -93,6 +102,9 @@ pub struct RootConfig {
     pub hedge: HedgeConfig,
     /// Taking replicas that stand out from their siblings out of rotation.
     pub probation: ProbationConfig,
+    /// Canary requests: new payloads to one shard first, so a query of
+    /// death costs one leaf, not the fleet.
+    pub canary: CanaryConfig,
     /// How connections to leaves and the merge are made.
     pub connect: ConnectConfig,
     /// What the root logs about requests.
@@ -118,6 +130,7 @@ impl Default for RootConfig {
             admission: AdmissionConfig::default(),
             hedge: HedgeConfig::default(),
             probation: ProbationConfig::default(),
+            canary: CanaryConfig::default(),
             connect: ConnectConfig::default(),
             logs: LogConfig::default(),
             readiness: ReadinessConfig::default(),
@@ -259,6 +272,7 @@ impl RootConfig {
         self.admission.validate().map_err(StartError::Config)?;
         self.readiness.validate().map_err(StartError::Config)?;
         self.probation.validate().map_err(StartError::Config)?;
+        self.canary.validate().map_err(StartError::Config)?;
         self.hedge.validate().map_err(StartError::Config)
     }
 }
@@ -329,6 +343,45 @@ mod tests {
         assert!(text.contains("default = \"250ms\""), "{text}");
         let back: RootConfig = toml::from_str(&text).unwrap();
         assert_eq!(format!("{back:?}"), format!("{config:?}"));
+    }
+
+    #[test]
+    fn canary_settings_read_from_toml_and_bad_ones_are_named() {
+        let config: RootConfig = toml::from_str(
+            r#"
+            shards = [["127.0.0.1:1"]]
+            [canary]
+            enabled = true
+            timeout = "50ms"
+            "#,
+        )
+        .unwrap();
+        config.validate().unwrap();
+        assert!(config.canary.enabled);
+        assert_eq!(config.canary.timeout, Duration::from_millis(50));
+        assert_eq!(config.canary.quarantine, Duration::from_secs(300));
+        let bad = |canary| RootConfig {
+            canary,
+            ..config.clone()
+        };
+        let zero = CanaryConfig {
+            timeout: Duration::ZERO,
+            ..CanaryConfig::default()
+        };
+        let err = bad(zero).validate().unwrap_err().to_string();
+        assert!(err.contains("canary.timeout"), "{err}");
+        let none = CanaryConfig {
+            max_fingerprints: 0,
+            ..CanaryConfig::default()
+        };
+        let err = bad(none).validate().unwrap_err().to_string();
+        assert!(err.contains("canary.max_fingerprints"), "{err}");
+        let forever = CanaryConfig {
+            quarantine: Duration::ZERO,
+            ..CanaryConfig::default()
+        };
+        let err = bad(forever).validate().unwrap_err().to_string();
+        assert!(err.contains("canary.quarantine"), "{err}");
     }
 
     #[test]

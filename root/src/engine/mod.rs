@@ -26,6 +26,7 @@ use scatter_management::trace::{Spans, TraceContext};
 use scatter_proto::v1::{Policy, QueryRequest, QueryResponse, QueryUpdate};
 
 use crate::admission::{Admission, Class, Permit};
+use crate::canary::Canary;
 use crate::config::RootConfig;
 use crate::error::{QueryError, StartError};
 use crate::fanout::{
@@ -54,6 +55,8 @@ pub struct Engine<S> {
     pub hedge_budget: HedgeBudget,
     /// Whether a request may start now; the adaptive concurrency limit.
     pub admission: Admission,
+    /// Which payloads go to one shard first, and what their canaries showed.
+    pub canary: Canary,
     /// Request-level counters.
     pub metrics: RootMetrics,
     /// The stack every leaf call goes through.
@@ -87,6 +90,7 @@ impl<S> Engine<S> {
                 config.limits.max_concurrent_requests,
                 metrics,
             ),
+            canary: Canary::new(&config.canary, metrics),
             config,
             topology,
             merge,

@@ -1,5 +1,6 @@
-//! One request, top to bottom: check it, fix its deadlines, open the merge,
-//! gather (every partial forwarded to the merge the moment it arrives),
+//! One request, top to bottom: check it, fix its deadlines, send its
+//! canary when it needs one (or refuse a quarantined payload), open the
+//! merge, gather (every partial forwarded to the merge the moment it arrives),
 //! apply the policy to the coverage, finish the merge. A progressive client
 //! is told each step on `updates`; the unary answer passes none.
 
@@ -11,15 +12,17 @@ use prost::Message as _;
 use scatter_management::trace::{OpenSpan, SpanKind};
 use scatter_proto::v1::{MergeBegin, Payload, QueryRequest, QueryResponse};
 use tokio::time::Instant;
-use tonic::Status;
+use tonic::{Code, Status};
 use tower::Service;
 
 use super::Engine;
 use super::progress::{Progress, Updates};
 use super::request_log::{self, ShardRecord};
+use crate::canary::{Sent, send_first};
 use crate::error::QueryError;
 use crate::fanout::{
-    Deadlines, GatherEvent, Hedging, LeafCall, RequestId, ShardEnd, ShardPlan, coverage, gather,
+    Deadlines, GatherEvent, Hedging, LeafCall, Missing, RequestId, ShardEnd, ShardPlan, coverage,
+    gather, gather_after,
 };
 
 /// Runs request `id`; with `progress`, reports each shard's end (and the
@@ -33,7 +36,7 @@ pub async fn run<S>(
     id: &RequestId,
 ) -> Result<QueryResponse, QueryError>
 where
-    S: Service<LeafCall, Response = Payload, Error = Status> + Clone,
+    S: Service<LeafCall, Response = Payload, Error = Status, Future: Send> + Clone + Send,
 {
     let started = Instant::now();
     let span = OpenSpan::start(
@@ -60,7 +63,7 @@ async fn drive<S>(
     record: &mut ShardRecord,
 ) -> Result<QueryResponse, QueryError>
 where
-    S: Service<LeafCall, Response = Payload, Error = Status> + Clone,
+    S: Service<LeafCall, Response = Payload, Error = Status, Future: Send> + Clone + Send,
 {
     let started = Instant::now();
     let payload = request
@@ -70,8 +73,34 @@ where
     coverage::validate(&policy)?;
     let total = Deadlines::total(&engine.config.deadline, client_timeout);
     let deadlines = Deadlines::new(total, engine.reserve.for_deadline(total), started);
+    let canary = engine
+        .canary
+        .admit(&policy, &payload, deadlines.gather)
+        .await?;
 
     let snapshot = engine.topology.snapshot();
+    let hedging = engine.hedging(&policy);
+    let hints = engine.config.hedge.hints && hedging != Hedging::Off;
+    let tied = engine.tied(&policy);
+    let plan = |index: usize| ShardPlan {
+        shard: &snapshot.shards[index],
+        shard_count: snapshot.shard_count(),
+        payload: &payload,
+        request_id: id,
+        gather_deadline: deadlines.gather,
+        hedging,
+        hints,
+        tied,
+        hedge: &engine.config.hedge,
+        probation: &engine.config.probation,
+        budget: &engine.hedge_budget,
+        admission: &engine.admission,
+    };
+    // The canary's answer (or its death) comes before the merge opens.
+    let first = match canary {
+        Some(ticket) => send_first(ticket, &snapshot.shards, plan, &engine.leaf).await?,
+        None => None,
+    };
     let request_id = id.number();
     let wants_snapshots = updates.is_some();
     let mut merge = engine.merge.open(
@@ -89,24 +118,18 @@ where
     // Coverage so far is built only for a client that watches.
     let mut progress = updates.map(|updates| Progress::new(updates, request_id));
 
-    let hedging = engine.hedging(&policy);
-    let hints = engine.config.hedge.hints && hedging != Hedging::Off;
-    let tied = engine.tied(&policy);
-    let plans = snapshot.shards.iter().map(|shard| ShardPlan {
-        shard,
-        shard_count: snapshot.shard_count(),
-        payload: &payload,
-        request_id: id,
-        gather_deadline: deadlines.gather,
-        hedging,
-        hints,
-        tied,
-        hedge: &engine.config.hedge,
-        probation: &engine.config.probation,
-        budget: &engine.hedge_budget,
-        admission: &engine.admission,
-    });
-    let events = gather(plans, &engine.leaf);
+    let shards = 0..snapshot.shards.len();
+    let events = match first {
+        None => gather(shards.map(plan), &engine.leaf).left_stream(),
+        Some(Sent {
+            shard: canaried,
+            outcome,
+            fan_out,
+        }) => {
+            let others = shards.filter(move |&i| fan_out && i != canaried);
+            gather_after(outcome, others.map(|i| (i, plan(i))), &engine.leaf).right_stream()
+        }
+    };
     tokio::pin!(events);
     record.snapshot = Some(Arc::clone(&snapshot));
     record.ends = vec![None; snapshot.shards.len()];
@@ -142,6 +165,14 @@ where
             }
             () = &mut request_deadline, if gathered => break,
         }
+    }
+    // Shards never called: the deadline came while the canary was out.
+    for end in ends.iter_mut().filter(|end| end.is_none()) {
+        *end = Some(ShardEnd::TimedOut(Missing {
+            code: Code::DeadlineExceeded,
+            message: "not called: the request's deadline came while its canary was out".into(),
+            ..Missing::default()
+        }));
     }
     let coverage = coverage::so_far(ends.iter().map(Option::as_ref));
     let now = Instant::now();

@@ -4,6 +4,10 @@
 //! shard has ended; each shard ends by the gather deadline at the latest.
 //! Dropping the stream drops every shard future, which cancels every leaf
 //! call still out.
+//!
+//! [`gather_after`] is the gather of a request whose canary went first:
+//! the canary's shard is an outcome already there or a future already
+//! running, and the other shards start now.
 
 use futures::stream::{self, FuturesUnordered, Stream, StreamExt as _};
 use scatter_proto::v1::Payload;
@@ -27,6 +31,25 @@ where
         .map(|(index, plan)| shard::run(plan, index, leaf.clone()))
         .collect();
     shards.flat_map(|outcome| stream::iter(events(outcome)))
+}
+
+/// The events of a gather whose `first` shard's outcome (ready, or still
+/// coming) is in hand: the other shards, `(index, plan)` each, start now.
+pub fn gather_after<'a, S, P, F>(
+    first: F,
+    plans: P,
+    leaf: &S,
+) -> impl Stream<Item = GatherEvent> + use<'a, S, P, F>
+where
+    S: Service<LeafCall, Response = Payload, Error = Status> + Clone + 'a,
+    P: IntoIterator<Item = (usize, ShardPlan<'a>)>,
+    F: Future<Output = ShardOutcome>,
+{
+    let shards: FuturesUnordered<_> = plans
+        .into_iter()
+        .map(|(index, plan)| shard::run(plan, index, leaf.clone()))
+        .collect();
+    stream::select(shards, stream::once(first)).flat_map(|outcome| stream::iter(events(outcome)))
 }
 
 /// A shard's outcome as its events: the partial first, when there is one.

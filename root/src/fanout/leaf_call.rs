@@ -144,15 +144,7 @@ impl Service<LeafCall> for GrpcLeaf {
         Box::pin(async move {
             match listener {
                 Some(listener) => streamed(client, call, &listener, attributes, limit).await,
-                None => {
-                    let request_id = call.request_id.clone();
-                    let (request, span) = call.grpc("scatter.v1.Leaf/Answer");
-                    let result = unary(client, request, &call.replica)
-                        .await
-                        .map_err(|status| cause(status, limit));
-                    span.finish_call(request_id.spans(), attributes, &result);
-                    result
-                }
+                None => unary(client, call, attributes, limit).await,
             }
         })
     }
@@ -185,11 +177,18 @@ impl LeafCall {
 /// `Leaf/Answer`: the partial, and the leaf's load report kept.
 async fn unary(
     mut client: LeafClient<Channel>,
-    request: tonic::Request<LeafRequest>,
-    replica: &Replica,
+    mut call: LeafCall,
+    attributes: Vec<(&'static str, AttributeValue)>,
+    limit: usize,
 ) -> Result<Payload, Status> {
-    let response = client.answer(request).await?.into_inner();
-    answered(response, replica)
+    let (request, span) = call.grpc("scatter.v1.Leaf/Answer");
+    let result = match client.answer(request).await {
+        Ok(response) => answered(response.into_inner(), &call.replica),
+        Err(status) => Err(status),
+    }
+    .map_err(|status| cause(status, limit));
+    span.finish_call(call.request_id.spans(), attributes, &result);
+    result
 }
 
 /// `Leaf/AnswerStream`: what the leaf says before its answer goes to the
@@ -204,7 +203,6 @@ async fn streamed(
 ) -> Result<Payload, Status> {
     call.request.report_start = listener.report_start();
     let spare = call.request.clone();
-    let request_id = call.request_id.clone();
     let (request, span) = call.grpc("scatter.v1.Leaf/AnswerStream");
     let result = match client.answer_stream(request).await {
         Ok(updates) => read_updates(updates.into_inner(), &call.replica, listener).await,
@@ -212,7 +210,7 @@ async fn streamed(
     };
     let refused = matches!(&result, Err(status) if status.code() == Code::Unimplemented);
     let result = result.map_err(|status| cause(status, limit));
-    span.finish_call(request_id.spans(), attributes.clone(), &result);
+    span.finish_call(call.request_id.spans(), attributes.clone(), &result);
     if !refused {
         return result;
     }
@@ -221,12 +219,7 @@ async fn streamed(
         report_start: false,
         ..spare
     };
-    let (request, span) = call.grpc("scatter.v1.Leaf/Answer");
-    let result = unary(client, request, &call.replica)
-        .await
-        .map_err(|status| cause(status, limit));
-    span.finish_call(request_id.spans(), attributes, &result);
-    result
+    unary(client, call, attributes, limit).await
 }
 
 /// Reads an `AnswerStream` to its answer, passing on what comes before.

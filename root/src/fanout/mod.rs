@@ -28,7 +28,7 @@ mod tests;
 pub use crate::topology::HedgeBudget;
 pub use deadline::Deadlines;
 pub use event::{GatherEvent, Missing, ShardEnd};
-pub use gather::gather;
+pub use gather::{gather, gather_after};
 pub use leaf_call::{AttemptKind, GrpcLeaf, LeafCall, LeafService, LeafStack, leaf_stack};
 pub use listen::{Heard, Listener, News};
 pub use request_id::RequestId;

@@ -157,7 +157,10 @@ where
     if attempts.is_empty() {
         return ended(shard.failed());
     }
-    let hedge_at = shard.hedge_at(now);
+    // A hedge may go once, after the delay or on a slow hint, whichever
+    // comes first; the delay may fall past the deadline, a hint still not.
+    let mut may_hedge = shard.hedges();
+    let hedge_at = shard.hedge_at(now).filter(|_| may_hedge);
     let mut hedge_armed = hedge_at.is_some();
     let hedge = OptionFuture::from(hedge_at.map(tokio::time::sleep_until));
     let tie_at = shard.tie_at(now);
@@ -205,7 +208,8 @@ where
                     }
                 }
                 News::Slow { expected } => {
-                    if hedge_armed && shard.hint_hedges(heard.attempt, expected, hedge_at, &attempts) {
+                    if may_hedge && shard.hint_hedges(heard.attempt, expected, hedge_at, &attempts) {
+                        may_hedge = false;
                         hedge_armed = false;
                         let now = Instant::now();
                         let hedge = shard.hedge(now);
@@ -221,6 +225,7 @@ where
             }
             Some(()) = &mut hedge, if hedge_armed => {
                 hedge_armed = false;
+                may_hedge = false;
                 let now = Instant::now();
                 let hedge = shard.hedge(now);
                 attempts.extend(hedge.map(|r| shard.launch(&leaf, r, AttemptKind::Hedge, now)));
@@ -417,16 +422,22 @@ impl ShardRun<'_, '_> {
     }
 
     /// When to hedge, or `None` when this shard is not hedged.
+    /// Whether this request hedges this shard at all: hedging on, and
+    /// another replica to go to (with one there is nothing to gain).
+    fn hedges(&self) -> bool {
+        self.plan.hedging != Hedging::Off
+            && self.plan.shard.replicas.len() >= 2
+            && self.plan.hedge.max_attempts >= 2
+    }
+
+    /// When to hedge after the delay, or `None` when that falls past the
+    /// deadline (or the request does not hedge).
     fn hedge_at(&self, now: Instant) -> Option<Instant> {
         let percentile = match self.plan.hedging {
             Hedging::Off => return None,
             Hedging::Configured => None,
             Hedging::Percentile(p) => Some(p),
         };
-        // A hedge goes to another replica: with one replica there is nothing to gain.
-        if self.plan.shard.replicas.len() < 2 || self.plan.hedge.max_attempts < 2 {
-            return None;
-        }
         let at = now
             + self
                 .plan

@@ -73,6 +73,16 @@ impl Topology {
         Ok(topology)
     }
 
+    /// A topology of `shards` made elsewhere, e.g. replicas whose calls go
+    /// to in-memory leaves in tests: no connection made, no health watched.
+    pub fn of_shards(shards: Vec<Shard>, connector: Connector, metrics: Registry) -> Self {
+        Self {
+            current: RwLock::new(Arc::new(Snapshot { shards })),
+            connector,
+            metrics,
+        }
+    }
+
     /// The snapshot to use for one request.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.current

@@ -1,5 +1,5 @@
-//! The leaf of the end-to-end tests. What it does for a call — wait, fail or
-//! answer — is chosen by the request payload, a [`Script`], per shard and
+//! The leaf of the end-to-end tests. What it does for a call — wait, fail,
+//! exit or answer — is chosen by the request payload, a [`Script`], per shard and
 //! replica; its partial says who answered. With `--garbage` it answers every
 //! call with a well-framed gRPC message that is not a `LeafResponse`.
 //!
@@ -19,6 +19,12 @@ const TEST_FLAGS: &[Flag] = &[
         help: "its replica number within the shard, for \"S.R\" script keys [default: 0]",
     },
     Flag {
+        name: "unary-only",
+        env: "SCATTER_TEST_UNARY_ONLY",
+        value: None,
+        help: "serve scatter.v1.Leaf as it was before AnswerStream: that method is UNIMPLEMENTED",
+    },
+    Flag {
         name: "garbage",
         env: "SCATTER_TEST_GARBAGE",
         value: None,
@@ -36,9 +42,17 @@ impl Leaf for ScriptedLeaf {
     async fn answer(&self, request: ShardRequest) -> Result<Payload, Status> {
         let script = Script::from_payload(&request.payload);
         let call = script.call(self.shard, self.replica);
+        if let Some(expected) = call.slow_hint {
+            let expected = (!expected.is_zero()).then_some(expected);
+            request.hints.slow(expected, "the script says so");
+        }
         if let Some(delay) = call.delay {
             // Dropped here when the root cancels the call.
             tokio::time::sleep(delay).await;
+        }
+        if let Some(code) = call.exit {
+            eprintln!("test-leaf: exiting ({code}) as the request's script says");
+            std::process::exit(code);
         }
         if let Some(status) = call.failure {
             return Err(status);
@@ -78,6 +92,9 @@ async fn main() -> Result<(), scatter_leaf::Error> {
         shard: options.shard,
         replica,
     };
+    if flags.is_set("unary-only") {
+        return unary_only::serve(leaf, options).await;
+    }
     scatter_leaf::serve(leaf, options).await
 }
 
@@ -144,6 +161,60 @@ mod garbage {
                 shard: 7,
                 shard_count: 7,
             })))
+        }
+    }
+}
+
+/// The SDK's leaf service without `AnswerStream`, as a leaf written against
+/// the contract before it was added (or in a language whose leaf has not
+/// added it) serves it: the root must fall back to `Answer`.
+mod unary_only {
+    use scatter_leaf::{Leaf, LeafOptions, LeafService, Process, Status};
+    use scatter_proto::v1::leaf_server::{self, LeafServer};
+    use scatter_proto::v1::{LeafInfo, LeafInfoRequest, LeafRequest, LeafResponse, LeafUpdate};
+    use tonic::service::Routes;
+    use tonic::{Request, Response};
+
+    const SERVICE: &str = "scatter.v1.Leaf";
+
+    pub(crate) async fn serve<L: Leaf>(
+        leaf: L,
+        options: LeafOptions,
+    ) -> Result<(), scatter_leaf::Error> {
+        let listener = scatter_management::bind(options.listen).await?;
+        let process = Process::new("leaf", &[SERVICE]);
+        let service = UnaryOnly(LeafService::new(leaf, &options, &process));
+        let routes = Routes::new(LeafServer::new(service));
+        scatter_management::serve(process, routes, listener, options.serve).await
+    }
+
+    struct UnaryOnly<L>(LeafService<L>);
+
+    #[tonic::async_trait]
+    impl<L: Leaf> leaf_server::Leaf for UnaryOnly<L> {
+        async fn answer(
+            &self,
+            request: Request<LeafRequest>,
+        ) -> Result<Response<LeafResponse>, Status> {
+            self.0.answer(request).await
+        }
+
+        type AnswerStreamStream = futures::stream::Empty<Result<LeafUpdate, Status>>;
+
+        async fn answer_stream(
+            &self,
+            _: Request<LeafRequest>,
+        ) -> Result<Response<Self::AnswerStreamStream>, Status> {
+            Err(Status::unimplemented(
+                "this leaf predates Leaf/AnswerStream",
+            ))
+        }
+
+        async fn info(
+            &self,
+            request: Request<LeafInfoRequest>,
+        ) -> Result<Response<LeafInfo>, Status> {
+            self.0.info(request).await
         }
     }
 }

@@ -6,6 +6,8 @@ use std::time::Duration;
 use scatter_management::metrics::Registry;
 use tokio::time::Instant;
 
+use scatter_proto::v1::LoadReport;
+
 use crate::config::ProbationConfig;
 use crate::fanout::choose::choose;
 use crate::topology::probation::evaluate;
@@ -186,5 +188,45 @@ async fn a_queued_shard_ejects_no_replica_for_latency() {
     assert!(
         evaluate(&replicas, 1, &config, Instant::now()),
         "idle again: slow stands out"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn choice_prefers_the_replica_reporting_the_shorter_queue_while_the_report_is_fresh() {
+    let replicas = replicas(2);
+    answered(&replicas[0], 10, 20);
+    answered(&replicas[1], 10, 20);
+    // Replica 1's leaf has other roots' calls queued: this root has none
+    // out there, but the leaf says so with its answers.
+    let busy = LoadReport {
+        in_flight: 2,
+        queued: 6,
+    };
+    replicas[1].stats.reports.record(&busy, Instant::now());
+    replicas[0].stats.reports.record(
+        &LoadReport {
+            in_flight: 1,
+            queued: 0,
+        },
+        Instant::now(),
+    );
+    for _ in 0..20 {
+        assert_eq!(choose(&replicas, &[], Instant::now()), Some(0));
+    }
+    replicas[0].stats.reports.record(&busy, Instant::now());
+    replicas[1].stats.reports.record(
+        &LoadReport {
+            in_flight: 1,
+            queued: 0,
+        },
+        Instant::now(),
+    );
+    for _ in 0..20 {
+        assert_eq!(choose(&replicas, &[], Instant::now()), Some(1));
+    }
+    tokio::time::advance(Duration::from_secs(1)).await;
+    assert!(
+        replicas[0].stats.score() == replicas[1].stats.score(),
+        "stale reports weigh nothing: the replicas are equal again"
     );
 }

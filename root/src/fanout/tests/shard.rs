@@ -15,6 +15,7 @@ use crate::admission::{Admission, Class};
 use crate::config::{AdmissionConfig, HedgeConfig, ProbationConfig};
 use crate::fanout::event::{Missing, ShardEnd};
 use crate::fanout::leaf_call::LeafCall;
+use crate::fanout::listen::News;
 use crate::fanout::observe::ObserveLayer;
 use crate::fanout::request_id::RequestId;
 use crate::fanout::shard::{self, Hedging, ShardOutcome, ShardPlan};
@@ -23,32 +24,42 @@ use crate::topology::{Connector, Replica, ReplicaStats, Shard, ShardStats};
 
 /// What one replica does with every call: wait, then answer or fail.
 #[derive(Clone, Copy)]
-enum Behaviour {
+pub(super) enum Behaviour {
     Answer(u64),
     Fail(u64, Code),
+    /// Say at once the call will be slow (taking this long, when given),
+    /// then answer after the first number of ms.
+    Hint(u64, Option<u64>),
+    /// Wait this long in the leaf's queue (not started), say so when asked
+    /// (a tied call), then work this long and answer.
+    Queue(u64, u64),
 }
 
 /// One call as the leaf saw it.
 #[derive(Debug, Clone, PartialEq)]
-struct Seen {
-    replica: String,
-    attempt: u32,
-    at_ms: u64,
+pub(super) struct Seen {
+    pub replica: String,
+    pub attempt: u32,
+    pub at_ms: u64,
     /// `None` while running; `Some(true)` answered, `Some(false)` cancelled.
-    completed: Option<bool>,
+    pub completed: Option<bool>,
+    /// When work on it began at the leaf (left its queue); `None` never.
+    pub started_ms: Option<u64>,
+    /// When it answered, failed or was cancelled.
+    pub ended_ms: Option<u64>,
 }
 
 /// An in-memory tree of one shard: replicas `r0`, `r1`, ... and a log of
 /// every call they received.
 #[derive(Clone)]
-struct Leaves {
+pub(super) struct Leaves {
     behaviour: Arc<HashMap<String, Behaviour>>,
     seen: Arc<Mutex<Vec<Seen>>>,
     start: Instant,
 }
 
 impl Leaves {
-    fn new(behaviours: &[Behaviour]) -> Self {
+    pub(super) fn new(behaviours: &[Behaviour]) -> Self {
         Self {
             behaviour: Arc::new(
                 behaviours
@@ -62,7 +73,7 @@ impl Leaves {
         }
     }
 
-    fn seen(&self) -> Vec<Seen> {
+    pub(super) fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
     }
 
@@ -87,15 +98,43 @@ impl Leaves {
                         attempt: call.request.attempt,
                         at_ms: ms_since(leaves.start),
                         completed: None,
+                        started_ms: None,
+                        ended_ms: None,
                     });
                     seen.len() - 1
                 };
                 let mut guard = Cancelled {
                     seen: Arc::clone(&leaves.seen),
                     index,
+                    start: leaves.start,
                     done: false,
                 };
+                let start = |leaves: &Leaves| {
+                    leaves.seen.lock().unwrap()[index].started_ms = Some(ms_since(leaves.start));
+                };
+                if !matches!(behaviour, Behaviour::Queue(..)) {
+                    start(&leaves);
+                }
                 let result = match behaviour {
+                    Behaviour::Hint(ms, expected) => {
+                        if let Some(listener) = &call.listener {
+                            listener.hear(News::Slow {
+                                expected: expected.map(Duration::from_millis),
+                            });
+                        }
+                        tokio::time::sleep(Duration::from_millis(ms)).await;
+                        Ok(Payload::new("text/plain", call.replica.addr.clone()))
+                    }
+                    Behaviour::Queue(wait, work) => {
+                        tokio::time::sleep(Duration::from_millis(wait)).await;
+                        start(&leaves);
+                        if let Some(listener) = call.listener.as_ref().filter(|l| l.report_start())
+                        {
+                            listener.hear(News::Started);
+                        }
+                        tokio::time::sleep(Duration::from_millis(work)).await;
+                        Ok(Payload::new("text/plain", call.replica.addr.clone()))
+                    }
                     Behaviour::Answer(ms) => {
                         tokio::time::sleep(Duration::from_millis(ms)).await;
                         Ok(Payload::new("text/plain", call.replica.addr.clone()))
@@ -106,7 +145,10 @@ impl Leaves {
                     }
                 };
                 guard.done = true;
-                leaves.seen.lock().unwrap()[index].completed = Some(true);
+                let mut seen = leaves.seen.lock().unwrap();
+                seen[index].completed = Some(true);
+                seen[index].ended_ms = Some(ms_since(leaves.start));
+                drop(seen);
                 result
             }
         })
@@ -117,18 +159,21 @@ impl Leaves {
 struct Cancelled {
     seen: Arc<Mutex<Vec<Seen>>>,
     index: usize,
+    start: Instant,
     done: bool,
 }
 
 impl Drop for Cancelled {
     fn drop(&mut self) {
         if !self.done {
-            self.seen.lock().unwrap()[self.index].completed = Some(false);
+            let mut seen = self.seen.lock().unwrap();
+            seen[self.index].completed = Some(false);
+            seen[self.index].ended_ms = Some(ms_since(self.start));
         }
     }
 }
 
-fn addr(i: usize) -> String {
+pub(super) fn addr(i: usize) -> String {
     format!("http://127.0.0.1:{}", 9 + i)
 }
 
@@ -156,20 +201,20 @@ fn shard(replicas: usize, registry: &Registry) -> Shard {
 
 /// The settings every test starts from: hedge after a fixed 20 ms, no
 /// probation (it would need history), a full budget.
-struct World {
-    shard: Shard,
-    hedge: HedgeConfig,
+pub(super) struct World {
+    pub shard: Shard,
+    pub hedge: HedgeConfig,
     probation: ProbationConfig,
-    budget: HedgeBudget,
+    pub budget: HedgeBudget,
     admission: Admission,
     payload: Payload,
     deadline_ms: u64,
-    hints: bool,
-    tied: Option<Duration>,
+    pub hints: bool,
+    pub tied: Option<Duration>,
 }
 
 impl World {
-    fn new(replicas: usize) -> Self {
+    pub(super) fn new(replicas: usize) -> Self {
         Self {
             shard: shard(replicas, &Registry::default()),
             hedge: HedgeConfig {
@@ -191,14 +236,14 @@ impl World {
 
     /// Makes `replica` look faster than its sibling, so the first attempt
     /// goes to it (choice is random between fresh replicas).
-    fn make_first_choice(&self, replica: usize) {
+    pub(super) fn make_first_choice(&self, replica: usize) {
         for (i, r) in self.shard.replicas.iter().enumerate() {
             let ms = if i == replica { 1 } else { 50 };
             r.stats.observe(Some(Duration::from_millis(ms)));
         }
     }
 
-    async fn run(&self, leaves: &Leaves) -> (ShardOutcome, u64) {
+    pub(super) async fn run(&self, leaves: &Leaves) -> (ShardOutcome, u64) {
         let request_id = RequestId::new(7, None, TraceContext::start(), Spans::default());
         let plan = ShardPlan {
             shard: &self.shard,
@@ -229,7 +274,7 @@ fn failed(outcome: &ShardOutcome) -> &Missing {
     }
 }
 
-fn answered_by(outcome: &ShardOutcome) -> (String, u32) {
+pub(super) fn answered_by(outcome: &ShardOutcome) -> (String, u32) {
     assert!(
         matches!(outcome.end, ShardEnd::Answered),
         "{:?}",
