@@ -158,7 +158,10 @@ mod tests {
         assert!(by("cancelled") >= 1_000.0);
         assert_eq!(by("failed"), 0.0);
         assert!(super::busy(&reading) >= Duration::from_millis(3));
-        assert_eq!(super::cancelled(&reading).as_micros() as f64, by("cancelled"));
+        assert_eq!(
+            super::cancelled(&reading).as_micros() as f64,
+            by("cancelled")
+        );
     }
 
     #[test]

@@ -1,13 +1,14 @@
 //! `query-of-death` end to end, briefly: deadly requests make the leaves
 //! they reach exit, the harness restarts them after its restart delay and
-//! counts them; normal requests' success is compared with the clean run.
+//! counts them; normal requests' success is compared with the clean run;
+//! with canaries, the deadly payload costs one leaf and is then refused.
 
 mod common;
 
 use common::short_run;
 use serde_json::Value;
 
-const MODES: [&str; 2] = ["plain-fanout", "scatter-hedge"];
+const MODES: [&str; 3] = ["plain-fanout", "scatter-hedge", "scatter-canary"];
 
 #[test]
 fn deadly_requests_kill_leaves_which_come_back_and_are_counted() {
@@ -40,6 +41,22 @@ fn deadly_requests_kill_leaves_which_come_back_and_are_counted() {
             .sum();
         assert_eq!(deadly, 2, "{name}: every deadly request is accounted for");
     }
+    // With canaries the first deadly request's canary costs one leaf; the
+    // second is refused without touching one.
+    let canary = report["modes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["variant"] == "deadly" && m["mode"] == "scatter-canary")
+        .unwrap();
+    let q = &canary["query_of_death"];
+    assert_eq!(q["leaf_processes_lost"], 1, "{q}");
+    let refused = q["deadly_outcomes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|o| o[0].as_str().unwrap().starts_with("FailedPrecondition"));
+    assert!(refused, "{q}");
     assert!(
         stdout.contains("query of death: leaf processes lost"),
         "{stdout}"

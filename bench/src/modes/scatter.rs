@@ -53,7 +53,8 @@ impl Target for ScatterQuery {
 }
 
 /// The query of request `request`, asking for every shard, with its
-/// priority when the settings give a mix.
+/// priority when the settings give a mix and its fingerprint when they say
+/// queries carry one.
 pub(super) fn query(settings: &CallSettings, request: u64) -> QueryRequest {
     let mut policy = Policy {
         require_all_shards: true,
@@ -61,6 +62,9 @@ pub(super) fn query(settings: &CallSettings, request: u64) -> QueryRequest {
     };
     if let Some(mix) = settings.priorities {
         policy.set_priority(mix.of(request));
+    }
+    if let Some(fingerprint) = settings.fingerprint(request) {
+        policy.fingerprint = fingerprint;
     }
     QueryRequest {
         payload: Some(settings.payload(request)),
