@@ -194,13 +194,14 @@ fn write_counters(out: &mut String, m: &ModeReport, c: &RootCounters) {
     let t = &c.total;
     let _ = writeln!(
         out,
-        "root counters {} {}: first {} hedges {} won {} retries {} cancelled {} failed {} probations {} budget refusals {}",
+        "root counters {} {}: first {} hedges {} won {} retries {} tied {} cancelled {} failed {} probations {} budget refusals {}",
         m.variant,
         m.mode,
         t.first_attempts,
         t.hedges,
         t.hedges_won,
         t.retries,
+        t.tied,
         t.cancellations,
         t.failures,
         t.probations,
