@@ -1,6 +1,6 @@
 //! What the Scatter root did during one measured phase, from two readings
 //! of its `/metrics`: per replica, first attempts, hedges sent and won,
-//! retries, cancellations, failures and probations; per shard, hedges and
+//! retries, tied copies, cancellations, failures and probations; per shard, hedges and
 //! retries refused by the budget.
 
 use std::net::SocketAddr;
@@ -24,6 +24,8 @@ pub struct ReplicaCounters {
     pub hedges_won: u64,
     /// Fast retries sent here.
     pub retries: u64,
+    /// Tied copies sent here (the first call had not started after the tie delay).
+    pub tied: u64,
     /// Calls here cancelled (another attempt won, or the deadline came).
     pub cancellations: u64,
     /// Calls here that failed.
@@ -43,11 +45,12 @@ pub struct RootCounters {
     pub replicas: Vec<ReplicaCounters>,
 }
 
-const SERIES: [&str; 7] = [
+const SERIES: [&str; 8] = [
     "scatter_root_first_attempts_total",
     "scatter_root_hedges_total",
     "scatter_root_hedges_won_total",
     "scatter_root_retries_total",
+    "scatter_root_tied_total",
     "scatter_root_cancellations_total",
     "scatter_root_leaf_errors_total",
     "scatter_root_probations_total",
@@ -92,8 +95,9 @@ impl RootCounters {
                     1 => &mut c.hedges,
                     2 => &mut c.hedges_won,
                     3 => &mut c.retries,
-                    4 => &mut c.cancellations,
-                    5 => &mut c.failures,
+                    4 => &mut c.tied,
+                    5 => &mut c.cancellations,
+                    6 => &mut c.failures,
                     _ => &mut c.probations,
                 } += value;
             }
@@ -104,6 +108,7 @@ impl RootCounters {
             total.hedges += c.hedges;
             total.hedges_won += c.hedges_won;
             total.retries += c.retries;
+            total.tied += c.tied;
             total.cancellations += c.cancellations;
             total.failures += c.failures;
             total.probations += c.probations;
@@ -139,12 +144,14 @@ mod tests {
 scatter_root_first_attempts_total{shard="1",replica="http://127.0.0.1:7004"} 100
 scatter_root_hedges_total{shard="0",replica="http://127.0.0.1:7002"} 3
 scatter_root_hedges_won_total{shard="0",replica="http://127.0.0.1:7002"} 2
+scatter_root_tied_total{shard="1",replica="http://127.0.0.1:7003"} 7
 scatter_root_budget_refusals_total{shard="1"} 4
 "#;
         let c = RootCounters::from_reading(&Reading::parse(text), &leaves);
         assert_eq!(c.total.first_attempts, 190);
         assert_eq!((c.total.hedges, c.total.hedges_won), (3, 2));
         assert_eq!(c.budget_refusals, 4);
+        assert_eq!((c.total.tied, c.replicas[2].tied), (7, 7));
         assert_eq!(c.replicas[1].hedges, 3);
         assert_eq!(
             (c.replicas[3].shard, c.replicas[3].replica),

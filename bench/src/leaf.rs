@@ -3,17 +3,27 @@
 //! payload, draws for (id, shard, replica, attempt), fails fast when the
 //! model says so, otherwise queues for a slot when a concurrency limit is
 //! set, waits the service time out on the [`PreciseTimer`] (no CPU burnt),
-//! and answers with a partial that reports the time it applied.
+//! and answers with a partial that reports the time it applied and the
+//! time it was busy ([`crate::work`]). When the call is a straggler of a
+//! kind the model says is recognisable, it tells the root at once that the
+//! call will be slow, with the class's typical time (never the drawn one). A request carrying the deadly marker
+//! ([`wire::is_deadly`]) makes the process exit at once, as a query of
+//! death would.
 
 use std::sync::Arc;
 
 use scatter_leaf::{Leaf, Payload, ShardRequest, Status};
+use scatter_management::metrics::Registry;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
 use crate::model::{CallId, Draw, LatencyModel};
 use crate::timer::PreciseTimer;
 use crate::wire;
+use crate::work::BusyCounters;
+
+/// The exit code of a bench leaf killed by a deadly request.
+pub const DEADLY_EXIT_CODE: i32 = 70;
 
 /// Everything a bench leaf needs beyond its shard and replica; passed to
 /// the leaf process as JSON in `--leaf-config`.
@@ -33,23 +43,30 @@ pub struct BenchLeaf {
     replica: u32,
     slots: Option<Arc<Semaphore>>,
     timer: PreciseTimer,
+    busy: BusyCounters,
 }
 
 impl BenchLeaf {
-    /// A leaf serving as replica `replica` of its shard.
-    pub fn new(config: LeafConfig, replica: u32, timer: PreciseTimer) -> Self {
+    /// A leaf serving as replica `replica` of its shard, counting its busy
+    /// time in `metrics` (its process's `/metrics`).
+    pub fn new(config: LeafConfig, replica: u32, timer: PreciseTimer, metrics: &Registry) -> Self {
         let slots = config.concurrency.map(|n| Arc::new(Semaphore::new(n)));
         Self {
             config,
             replica,
             slots,
             timer,
+            busy: BusyCounters::register(metrics),
         }
     }
 }
 
 impl Leaf for BenchLeaf {
     async fn answer(&self, request: ShardRequest) -> Result<Payload, Status> {
+        if wire::is_deadly(&request.payload.body) {
+            // A query of death: the process goes, every call in flight with it.
+            std::process::exit(DEADLY_EXIT_CODE);
+        }
         let call = CallId {
             request: wire::request_id(&request.payload.body).unwrap_or(request.request_id),
             shard: request.shard,
@@ -60,6 +77,13 @@ impl Leaf for BenchLeaf {
             Draw::Fail => return Err(Status::unavailable("bench leaf: injected fast failure")),
             Draw::Serve(service) => service,
         };
+        // What a real leaf could know at the start: this is a straggler of
+        // a kind it recognises, and such calls take about so long.
+        if let Some(typical) = self.config.model.recognisable_straggler(call) {
+            request
+                .hints
+                .slow(Some(typical), "recognisable straggler (bench model)");
+        }
         // Held until the answer is built; dropped with the call if cancelled.
         let _slot = match &self.slots {
             Some(slots) => Some(
@@ -70,10 +94,13 @@ impl Leaf for BenchLeaf {
             ),
             None => None,
         };
+        // Work starts once the slot is held: queueing is not work.
+        let busy = self.busy.start();
         self.timer.sleep(service).await;
+        let busy = busy.end(true);
         Ok(Payload::new(
             wire::PARTIAL_CONTENT_TYPE,
-            wire::partial_body(service, self.config.partial_bytes),
+            wire::partial_body(service, busy, self.config.partial_bytes),
         ))
     }
 }
@@ -105,9 +132,15 @@ mod tests {
             concurrency: Some(1),
             partial_bytes: 64,
         };
-        let leaf = BenchLeaf::new(config, 1, PreciseTimer::start().unwrap());
+        let leaf = BenchLeaf::new(
+            config,
+            1,
+            PreciseTimer::start().unwrap(),
+            &Registry::default(),
+        );
         let partial = leaf.answer(request(77, 0)).await.unwrap();
         assert_eq!(partial.body.len(), 64);
+        let busy = wire::partial_busy(&partial.body).unwrap();
         let expected = model.draw(CallId {
             request: 77,
             shard: 1,
@@ -116,7 +149,10 @@ mod tests {
         });
         let reported = wire::partial_service(&partial.body).unwrap();
         match expected {
-            Draw::Serve(d) => assert_eq!(reported, Duration::from_micros(d.as_micros() as u64)),
+            Draw::Serve(d) => {
+                assert_eq!(reported, Duration::from_micros(d.as_micros() as u64));
+                assert!(busy >= reported, "busy {busy:?} < service {reported:?}");
+            }
             Draw::Fail => panic!("model without errors failed"),
         }
     }
@@ -133,7 +169,12 @@ mod tests {
             concurrency: None,
             partial_bytes: 8,
         };
-        let leaf = BenchLeaf::new(config, 0, PreciseTimer::start().unwrap());
+        let leaf = BenchLeaf::new(
+            config,
+            0,
+            PreciseTimer::start().unwrap(),
+            &Registry::default(),
+        );
         let status = leaf.answer(request(1, 0)).await.unwrap_err();
         assert_eq!(status.code(), scatter_leaf::Code::Unavailable);
     }

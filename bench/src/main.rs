@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use scatter_bench::modes::Mode;
+use scatter_bench::report::seeds::Summary;
 use scatter_bench::run::{CLIENT_THREADS, Harness, RunOptions};
 use scatter_bench::scenarios::ScenarioName;
 use scatter_bench::schedule::Arrivals;
@@ -38,6 +39,11 @@ struct Cli {
     /// Seed of the latency model and the arrivals.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Run the scenario once per seed, each into OUT/seed-N, then print
+    /// the median and spread (min–max) of every ratio over the seeds and
+    /// write them to OUT/summary.json.
+    #[arg(long, value_delimiter = ',', conflicts_with = "seed")]
+    seeds: Option<Vec<u64>>,
     /// How arrivals are spaced.
     #[arg(long, value_enum, default_value_t = Arrivals::Poisson)]
     arrivals: Arrivals,
@@ -73,10 +79,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let load = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let scenario = cli.scenario.resolve(cli.seed);
     let out = match cli.out {
         Some(out) => out,
-        None => default_out(scenario.name)?,
+        None => default_out(cli.scenario.resolve(cli.seed).name)?,
     };
     let options = RunOptions {
         rate: cli.rate,
@@ -89,13 +94,48 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         out: out.clone(),
         command: std::env::args().collect::<Vec<_>>().join(" "),
     };
-    let report = load.block_on(async {
-        let harness = Harness::new(client.handle().clone())?;
-        harness.run(&scenario, &options).await
-    })?;
-    println!("{}", report.table());
+    let harness = Harness::new(client.handle().clone())?;
+    let result = match cli.seeds {
+        None => load.block_on(async {
+            let report = harness
+                .run(&cli.scenario.resolve(cli.seed), &options)
+                .await?;
+            println!("{}", report.table());
+            Ok(())
+        }),
+        Some(seeds) => load.block_on(over_seeds(&harness, cli.scenario, &seeds, &options)),
+    };
     println!("wrote {}", out.display());
     client.shutdown_timeout(Duration::from_secs(1));
+    result
+}
+
+/// Runs `scenario` once per seed, each into `seed-N/` under the output
+/// folder, then prints and writes the summary over the seeds.
+async fn over_seeds(
+    harness: &Harness,
+    scenario: ScenarioName,
+    seeds: &[u64],
+    options: &RunOptions,
+) -> anyhow::Result<()> {
+    let mut runs = Vec::with_capacity(seeds.len());
+    for &seed in seeds {
+        let folder = format!("seed-{seed}");
+        let options = RunOptions {
+            seed,
+            out: options.out.join(&folder),
+            ..options.clone()
+        };
+        let report = harness.run(&scenario.resolve(seed), &options).await?;
+        println!("{}", report.table());
+        runs.push((seed, report, folder));
+    }
+    let summary = Summary::of(&runs);
+    println!("{}", summary.table());
+    std::fs::write(
+        options.out.join("summary.json"),
+        serde_json::to_string_pretty(&summary)?,
+    )?;
     Ok(())
 }
 

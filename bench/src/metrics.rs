@@ -49,6 +49,21 @@ impl Reading {
         Self { samples }
     }
 
+    /// Like [`Self::since`] for one process that may have restarted in
+    /// between: a counter that went down counts from zero (its process
+    /// started again; what the dead one did after `before` is lost).
+    pub fn since_restart(&self, before: &Self) -> Self {
+        let samples = self
+            .samples
+            .iter()
+            .map(|(k, v)| {
+                let was = before.samples.get(k).copied().unwrap_or(0.0);
+                (k.clone(), if *v < was { *v } else { v - was })
+            })
+            .collect();
+        Self { samples }
+    }
+
     /// Adds another reading's samples into this one.
     pub fn add(&mut self, other: &Self) {
         for (k, v) in &other.samples {

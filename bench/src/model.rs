@@ -52,6 +52,27 @@ pub struct Straggler {
     pub p: f64,
     /// How many times slower a straggling call is.
     pub factor: f64,
+    /// Share of stragglers a leaf can recognise when the call starts (a
+    /// cold cache, a long posting list), in [0, 1]: those, and only those,
+    /// it hints as slow. The rest look like any call until they are late.
+    #[serde(default = "Straggler::default_recognisable")]
+    pub recognisable: f64,
+}
+
+impl Straggler {
+    /// Stragglers `factor` times slower on a share `p` of calls, half of
+    /// them recognisable.
+    pub fn new(p: f64, factor: f64) -> Self {
+        Self {
+            p,
+            factor,
+            recognisable: Self::default_recognisable(),
+        }
+    }
+
+    fn default_recognisable() -> f64 {
+        0.5
+    }
 }
 
 /// One replica slower than its siblings on every call.
@@ -116,6 +137,7 @@ const STREAM_BASE_A: u64 = 1;
 const STREAM_BASE_B: u64 = 2;
 const STREAM_STRAGGLER: u64 = 3;
 const STREAM_ERROR: u64 = 4;
+const STREAM_RECOGNISABLE: u64 = 5;
 
 impl LatencyModel {
     /// A model with only a base distribution.
@@ -157,6 +179,26 @@ impl LatencyModel {
             us *= slow.factor;
         }
         Draw::Serve(Duration::from_nanos((us.max(0.0) * 1e3) as u64))
+    }
+
+    /// What a leaf can know of `call` when it starts: if the call is a
+    /// straggler of a kind it recognises, the class's typical time
+    /// (`factor` × the base median, never the drawn time); else `None` —
+    /// a normal call, or a straggler that looks like one. Decided on a
+    /// stream of its own, so the draws of time are unchanged.
+    pub fn recognisable_straggler(&self, call: CallId) -> Option<Duration> {
+        let s = self.straggler.as_ref()?;
+        let at = CallId { attempt: 0, ..call };
+        let straggles = self.uniform(at, STREAM_STRAGGLER) < s.p;
+        (straggles && self.uniform(at, STREAM_RECOGNISABLE) < s.recognisable).then(|| {
+            let median = match self.base {
+                Base::Zero => 0.0,
+                Base::Constant { us } => us,
+                Base::Exponential { mean_us } => mean_us * std::f64::consts::LN_2,
+                Base::LogNormal { median_us, .. } => median_us,
+            };
+            Duration::from_nanos((median * s.factor * 1e3) as u64)
+        })
     }
 
     /// The lower bound for one request over `shards` × `replicas` leaves:
@@ -249,10 +291,7 @@ mod tests {
 
     fn stragglers(seed: u64) -> LatencyModel {
         LatencyModel {
-            straggler: Some(Straggler {
-                p: 0.005,
-                factor: 50.0,
-            }),
+            straggler: Some(Straggler::new(0.005, 50.0)),
             ..LatencyModel::new(
                 seed,
                 Base::LogNormal {
@@ -402,6 +441,49 @@ mod tests {
         assert_eq!(m.oracle(0, 4, 2), Duration::from_millis(1));
         // With one replica, the slow one is the only choice.
         assert_eq!(m.oracle(0, 4, 1), Duration::from_millis(10));
+    }
+
+    #[test]
+    fn about_half_the_stragglers_are_recognisable_and_only_stragglers() {
+        let m = stragglers(5);
+        let n = 400_000u64;
+        let (mut slow, mut hinted) = (0, 0);
+        for r in 0..n {
+            let time = served(m.draw(call(r)));
+            let hint = m.recognisable_straggler(call(r));
+            let is_straggler = m.uniform(call(r), STREAM_STRAGGLER) < 0.005;
+            slow += u64::from(is_straggler);
+            if let Some(hint) = hint {
+                hinted += 1;
+                assert!(is_straggler, "a normal call was hinted");
+                // The class's time, not the drawn one.
+                assert_eq!(hint, Duration::from_millis(250));
+                assert!(time > Duration::from_millis(25));
+            }
+        }
+        let share = hinted as f64 / slow as f64;
+        assert!((0.45..0.55).contains(&share), "{hinted} of {slow} hinted");
+        // The same call is hinted the same on every attempt and every run.
+        let hinted_call = (0..n)
+            .map(call)
+            .find(|c| m.recognisable_straggler(*c).is_some())
+            .unwrap();
+        let again = CallId {
+            attempt: 1,
+            ..hinted_call
+        };
+        assert!(stragglers(5).recognisable_straggler(again).is_some());
+        assert_eq!(
+            LatencyModel::new(5, Base::Zero).recognisable_straggler(hinted_call),
+            None
+        );
+    }
+
+    #[test]
+    fn old_configs_without_a_recognisable_share_read_as_half() {
+        let s: Straggler = serde_json::from_str(r#"{"p":0.005,"factor":50.0}"#).unwrap();
+        assert_eq!(s, Straggler::new(0.005, 50.0));
+        assert_eq!(s.recognisable, 0.5);
     }
 
     #[test]

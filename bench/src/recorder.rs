@@ -43,6 +43,10 @@ pub struct Sample {
     /// From its due time to the first update with every shard but one
     /// answered (streaming modes).
     pub all_but_one: Option<Duration>,
+    /// The leaf busy time its answer's partials report (the work it used).
+    pub leaf_busy: Duration,
+    /// It carried the deadly marker: counted apart from every other figure.
+    pub deadly: bool,
 }
 
 /// A new latency histogram: 1 µs to 1 h at 3 significant digits, in µs.
@@ -73,6 +77,8 @@ pub struct Recorder {
     sheds: BTreeMap<String, u64>,
     first_due: Option<Duration>,
     last_end: Duration,
+    used_leaf_busy: Duration,
+    deadly: BTreeMap<String, u64>,
 }
 
 /// A recorder with no deadline: every success counts toward goodput.
@@ -107,11 +113,23 @@ impl Recorder {
             sheds: BTreeMap::new(),
             first_due: None,
             last_end: Duration::ZERO,
+            used_leaf_busy: Duration::ZERO,
+            deadly: BTreeMap::new(),
         }
     }
 
     /// Adds one finished request.
     pub fn record(&mut self, sample: &Sample) {
+        if sample.deadly {
+            let outcome = match &sample.outcome {
+                Ok(()) => "answered".to_owned(),
+                Err(failure) => {
+                    without_numbers(&failure.message().chars().take(160).collect::<String>())
+                }
+            };
+            *self.deadly.entry(outcome).or_default() += 1;
+            return;
+        }
         let end = sample.due + sample.latency;
         self.last_end = self.last_end.max(end);
         self.first_due = Some(self.first_due.map_or(sample.due, |d| d.min(sample.due)));
@@ -121,6 +139,7 @@ impl Recorder {
         match &sample.outcome {
             Ok(()) => {
                 self.ok += 1;
+                self.used_leaf_busy += sample.leaf_busy;
                 if sample.latency <= self.deadline {
                     self.good += 1;
                     *self.good_by_priority.entry(sample.priority).or_default() += 1;
@@ -190,6 +209,17 @@ impl Recorder {
     /// Times from send to refusal of shed requests, in µs.
     pub fn shed(&self) -> &Histogram<u64> {
         &self.shed
+    }
+
+    /// The leaf busy time the answers of successful requests used.
+    pub fn used_leaf_busy(&self) -> Duration {
+        self.used_leaf_busy
+    }
+
+    /// Deadly requests by outcome (`answered`, or the error with its
+    /// numbers as `N`), most frequent first; none of them counts anywhere else.
+    pub fn deadly_outcomes(&self) -> Vec<(String, u64)> {
+        by_count(&self.deadly)
     }
 
     /// Successful requests.
@@ -313,7 +343,34 @@ mod tests {
             priority: Priority::Unspecified,
             half: None,
             all_but_one: None,
+            leaf_busy: Duration::from_millis(latency_ms / 2),
+            deadly: false,
         }
+    }
+
+    #[test]
+    fn deadly_requests_count_apart_and_answers_sum_the_work_they_used() {
+        let mut r = Recorder::with_deadline(Duration::from_secs(1));
+        r.record(&ok(0, 10));
+        r.record(&ok(1, 20));
+        r.record(&Sample {
+            outcome: Err("Unavailable: shard 3 failed at 12 ms".into()),
+            ..ok(2, 5)
+        });
+        for due in [3, 4] {
+            r.record(&Sample {
+                deadly: true,
+                outcome: Err(format!("FailedPrecondition: refused, seen {due} times").into()),
+                ..ok(due, 1)
+            });
+        }
+        assert_eq!((r.ok(), r.good(), r.errors()), (2, 2, 1));
+        assert_eq!(r.histogram().len(), 2, "no deadly latency");
+        assert_eq!(r.used_leaf_busy(), Duration::from_millis(15));
+        assert_eq!(
+            r.deadly_outcomes(),
+            vec![("FailedPrecondition: refused, seen N times".into(), 2)]
+        );
     }
 
     #[test]

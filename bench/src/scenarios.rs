@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::leaf::LeafConfig;
 use crate::model::{Base, FastErrors, LatencyModel, SlowReplica, Straggler};
 use crate::modes::Mode;
+use crate::pauses::PauseModel;
 use crate::priority::PriorityMix;
 use crate::topology::Shape;
 
@@ -29,6 +30,12 @@ pub enum ScenarioName {
     /// One call at a time per leaf, at 50 % to 500 % of a measured
     /// capacity; mixed priorities at 200 %; a step from 50 % to 200 % and back.
     Overload,
+    /// 16 × 2, log-normal 5 ms σ 0.5; every leaf freezes (SIGSTOP) for
+    /// 30 ms about once every 2 s, against the same run without pauses.
+    Pauses,
+    /// 1,000 requests whose payload kills every leaf it reaches, mixed
+    /// into normal load; with and without canaries, against a clean run.
+    QueryOfDeath,
 }
 
 /// One shape-and-model combination a scenario runs every mode on.
@@ -46,6 +53,30 @@ pub struct Variant {
     pub load: Load,
     /// Each request's `Policy.priority`, when the variant mixes classes.
     pub priorities: Option<PriorityMix>,
+    /// Leaves freeze on a seeded schedule during each phase ([`crate::pauses`]).
+    pub pauses: Option<PauseModel>,
+    /// Deadly requests are mixed into the measured phase ([`crate::query_of_death`]).
+    pub deadly: bool,
+    /// Queries say a fingerprint (`Policy.fingerprint`), so a root with
+    /// canaries knows which payloads it has seen.
+    pub fingerprints: bool,
+}
+
+impl Variant {
+    /// A variant at the run's rate with 100 B requests and nothing else.
+    pub fn new(label: &str, shape: Shape, leaf: LeafConfig) -> Self {
+        Self {
+            label: label.into(),
+            shape,
+            leaf,
+            request_bytes: 100,
+            load: Load::Steady(1.0),
+            priorities: None,
+            pauses: None,
+            deadly: false,
+            fingerprints: false,
+        }
+    }
 }
 
 /// How a variant's offered load runs over its measured phase.
@@ -103,6 +134,8 @@ pub struct Scenario {
     pub timeout: Duration,
     /// Rates are multiples of a capacity the harness measures first.
     pub measure_capacity: bool,
+    /// The variant the others are compared with, mode by mode.
+    pub baseline_variant: Option<&'static str>,
 }
 
 /// Every mode compared in the tail scenarios.
@@ -111,6 +144,16 @@ const TAIL_MODES: [Mode; 4] = [
     Mode::TowerHedge,
     Mode::Scatter,
     Mode::ScatterHedge,
+];
+
+/// `pauses`' modes: the baselines and Scatter's hedging, with and without
+/// the leaves' information.
+const PAUSE_MODES: [Mode; 5] = [
+    Mode::PlainFanout,
+    Mode::TowerHedge,
+    Mode::ScatterHedge,
+    Mode::ScatterHints,
+    Mode::ScatterTied,
 ];
 
 fn zero_work(seed: u64, bytes: usize) -> LeafConfig {
@@ -133,23 +176,23 @@ fn lognormal(seed: u64) -> LatencyModel {
 
 fn stragglers(seed: u64) -> LatencyModel {
     LatencyModel {
-        straggler: Some(Straggler {
-            p: 0.005,
-            factor: 50.0,
-        }),
+        straggler: Some(Straggler::new(0.005, 50.0)),
         ..lognormal(seed)
     }
 }
 
 fn one(shape: Shape, leaf: LeafConfig) -> Vec<Variant> {
-    vec![Variant {
-        label: String::new(),
-        shape,
-        leaf,
-        request_bytes: 100,
-        load: Load::Steady(1.0),
-        priorities: None,
-    }]
+    vec![Variant::new("", shape, leaf)]
+}
+
+/// The leaves of `slow-replica`, `flaky-replica`, `overload`, `pauses` and
+/// `query-of-death`: no limit, 100 B partials.
+fn lognormal_leaf(model: LatencyModel) -> LeafConfig {
+    LeafConfig {
+        model,
+        concurrency: None,
+        partial_bytes: 100,
+    }
 }
 
 const fn shape(shards: u32, replicas: u32) -> Shape {
@@ -170,6 +213,7 @@ impl ScenarioName {
             hedge_percentile: 95.0,
             timeout: Duration::from_secs(5),
             measure_capacity: false,
+            baseline_variant: None,
         };
         match self {
             Self::Overhead => Scenario {
@@ -199,14 +243,7 @@ impl ScenarioName {
                 ],
                 variants: [1, 4, 16, 64]
                     .into_iter()
-                    .map(|n| Variant {
-                        label: format!("N={n}"),
-                        shape: shape(n, 1),
-                        leaf: zero_work(seed, 100),
-                        request_bytes: 100,
-                        load: Load::Steady(1.0),
-                        priorities: None,
-                    })
+                    .map(|n| Variant::new(&format!("N={n}"), shape(n, 1), zero_work(seed, 100)))
                     .collect(),
                 ..base
             },
@@ -228,14 +265,11 @@ impl ScenarioName {
                 ]
                 .into_iter()
                 .map(|(bytes, label)| Variant {
-                    label: label.into(),
-                    shape: shape(4, 1),
-                    leaf: zero_work(seed, bytes),
                     request_bytes: bytes,
                     // 1 MiB × 4 shards each way: a fifth of the rate keeps
                     // a 2-core machine from measuring only memcpy.
                     load: Load::Steady(if bytes >= 1 << 20 { 0.2 } else { 1.0 }),
-                    priorities: None,
+                    ..Variant::new(label, shape(4, 1), zero_work(seed, bytes))
                 })
                 .collect(),
                 ..base
@@ -250,6 +284,8 @@ impl ScenarioName {
                     Mode::TowerHedge,
                     Mode::Scatter,
                     Mode::ScatterHedge,
+                    Mode::ScatterHints,
+                    Mode::ScatterTied,
                     Mode::ScatterStream,
                 ],
                 variants: one(
@@ -264,31 +300,23 @@ impl ScenarioName {
                 ..base
             },
             Self::SlowReplica => {
-                let leaf = |slow: bool| LeafConfig {
-                    model: LatencyModel {
+                let leaf = |slow: bool| {
+                    lognormal_leaf(LatencyModel {
                         slow: slow.then_some(SlowReplica {
                             shard: Some(0),
                             replica: 0,
                             factor: 10.0,
                         }),
                         ..lognormal(seed)
-                    },
-                    concurrency: None,
-                    partial_bytes: 100,
+                    })
                 };
                 Scenario {
                     name: "slow-replica",
                     variants: [("even", false), ("slow", true)]
                         .into_iter()
-                        .map(|(label, slow)| Variant {
-                            label: label.into(),
-                            shape: shape(16, 2),
-                            leaf: leaf(slow),
-                            request_bytes: 100,
-                            load: Load::Steady(1.0),
-                            priorities: None,
-                        })
+                        .map(|(label, slow)| Variant::new(label, shape(16, 2), leaf(slow)))
                         .collect(),
+                    baseline_variant: Some("even"),
                     ..base
                 }
             }
@@ -296,17 +324,13 @@ impl ScenarioName {
                 name: "flaky-replica",
                 variants: one(
                     shape(16, 2),
-                    LeafConfig {
-                        model: LatencyModel {
-                            errors: Some(FastErrors {
-                                replica: Some(0),
-                                rate: 0.2,
-                            }),
-                            ..lognormal(seed)
-                        },
-                        concurrency: None,
-                        partial_bytes: 100,
-                    },
+                    lognormal_leaf(LatencyModel {
+                        errors: Some(FastErrors {
+                            replica: Some(0),
+                            rate: 0.2,
+                        }),
+                        ..lognormal(seed)
+                    }),
                 ),
                 ..base
             },
@@ -318,6 +342,37 @@ impl ScenarioName {
                 variants: overload_variants(seed),
                 timeout: Duration::from_secs(1),
                 measure_capacity: true,
+                ..base
+            },
+            Self::Pauses => Scenario {
+                name: "pauses",
+                // 250 rps × 80 s: 20,000 requests per mode and variant.
+                default_duration: Duration::from_secs(80),
+                modes: PAUSE_MODES.to_vec(),
+                variants: [("calm", None), ("pauses", Some(PauseModel::GC))]
+                    .into_iter()
+                    .map(|(label, pauses)| Variant {
+                        pauses,
+                        ..Variant::new(label, shape(16, 2), lognormal_leaf(lognormal(seed)))
+                    })
+                    .collect(),
+                baseline_variant: Some("calm"),
+                ..base
+            },
+            Self::QueryOfDeath => Scenario {
+                name: "query-of-death",
+                // 250 rps × 40 s = 10,000 requests, one in ten deadly.
+                default_duration: Duration::from_secs(40),
+                modes: vec![Mode::PlainFanout, Mode::ScatterHedge, Mode::ScatterCanary],
+                variants: [("clean", false), ("deadly", true)]
+                    .into_iter()
+                    .map(|(label, deadly)| Variant {
+                        deadly,
+                        fingerprints: true,
+                        ..Variant::new(label, shape(16, 2), lognormal_leaf(lognormal(seed)))
+                    })
+                    .collect(),
+                baseline_variant: Some("clean"),
                 ..base
             },
         }
@@ -334,16 +389,16 @@ impl ScenarioName {
 /// run's duration.
 fn overload_variants(seed: u64) -> Vec<Variant> {
     let variant = |label: &str, load: Load, priorities: Option<PriorityMix>| Variant {
-        label: label.into(),
-        shape: shape(16, 2),
-        leaf: LeafConfig {
-            model: lognormal(seed),
-            concurrency: Some(1),
-            partial_bytes: 100,
-        },
-        request_bytes: 100,
         load,
         priorities,
+        ..Variant::new(
+            label,
+            shape(16, 2),
+            LeafConfig {
+                concurrency: Some(1),
+                ..lognormal_leaf(lognormal(seed))
+            },
+        )
     };
     let mut variants: Vec<Variant> = [
         ("50%", 0.5),
@@ -391,6 +446,8 @@ mod tests {
             ScenarioName::SlowReplica,
             ScenarioName::FlakyReplica,
             ScenarioName::Overload,
+            ScenarioName::Pauses,
+            ScenarioName::QueryOfDeath,
         ] {
             let s = name.resolve(1);
             assert!(!s.name.is_empty() && !s.modes.is_empty() && !s.variants.is_empty());
@@ -402,6 +459,36 @@ mod tests {
         let sweep = ScenarioName::FanoutSweep.resolve(1);
         let ns: Vec<u32> = sweep.variants.iter().map(|v| v.shape.shards).collect();
         assert_eq!(ns, vec![1, 4, 16, 64]);
+    }
+
+    #[test]
+    fn pauses_and_query_of_death_compare_with_a_calm_or_clean_run_of_the_same_world() {
+        for (name, baseline, other) in [
+            (ScenarioName::Pauses, "calm", "pauses"),
+            (ScenarioName::QueryOfDeath, "clean", "deadly"),
+        ] {
+            let s = name.resolve(3);
+            assert_eq!(s.baseline_variant, Some(baseline));
+            let [a, b] = &s.variants[..] else {
+                panic!("{}: two variants", s.name)
+            };
+            assert_eq!((a.label.as_str(), b.label.as_str()), (baseline, other));
+            assert_eq!(a.leaf, b.leaf, "{}: the same leaves", s.name);
+            assert_eq!(
+                a.leaf.model.straggler, None,
+                "{}: no 50× stragglers",
+                s.name
+            );
+            assert_eq!(a.shape, shape(16, 2));
+        }
+        let pauses = ScenarioName::Pauses.resolve(1);
+        assert_eq!(pauses.variants[0].pauses, None);
+        assert_eq!(pauses.variants[1].pauses, Some(PauseModel::GC));
+        assert!(pauses.modes.contains(&Mode::ScatterTied));
+        let qod = ScenarioName::QueryOfDeath.resolve(1);
+        assert!(!qod.variants[0].deadly && qod.variants[1].deadly);
+        assert!(qod.variants.iter().all(|v| v.fingerprints));
+        assert!(qod.modes.contains(&Mode::ScatterCanary));
     }
 
     #[test]

@@ -1,9 +1,9 @@
-//! The processes of a run, all on loopback: the bench leaves (shards ×
-//! replicas, through the root crate's process runtime, which waits for
-//! each to report SERVING and stops them afterwards), a root process —
+//! The processes of a run besides the leaves ([`crate::fleet`]), all on
+//! loopback: a root process —
 //! Scatter's (`scatter serve`) or the hand-written `scatter-bench-plain-root`,
 //! started by the harness itself so it knows the pid whose CPU it measures —
-//! and optionally a merge process.
+//! and optionally a merge process (through the root crate's process
+//! runtime, which waits for it to report SERVING and stops it afterwards).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,8 +16,6 @@ use nix::unistd::Pid;
 use scatter_root::runtime::process::{ChildSpec, ProcessOptions, ProcessRuntime};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
-
-use crate::leaf::LeafConfig;
 
 /// How many shards, and replicas per shard.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -51,65 +49,6 @@ fn process_options() -> ProcessOptions {
     ProcessOptions {
         stop_grace: Duration::from_secs(3),
         ..ProcessOptions::default()
-    }
-}
-
-/// The running bench leaves.
-pub struct Fleet {
-    runtime: ProcessRuntime,
-    leaves: Vec<Vec<SocketAddr>>,
-}
-
-impl Fleet {
-    /// Starts `shape` bench leaves configured by `config` and waits until
-    /// every one is SERVING.
-    pub async fn start(shape: Shape, config: &LeafConfig) -> anyhow::Result<Self> {
-        let program = sibling_binary("scatter-bench-leaf")?;
-        let config = serde_json::to_string(config)?;
-        let mut specs = Vec::new();
-        for shard in 0..shape.shards {
-            for replica in 0..shape.replicas {
-                specs.push(ChildSpec {
-                    name: format!("bench-leaf-{shard}.{replica}"),
-                    program: program.clone(),
-                    args: vec![
-                        "--shard".into(),
-                        shard.to_string(),
-                        "--shard-count".into(),
-                        shape.shards.to_string(),
-                        "--replica".into(),
-                        replica.to_string(),
-                        "--leaf-config".into(),
-                        config.clone(),
-                        "--grace-ms".into(),
-                        "2000".into(),
-                    ],
-                    env: Vec::new(),
-                });
-            }
-        }
-        let runtime = ProcessRuntime::start(specs, process_options()).await?;
-        let addrs = runtime.addrs();
-        let leaves = addrs
-            .chunks(shape.replicas as usize)
-            .map(<[SocketAddr]>::to_vec)
-            .collect();
-        Ok(Self { runtime, leaves })
-    }
-
-    /// Leaf addresses by shard, then replica.
-    pub fn leaves(&self) -> &[Vec<SocketAddr>] {
-        &self.leaves
-    }
-
-    /// Every leaf address.
-    pub fn all(&self) -> impl Iterator<Item = SocketAddr> + '_ {
-        self.leaves.iter().flatten().copied()
-    }
-
-    /// Stops every leaf.
-    pub async fn stop(self) {
-        self.runtime.stop(&process_options()).await;
     }
 }
 

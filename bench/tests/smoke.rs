@@ -1,13 +1,14 @@
 //! A smoke run of every mode: the real `scatter-bench` binary runs the
 //! `stragglers` scenario for one second at 20 requests/s with every mode,
-//! and its report must show every mode answering every request, and the
-//! streaming mode its times to k of N shards.
+//! and its report must show every mode answering every request, its extra
+//! leaf work, and the streaming mode its times to k of N shards; and a
+//! run over two seeds must leave a report per seed and their summary.
 
 mod common;
 
-use common::short_run;
+use common::{short_run, short_run_with};
 
-const MODES: [&str; 9] = [
+const MODES: [&str; 11] = [
     "direct",
     "plain-fanout",
     "plain-root",
@@ -15,6 +16,8 @@ const MODES: [&str; 9] = [
     "scatter",
     "scatter-embedded",
     "scatter-hedge",
+    "scatter-hints",
+    "scatter-tied",
     "scatter-stream",
     "scatter-merge",
 ];
@@ -42,11 +45,15 @@ fn every_mode_answers_every_request_of_a_short_run() {
         );
         assert_eq!(mode["ok"].as_u64(), Some(requests), "{name}");
         assert!(mode["p50_us"].as_u64().unwrap() > 0, "{name}");
+        let work = mode["extra_leaf_work_pct"].as_f64().unwrap();
+        assert!((0.0..100.0).contains(&work), "{name}: extra work {work}");
         assert!(out.join(format!("{name}.hlog")).exists(), "{name}.hlog");
     }
     for name in [
         "scatter",
         "scatter-hedge",
+        "scatter-hints",
+        "scatter-tied",
         "scatter-stream",
         "scatter-merge",
     ] {
@@ -86,5 +93,37 @@ fn every_mode_answers_every_request_of_a_short_run() {
     assert!(source.contains("harness client threads"), "{source}");
     assert!(report["oracle"]["p50_us"].as_u64().unwrap() > 0);
     assert!(out.join("latency.svg").exists());
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn several_seeds_give_a_report_each_and_a_summary_of_their_spread() {
+    let (out, stdout) = short_run_with(
+        "stragglers",
+        10.0,
+        &["plain-fanout", "scatter"],
+        &["--seeds", "1,2"],
+    );
+    for seed in [1, 2] {
+        let report = out.join(format!("seed-{seed}")).join("report.json");
+        assert!(report.exists(), "{}", report.display());
+    }
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["seeds"], serde_json::json!([1, 2]));
+    let scatter = summary["modes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["mode"] == "scatter")
+        .unwrap();
+    let figures = scatter["figures"].as_array().unwrap();
+    let ratio = figures
+        .iter()
+        .find(|f| f[0] == "p999_vs_plain_fanout")
+        .unwrap();
+    assert_eq!(ratio[1]["per_seed"].as_array().unwrap().len(), 2);
+    assert!(ratio[1]["min"].as_f64() <= ratio[1]["max"].as_f64());
+    assert!(stdout.contains("over seeds 1, 2"), "{stdout}");
     let _ = std::fs::remove_dir_all(&out);
 }

@@ -7,7 +7,7 @@
 use anyhow::Context as _;
 use scatter_bench::leaf::{BenchLeaf, LeafConfig};
 use scatter_bench::timer::PreciseTimer;
-use scatter_leaf::{Flag, Flags, LeafOptions};
+use scatter_leaf::{Flag, Flags, LeafOptions, Process};
 
 /// The bench leaf's own flags, besides the SDK's.
 const BENCH_FLAGS: &[Flag] = &[
@@ -35,7 +35,11 @@ async fn main() -> anyhow::Result<()> {
     let config: LeafConfig =
         serde_json::from_str(&config_json).context("--leaf-config is not a valid leaf config")?;
     let options = LeafOptions::from_flags(&flags)?;
-    let leaf = BenchLeaf::new(config, replica, PreciseTimer::start()?);
-    scatter_leaf::serve(leaf, options).await?;
+    // A process of our own, so the leaf's busy-time counters sit beside
+    // the SDK's in its `/metrics`.
+    let process = Process::new("leaf", &["scatter.v1.Leaf"]);
+    let leaf = BenchLeaf::new(config, replica, PreciseTimer::start()?, &process.metrics);
+    let listener = scatter_management::bind(options.listen).await?;
+    scatter_leaf::serve_on(leaf, options, listener, process).await?;
     Ok(())
 }

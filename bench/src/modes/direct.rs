@@ -8,6 +8,8 @@ use scatter_proto::v1::LeafRequest;
 use scatter_proto::v1::leaf_client::LeafClient;
 use tonic::transport::Channel;
 
+use crate::wire;
+
 use super::{CallFuture, CallSettings, Milestones, Target, describe, leaf_clients, leaf_request};
 
 /// A client of one leaf.
@@ -51,11 +53,12 @@ impl Target for Direct {
             self.settings.timeout,
         );
         Box::pin(async move {
-            client
-                .answer(call)
-                .await
-                .map(|_| Milestones::default())
-                .map_err(|s| describe(&s))
+            let response = client.answer(call).await.map_err(|s| describe(&s))?;
+            let partial = response.into_inner().partial.unwrap_or_default();
+            Ok(Milestones {
+                leaf_busy: wire::partial_busy(&partial.body).unwrap_or_default(),
+                ..Milestones::default()
+            })
         })
     }
 }

@@ -35,6 +35,7 @@ pub use scatter_stream::ScatterStream;
 pub use tower_hedge::TowerHedge;
 
 use crate::priority::PriorityMix;
+use crate::query_of_death::{self, DeadlyMix};
 use crate::wire;
 
 /// A way of answering a request.
@@ -58,6 +59,16 @@ pub enum Mode {
     ScatterEmbedded,
     /// The Scatter root with hedging on.
     ScatterHedge,
+    /// `ScatterHedge`'s root with leaf hints on: a leaf that knows a call
+    /// will be slow says so, and the root hedges at once.
+    ScatterHints,
+    /// `ScatterHints`' root with tied requests: every shard's call goes to
+    /// a second replica after a short delay, and the copy that starts work
+    /// second is dropped.
+    ScatterTied,
+    /// `ScatterHedge`'s root with canaries: a payload it has not seen goes
+    /// to one shard first, and one that kills its canary is refused.
+    ScatterCanary,
     /// `ScatterHedge`'s root queried with `QueryStream`: progressive
     /// coverage, timed at half the shards, all but one, and the full answer.
     ScatterStream,
@@ -76,6 +87,9 @@ impl Mode {
             Self::Scatter => "scatter",
             Self::ScatterEmbedded => "scatter-embedded",
             Self::ScatterHedge => "scatter-hedge",
+            Self::ScatterHints => "scatter-hints",
+            Self::ScatterTied => "scatter-tied",
+            Self::ScatterCanary => "scatter-canary",
             Self::ScatterStream => "scatter-stream",
             Self::ScatterMerge => "scatter-merge",
         }
@@ -89,6 +103,9 @@ impl Mode {
             Self::PlainRoot
                 | Self::Scatter
                 | Self::ScatterHedge
+                | Self::ScatterHints
+                | Self::ScatterTied
+                | Self::ScatterCanary
                 | Self::ScatterStream
                 | Self::ScatterMerge
         )
@@ -110,9 +127,13 @@ impl Mode {
     /// Scatter as a library. Reports divide by it like for like.
     pub fn counterpart(self) -> Option<Self> {
         match self {
-            Self::Scatter | Self::ScatterHedge | Self::ScatterStream | Self::ScatterMerge => {
-                Some(Self::PlainRoot)
-            }
+            Self::Scatter
+            | Self::ScatterHedge
+            | Self::ScatterHints
+            | Self::ScatterTied
+            | Self::ScatterCanary
+            | Self::ScatterStream
+            | Self::ScatterMerge => Some(Self::PlainRoot),
             Self::ScatterEmbedded => Some(Self::PlainFanout),
             _ => None,
         }
@@ -120,8 +141,9 @@ impl Mode {
 }
 
 /// When a streaming request's answer grew, on the client's clock: the
-/// first update (progress or final) that covered each share of the shards.
-/// Empty for a unary mode, whose one response is its answer.
+/// first update (progress or final) that covered each share of the shards
+/// (empty for a unary mode, whose one response is its answer); and the
+/// leaf work the answer used.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Milestones {
     /// At least half the shards answered.
@@ -131,6 +153,9 @@ pub struct Milestones {
     /// The final answer arrived (before the stream's trailers, which end
     /// the call a moment later).
     pub full: Option<Instant>,
+    /// The leaf busy time the partials of the answer report: the leaf work
+    /// it used (see [`crate::work`]).
+    pub leaf_busy: Duration,
 }
 
 /// One request's outcome: `Err` says whether it was shed, and why.
@@ -152,15 +177,32 @@ pub struct CallSettings {
     /// `Policy.priority` of each request, by id (queries to a root only);
     /// `None` leaves it unset.
     pub priorities: Option<PriorityMix>,
+    /// Which requests carry the deadly marker; `None`: none.
+    pub deadly: Option<DeadlyMix>,
+    /// Queries to a root say their fingerprint (`Policy.fingerprint`).
+    pub fingerprints: bool,
 }
 
 impl CallSettings {
     /// The payload of request `request`.
     pub fn payload(&self, request: u64) -> Payload {
-        Payload::new(
-            wire::REQUEST_CONTENT_TYPE,
-            wire::request_body(request, self.request_bytes),
-        )
+        let body = if self.is_deadly(request) {
+            wire::deadly_request_body(request, self.request_bytes)
+        } else {
+            wire::request_body(request, self.request_bytes)
+        };
+        Payload::new(wire::REQUEST_CONTENT_TYPE, body)
+    }
+
+    /// Whether request `request` is deadly.
+    pub fn is_deadly(&self, request: u64) -> bool {
+        self.deadly.is_some_and(|mix| mix.is_deadly(request))
+    }
+
+    /// The fingerprint request `request` says, when queries say one.
+    pub fn fingerprint(&self, request: u64) -> Option<String> {
+        self.fingerprints
+            .then(|| query_of_death::fingerprint(request, self.is_deadly(request)))
     }
 }
 

@@ -16,6 +16,8 @@ use scatter_proto::v1::leaf_client::LeafClient;
 use scatter_proto::v1::{ConcatResult, LeafRequest, Payload, ShardPartial};
 use tonic::transport::Channel;
 
+use crate::work;
+
 use super::{CallFuture, CallSettings, Milestones, Target, describe, leaf_clients, leaf_request};
 
 /// Clients of every leaf.
@@ -46,9 +48,13 @@ impl Target for PlainFanout {
             self.settings.timeout,
         );
         Box::pin(async move {
-            let merged = gather.await.map_err(|s| describe(&s))?.encode_to_vec();
-            std::hint::black_box(merged);
-            Ok(Milestones::default())
+            let merged = gather.await.map_err(|s| describe(&s))?;
+            let leaf_busy = work::used_by_concat(&merged);
+            std::hint::black_box(merged.encode_to_vec());
+            Ok(Milestones {
+                leaf_busy,
+                ..Milestones::default()
+            })
         })
     }
 }

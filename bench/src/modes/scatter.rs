@@ -12,6 +12,8 @@ use scatter_proto::v1::root_client::RootClient;
 use scatter_proto::v1::{Policy, QueryRequest, QueryResponse};
 use tonic::transport::Channel;
 
+use crate::work;
+
 use super::{
     CallFuture, CallSettings, Failure, MAX_MESSAGE, Milestones, Target, channel, describe,
 };
@@ -45,13 +47,14 @@ impl Target for ScatterQuery {
         let query = timed_query(&self.settings, request);
         Box::pin(async move {
             let response = client.query(query).await.map_err(|s| describe(&s))?;
-            every_shard_answered(&response.into_inner()).map(|()| Milestones::default())
+            answered_in_full(&response.into_inner())
         })
     }
 }
 
 /// The query of request `request`, asking for every shard, with its
-/// priority when the settings give a mix.
+/// priority when the settings give a mix and its fingerprint when they say
+/// queries carry one.
 pub(super) fn query(settings: &CallSettings, request: u64) -> QueryRequest {
     let mut policy = Policy {
         require_all_shards: true,
@@ -59,6 +62,9 @@ pub(super) fn query(settings: &CallSettings, request: u64) -> QueryRequest {
     };
     if let Some(mix) = settings.priorities {
         policy.set_priority(mix.of(request));
+    }
+    if let Some(fingerprint) = settings.fingerprint(request) {
+        policy.fingerprint = fingerprint;
     }
     QueryRequest {
         payload: Some(settings.payload(request)),
@@ -71,6 +77,16 @@ pub(super) fn timed_query(settings: &CallSettings, request: u64) -> tonic::Reque
     let mut query = tonic::Request::new(query(settings, request));
     query.set_timeout(settings.timeout);
     query
+}
+
+/// A full answer's milestones (the work it used); a partial answer is an
+/// error, whatever the root let through.
+pub(super) fn answered_in_full(response: &QueryResponse) -> Result<Milestones, Failure> {
+    every_shard_answered(response)?;
+    Ok(Milestones {
+        leaf_busy: work::used_by_response(response),
+        ..Milestones::default()
+    })
 }
 
 /// A partial answer is an error, whatever the root let through.

@@ -11,8 +11,8 @@ use std::net::SocketAddr;
 use scatter_root::Fanout;
 use scatter_root::config::{BUILTIN_CONCAT, RootConfig};
 
-use super::scatter::{every_shard_answered, query};
-use super::{CallFuture, CallSettings, Milestones, Target};
+use super::scatter::{answered_in_full, query};
+use super::{CallFuture, CallSettings, Target};
 
 /// Scatter's fan-out over every leaf, in process.
 pub struct ScatterEmbedded {
@@ -53,7 +53,7 @@ impl Target for ScatterEmbedded {
                 .query(query, Some(timeout))
                 .await
                 .map_err(|e| super::describe(&e.into()))?;
-            every_shard_answered(&response).map(|()| Milestones::default())
+            answered_in_full(&response)
         })
     }
 }

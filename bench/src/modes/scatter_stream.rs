@@ -13,7 +13,7 @@ use scatter_proto::v1::query_update::Kind;
 use scatter_proto::v1::root_client::RootClient;
 use tonic::transport::Channel;
 
-use super::scatter::{every_shard_answered, root_client, timed_query};
+use super::scatter::{answered_in_full, root_client, timed_query};
 use super::{CallFuture, CallSettings, Milestones, Target, describe};
 
 /// A streaming client of one root.
@@ -61,7 +61,7 @@ impl Target for ScatterStream {
                 }
             }
             let answer = answer.ok_or("the stream ended without an answer")?;
-            every_shard_answered(&answer)?;
+            seen.leaf_busy = answered_in_full(&answer)?.leaf_busy;
             Ok(seen)
         })
     }

@@ -29,6 +29,8 @@ use tonic::transport::Channel;
 use tower::hedge::{Hedge, Policy};
 use tower::{BoxError, Service};
 
+use crate::work;
+
 use super::{CallFuture, CallSettings, Failure, Milestones, Target, leaf_clients, leaf_request};
 
 /// Minimum latencies recorded before tower hedges.
@@ -169,9 +171,13 @@ impl Target for TowerHedge {
         }
         Box::pin(async move {
             let partials = try_join_all(calls).await.map_err(|e| describe_boxed(&*e))?;
-            let merged = ConcatResult { partials }.encode_to_vec();
-            std::hint::black_box(merged);
-            Ok(Milestones::default())
+            let merged = ConcatResult { partials };
+            let leaf_busy = work::used_by_concat(&merged);
+            std::hint::black_box(merged.encode_to_vec());
+            Ok(Milestones {
+                leaf_busy,
+                ..Milestones::default()
+            })
         })
     }
 }

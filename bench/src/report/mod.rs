@@ -13,15 +13,20 @@ use crate::model::LatencyModel;
 use crate::recorder;
 use crate::topology::Shape;
 
+pub mod confidence;
 pub mod goodput;
 mod machine;
 pub mod overload;
 mod progressive;
+pub mod query_of_death;
+pub mod seeds;
 mod table;
 
+pub use confidence::Interval;
 pub use machine::Machine;
 pub use overload::OverloadFigures;
 pub use progressive::Progressive;
+pub use query_of_death::QueryOfDeathFigures;
 pub use table::ms;
 
 /// Latency percentiles in µs.
@@ -50,6 +55,25 @@ pub fn percentiles(h: &Histogram<u64>) -> Percentiles {
         p99_us: h.value_at_quantile(0.99),
         p999_us: h.value_at_quantile(0.999),
         max_us: h.max(),
+    }
+}
+
+/// 95 % confidence intervals of the tail percentiles (see [`confidence`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct TailIntervals {
+    /// Of the p99.
+    pub p99: Option<Interval>,
+    /// Of the p99.9.
+    pub p999: Option<Interval>,
+}
+
+impl TailIntervals {
+    /// The intervals of `h`'s p99 and p99.9.
+    pub fn of(h: &Histogram<u64>) -> Self {
+        Self {
+            p99: confidence::interval(h, 0.99),
+            p999: confidence::interval(h, 0.999),
+        }
     }
 }
 
@@ -124,6 +148,8 @@ pub struct ModeReport {
     pub requests: u64,
     /// Requests answered successfully (every shard).
     pub ok: u64,
+    /// Of those, answered within the deadline (deadly requests excluded).
+    pub good: u64,
     /// Successful responses per second.
     pub throughput_rps: f64,
     /// Requests per second offered by the schedule.
@@ -131,6 +157,8 @@ pub struct ModeReport {
     /// Latency from due time to response, successful requests only.
     #[serde(flatten)]
     pub latency: Percentiles,
+    /// 95 % confidence intervals of `latency`'s p99 and p99.9.
+    pub latency_ci: TailIntervals,
     /// Leaf calls per request, counted by the leaves themselves.
     pub leaf_calls_per_request: f64,
     /// Leaf calls beyond one per shard, as a share of one per shard (%).
@@ -163,6 +191,20 @@ pub struct ModeReport {
     pub vs_counterpart: Ratios,
     /// Against the oracle bound of the variant (none for zero-work leaves).
     pub vs_oracle: Ratios,
+    /// Against tower-hedge in the same variant.
+    pub vs_tower_hedge: Ratios,
+    /// Against the same mode in the scenario's baseline variant (e.g.
+    /// `pauses` against `calm`), when the scenario has one.
+    pub vs_baseline_variant: Ratios,
+    /// Leaf busy time on calls whose work was thrown away (cancelled after
+    /// they started, or answered but not used) ÷ leaf busy time in total,
+    /// in % (see [`crate::work`]); `None` where not measured.
+    pub extra_leaf_work_pct: Option<f64>,
+    /// The part of it on calls cancelled after they started, in % of leaf
+    /// busy time in total; the rest was answered but not used.
+    pub cancelled_leaf_work_pct: Option<f64>,
+    /// Leaf busy time per request, in ms (all calls, used or not).
+    pub leaf_busy_ms_per_request: Option<f64>,
     /// The latest a request was sent after its due time, in µs.
     pub max_send_lag_us: u64,
     /// The root's counters (Scatter modes only).
@@ -171,6 +213,11 @@ pub struct ModeReport {
     pub progressive: Option<Progressive>,
     /// Goodput, admitted latency, sheds, classes, steps (`overload` only).
     pub overload: Option<OverloadFigures>,
+    /// Pauses begun during the measured phase (`pauses`' paused variant).
+    pub pauses: Option<u64>,
+    /// Deadly requests, leaf processes lost, normal goodput (a variant
+    /// with deadly requests only).
+    pub query_of_death: Option<QueryOfDeathFigures>,
 }
 
 /// One variant of a scenario: its shape, rate and oracle.
@@ -225,6 +272,9 @@ pub struct Report {
     pub oracle: Oracle,
     /// Each variant's shape, rate and oracle.
     pub variants: Vec<VariantReport>,
+    /// The variant every other one is compared with, mode by mode
+    /// (`vs_baseline_variant`), when the scenario has one.
+    pub baseline_variant: Option<String>,
 }
 
 /// Minimum measured requests per mode for reported tail figures.
@@ -244,24 +294,40 @@ impl Report {
                 .find(|m| m.mode == name && m.variant == variant)
                 .cloned()
         };
-        let found: Vec<(Option<ModeReport>, Option<ModeReport>)> = self
+        let found: Vec<[Option<ModeReport>; 4]> = self
             .modes
             .iter()
             .map(|m| {
-                (
+                [
                     reference("plain-fanout", &m.variant),
                     m.counterpart
                         .as_deref()
                         .and_then(|c| reference(c, &m.variant)),
-                )
+                    reference("tower-hedge", &m.variant),
+                    self.baseline_variant
+                        .as_deref()
+                        .filter(|b| *b != m.variant)
+                        .and_then(|b| reference(&m.mode, b)),
+                ]
             })
             .collect();
-        for (m, (plain, counterpart)) in self.modes.iter_mut().zip(found) {
+        for (m, [plain, counterpart, tower, baseline]) in self.modes.iter_mut().zip(found) {
+            // CPU is compared only where it is measured in the same place.
+            let latency_only = |m: &ModeReport, r: &ModeReport| Ratios {
+                cpu_per_leaf_call: None,
+                ..against(m, r)
+            };
             if let Some(p) = plain {
-                m.vs_plain_fanout = Ratios {
-                    cpu_per_leaf_call: None,
-                    ..against(m, &p)
-                };
+                m.vs_plain_fanout = latency_only(m, &p);
+            }
+            if let Some(t) = tower {
+                m.vs_tower_hedge = latency_only(m, &t);
+            }
+            if let Some(b) = baseline {
+                m.vs_baseline_variant = against(m, &b);
+                if let Some(q) = &mut m.query_of_death {
+                    q.compare(&b);
+                }
             }
             if let Some(c) = counterpart {
                 m.vs_counterpart = against(m, &c);
@@ -375,9 +441,9 @@ mod tests {
         Progressive::new(&h(250), &h(500), &h(2_000))
     }
 
-    #[test]
-    fn ratios_against_plain_fanout_the_counterpart_and_the_oracle() {
-        let mut report = Report {
+    /// A report with no modes and one zero-work variant.
+    pub(crate) fn empty_report() -> Report {
+        Report {
             scenario: "t".into(),
             command: String::new(),
             machine: Machine::this(),
@@ -389,25 +455,7 @@ mod tests {
             hedge_percentile: 95.0,
             capacity_rps: None,
             capacity_probe: None,
-            modes: vec![
-                mode("plain-fanout", 1000, 200_000, 100.0),
-                ModeReport {
-                    counterpart: Some("plain-root".into()),
-                    latency: Percentiles {
-                        p99_us: 1_000,
-                        ..mode("", 1100, 10_000, 0.0).latency
-                    },
-                    ..mode("scatter-hedge", 1100, 10_000, 99.0)
-                },
-                ModeReport {
-                    root_cpu_us_per_leaf_call: 40.0,
-                    ..mode("plain-root", 2200, 200_000, 100.0)
-                },
-                ModeReport {
-                    progressive: Some(streamed()),
-                    ..mode("scatter-stream", 1200, 12_000, 99.0)
-                },
-            ],
+            modes: Vec::new(),
             oracle: Oracle::default(),
             variants: vec![VariantReport {
                 label: String::new(),
@@ -422,16 +470,42 @@ mod tests {
                     concurrency: None,
                     partial_bytes: 8,
                 },
-                oracle: Oracle {
-                    p50_us: 500,
-                    p999_us: 5_000,
-                    max_us: 9_000,
-                    ..Oracle::default()
-                },
+                oracle: Oracle::default(),
                 phases: Vec::new(),
                 priorities: None,
             }],
+            baseline_variant: None,
+        }
+    }
+
+    #[test]
+    fn ratios_against_plain_fanout_the_counterpart_and_the_oracle() {
+        let mut report = empty_report();
+        report.variants[0].oracle = Oracle {
+            p50_us: 500,
+            p999_us: 5_000,
+            max_us: 9_000,
+            ..Oracle::default()
         };
+        report.modes = vec![
+            mode("plain-fanout", 1000, 200_000, 100.0),
+            ModeReport {
+                counterpart: Some("plain-root".into()),
+                latency: Percentiles {
+                    p99_us: 1_000,
+                    ..mode("", 1100, 10_000, 0.0).latency
+                },
+                ..mode("scatter-hedge", 1100, 10_000, 99.0)
+            },
+            ModeReport {
+                root_cpu_us_per_leaf_call: 40.0,
+                ..mode("plain-root", 2200, 200_000, 100.0)
+            },
+            ModeReport {
+                progressive: Some(streamed()),
+                ..mode("scatter-stream", 1200, 12_000, 99.0)
+            },
+        ];
         report.compute_ratios();
         let s = &report.modes[1];
         assert_eq!(s.vs_plain_fanout.p50, Some(1.1));

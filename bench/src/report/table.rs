@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use super::{ModeReport, Report, overload, progressive};
+use super::{Interval, ModeReport, Report, overload, progressive, query_of_death};
 use crate::counters::RootCounters;
 
 impl Report {
@@ -34,7 +34,7 @@ impl Report {
             let _ = writeln!(
                 out,
                 "  variant {:<8} {:>3} shards × {} replicas, {:.0} rps, request {} B, partial {} B; oracle p50 {} p99 {} p99.9 {}",
-                if v.label.is_empty() { "-" } else { &v.label },
+                label(&v.label),
                 v.shape.shards,
                 v.shape.replicas,
                 v.rate_rps,
@@ -65,7 +65,7 @@ impl Report {
         }
         let _ = writeln!(
             out,
-            "{:<8} {:<16} {:>7} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>6} {:>6} {:>7} {:>7} {:>6} {:>7} {:>7}",
+            "{:<8} {:<16} {:>7} {:>8} {:>8} {:>8} {:>8} {:>13} {:>9} {:>15} {:>9} {:>6} {:>6} {:>6} {:>7} {:>7} {:>6} {:>7} {:>7}",
             "variant",
             "mode",
             "reqs",
@@ -73,10 +73,13 @@ impl Report {
             "p50",
             "p90",
             "p99",
+            "(95% CI)",
             "p99.9",
+            "(95% CI)",
             "max",
             "calls",
             "extra%",
+            "work%",
             "cpu/1k",
             "us/call",
             "errors",
@@ -86,27 +89,55 @@ impl Report {
         for m in &self.modes {
             let _ = writeln!(
                 out,
-                "{:<8} {:<16} {:>7} {:>8.1} {:>8} {:>8} {:>8} {:>9} {:>9} {:>6.2} {:>6.2} {:>7.3} {:>7.1} {:>6} {:>7} {:>7}",
-                if m.variant.is_empty() {
-                    "-"
-                } else {
-                    &m.variant
-                },
+                "{:<8} {:<16} {:>7} {:>8.1} {:>8} {:>8} {:>8} {:>13} {:>9} {:>15} {:>9} {:>6.2} {:>6.2} {:>6} {:>7.3} {:>7.1} {:>6} {:>7} {:>7}",
+                label(&m.variant),
                 m.mode,
                 m.requests,
                 m.throughput_rps,
                 ms(m.latency.p50_us),
                 ms(m.latency.p90_us),
                 ms(m.latency.p99_us),
+                interval(m.latency_ci.p99),
                 ms(m.latency.p999_us),
+                interval(m.latency_ci.p999),
                 ms(m.latency.max_us),
                 m.leaf_calls_per_request,
                 m.extra_leaf_calls_pct,
+                m.extra_leaf_work_pct
+                    .map_or_else(|| "-".into(), |w| format!("{w:.2}")),
                 m.root_cpu_s_per_1k,
                 m.root_cpu_us_per_leaf_call,
                 m.errors,
                 times(m.vs_plain_fanout.p999),
                 times(m.vs_oracle.p999),
+            );
+        }
+        if let Some(baseline) = &self.baseline_variant {
+            for m in self
+                .modes
+                .iter()
+                .filter(|m| m.vs_baseline_variant.p50.is_some())
+            {
+                let (b, t) = (&m.vs_baseline_variant, &m.vs_tower_hedge);
+                let _ = writeln!(
+                    out,
+                    "against {baseline}: {} {} ÷ itself in {baseline}: p50 {} p99 {} p99.9 {}; p99.9 ÷ tower-hedge {}",
+                    m.variant,
+                    m.mode,
+                    times(b.p50),
+                    times(b.p99),
+                    times(b.p999),
+                    times(t.p999),
+                );
+            }
+        }
+        for m in self.modes.iter().filter(|m| m.pauses.is_some()) {
+            let _ = writeln!(
+                out,
+                "  {} {}: {} pauses began during the measured phase (the same schedule in every mode)",
+                m.variant,
+                m.mode,
+                m.pauses.unwrap_or_default()
             );
         }
         for m in &self.modes {
@@ -147,6 +178,9 @@ impl Report {
         if self.modes.iter().any(|m| m.overload.is_some()) {
             overload::write(&mut out, self);
         }
+        if self.modes.iter().any(|m| m.query_of_death.is_some()) {
+            query_of_death::write(&mut out, self);
+        }
         for m in &self.modes {
             if let Some(c) = &m.root_counters {
                 write_counters(&mut out, m, c);
@@ -160,13 +194,14 @@ fn write_counters(out: &mut String, m: &ModeReport, c: &RootCounters) {
     let t = &c.total;
     let _ = writeln!(
         out,
-        "root counters {} {}: first {} hedges {} won {} retries {} cancelled {} failed {} probations {} budget refusals {}",
+        "root counters {} {}: first {} hedges {} won {} retries {} tied {} cancelled {} failed {} probations {} budget refusals {}",
         m.variant,
         m.mode,
         t.first_attempts,
         t.hedges,
         t.hedges_won,
         t.retries,
+        t.tied,
         t.cancellations,
         t.failures,
         t.probations,
@@ -194,9 +229,27 @@ fn write_counters(out: &mut String, m: &ModeReport, c: &RootCounters) {
     }
 }
 
+/// A variant's label as shown: `-` for a scenario's only variant.
+pub fn label(variant: &str) -> &str {
+    if variant.is_empty() { "-" } else { variant }
+}
+
 /// µs as milliseconds with two decimals.
 pub fn ms(us: u64) -> String {
     format!("{:.2}ms", us as f64 / 1e3)
+}
+
+/// A confidence interval in ms, `lo–hi` (`≥lo` when open above).
+pub fn interval(ci: Option<Interval>) -> String {
+    let ms = |us: u64| us as f64 / 1e3;
+    match ci {
+        Some(Interval {
+            lo_us,
+            hi_us: Some(hi),
+        }) => format!("{:.2}–{:.2}", ms(lo_us), ms(hi)),
+        Some(Interval { lo_us, hi_us: None }) => format!("≥{:.2}", ms(lo_us)),
+        None => "-".into(),
+    }
 }
 
 fn times(r: Option<f64>) -> String {

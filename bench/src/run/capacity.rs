@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use super::{Harness, RunOptions, WARMUP_IDS};
 use crate::capacity::{CapacityProbe, CapacitySearch, Criterion, ProbeStep, StepResult};
+use crate::fleet::Fleet;
 use crate::modes::{CallSettings, PlainFanout, Target};
 use crate::report::micros;
 use crate::scenarios::Variant;
 use crate::schedule::plan;
-use crate::topology::Fleet;
 
 /// How long each step of the probe sends: long enough for a p99 over a
 /// few hundred requests, short enough for six steps in half a minute.
@@ -38,6 +38,8 @@ impl Harness {
             request_bytes: variant.request_bytes,
             timeout: deadline,
             priorities: None,
+            deadly: None,
+            fingerprints: false,
         };
         let leaves = fleet.leaves().to_vec();
         let target = self

@@ -13,7 +13,7 @@ mod system;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
 use futures::future::join_all;
@@ -22,24 +22,30 @@ use tokio::runtime::Handle;
 use crate::capacity::CapacityProbe;
 use crate::counters::RootCounters;
 use crate::cpu;
+use crate::fleet::Fleet;
 use crate::metrics::Reading;
 use crate::modes::{CallSettings, Mode, Target};
+use crate::pauses::Pauser;
 use crate::plot::{self, Series};
+use crate::query_of_death::DeadlyMix;
 use crate::recorder::Recorder;
 use crate::report::{
-    self, FULL_RUN_REQUESTS, Machine, ModeReport, Oracle, Progressive, Report, VariantReport,
-    percentiles,
+    self, FULL_RUN_REQUESTS, Machine, ModeReport, Oracle, Progressive, QueryOfDeathFigures, Report,
+    TailIntervals, VariantReport, percentiles,
 };
 use crate::scenarios::{Scenario, Variant};
 use crate::schedule::{Arrivals, plan, plan_steps};
 use crate::timer::PreciseTimer;
-use crate::topology::Fleet;
+use crate::work;
 use system::SystemUnderTest;
 
 /// Thread-name prefix of the client runtime (see [`crate::modes`]).
 pub const CLIENT_THREADS: &str = "bench-client";
 /// Warm-up requests draw from ids above this, apart from measured ones.
 const WARMUP_IDS: u64 = 1 << 40;
+/// How long the harness waits for dead leaves to be back (restarted after
+/// [`crate::fleet::RESTART_DELAY`]) before it reads their counters.
+const LEAVES_BACK: Duration = Duration::from_secs(30);
 
 /// How to run a scenario (the command line, resolved).
 #[derive(Clone, Debug)]
@@ -130,6 +136,7 @@ impl Harness {
             modes: Vec::new(),
             oracle: Oracle::default(),
             variants: Vec::new(),
+            baseline_variant: scenario.baseline_variant.map(Into::into),
         };
         for variant in &scenario.variants {
             let phases = variant.load.phases(base_rate, duration);
@@ -169,6 +176,9 @@ impl Harness {
                 let context = Context {
                     scenario,
                     variant,
+                    fleet: &fleet,
+                    seed: options.seed,
+                    deadly: variant.deadly.then(|| DeadlyMix::over(due.len() as u64)),
                     leaves: fleet.leaves().to_vec(),
                     percentile,
                     rate,
@@ -244,6 +254,7 @@ impl Harness {
             mode.name()
         );
         let settings = context.settings();
+        let pauses = context.pauses(warm, context.seed ^ 1);
         self.phase(
             target,
             warm,
@@ -252,13 +263,17 @@ impl Harness {
             &format!("{label} warm-up"),
         )
         .await;
+        drop(pauses);
+        // A leaf a deadly request killed is back before the next readings.
+        context.fleet.wait_serving(LEAVES_BACK).await?;
 
         let root_pid = sut.root.as_ref().map(|r| r.pid);
         let fanout_cpu = || match root_pid {
             Some(pid) => cpu::process(pid),
             None => cpu::own_threads(CLIENT_THREADS),
         };
-        let leaves_before = leaf_calls(&context.leaves).await?;
+        let leaves_before = leaf_readings(&context.leaves).await?;
+        let deaths_before = context.fleet.deaths();
         // Only Scatter's root has `/metrics`; the hand-written one counts nothing.
         let scatter_root = sut.root.as_ref().filter(|_| mode.is_scatter_root());
         let root_before = match scatter_root {
@@ -267,10 +282,23 @@ impl Harness {
         };
         let (cpu_before, client_before) = (fanout_cpu()?, cpu::own_threads(CLIENT_THREADS)?);
 
+        let pauses = context.pauses(due, context.seed);
         let (recorder, lag) = self.phase(target, due, 0, settings, &label).await;
+        let pauses = pauses.map(Pauser::stop);
 
         let (cpu_after, client_after) = (fanout_cpu()?, cpu::own_threads(CLIENT_THREADS)?);
-        let leaf_calls = leaf_calls(&context.leaves).await? - leaves_before;
+        context.fleet.wait_serving(LEAVES_BACK).await?;
+        let leaf_processes_lost = context.fleet.deaths() - deaths_before;
+        let leaves = leaf_readings(&context.leaves)
+            .await?
+            .iter()
+            .zip(&leaves_before)
+            .fold(Reading::default(), |mut sum, (after, before)| {
+                sum.add(&after.since_restart(before));
+                sum
+            });
+        let leaf_calls = leaves.sum("scatter_leaf_calls_total");
+        let leaf_busy = work::busy(&leaves);
         let root_counters = match (scatter_root, root_before) {
             (Some(root), Some(before)) => Some(RootCounters::from_reading(
                 &Reading::scrape(root.addr).await?.since(&before),
@@ -293,11 +321,23 @@ impl Harness {
             variant: context.variant.label.clone(),
             requests,
             ok: recorder.ok(),
+            good: recorder.good(),
             throughput_rps: recorder.throughput(),
             offered_rps: context.rate,
             latency: percentiles(recorder.histogram()),
+            latency_ci: TailIntervals::of(recorder.histogram()),
             leaf_calls_per_request: calls_per_request,
             extra_leaf_calls_pct: (calls_per_request - shards) / shards * 100.0,
+            extra_leaf_work_pct: work::extra_pct(leaf_busy, recorder.used_leaf_busy()),
+            cancelled_leaf_work_pct: work::extra_pct(
+                leaf_busy,
+                leaf_busy.saturating_sub(work::cancelled(&leaves)),
+            ),
+            leaf_busy_ms_per_request: Some(leaf_busy.as_secs_f64() * 1e3 / requests.max(1) as f64),
+            pauses: pauses.map(|p| p as u64),
+            query_of_death: context
+                .deadly
+                .map(|mix| QueryOfDeathFigures::new(&recorder, mix, leaf_processes_lost, due)),
             errors: recorder.errors(),
             error_kinds: recorder.error_kinds(),
             sheds: recorder.sheds(),
@@ -383,6 +423,12 @@ impl Harness {
 struct Context<'a> {
     scenario: &'a Scenario,
     variant: &'a Variant,
+    /// The leaves (their processes, for pauses and deaths).
+    fleet: &'a Fleet,
+    /// The run's seed (pause schedules).
+    seed: u64,
+    /// Which measured requests are deadly (warm-up ids never are).
+    deadly: Option<DeadlyMix>,
     leaves: Vec<Vec<SocketAddr>>,
     percentile: f64,
     /// The offered rate (a stepped variant's mean).
@@ -400,7 +446,24 @@ impl Context<'_> {
             request_bytes: self.variant.request_bytes,
             timeout: self.scenario.timeout,
             priorities: self.variant.priorities,
+            deadly: self.deadly,
+            fingerprints: self.variant.fingerprints,
         }
+    }
+
+    /// The variant's pauses over a phase of `due` starting now, if it has
+    /// any (the phase's own start is microseconds later, the same for
+    /// every mode).
+    fn pauses(&self, due: &[Duration], seed: u64) -> Option<Pauser> {
+        let model = self.variant.pauses?;
+        let horizon = due.last().copied().unwrap_or_default();
+        Some(Pauser::start(
+            model,
+            seed,
+            self.fleet.pids(),
+            Instant::now(),
+            horizon,
+        ))
     }
 }
 
@@ -411,14 +474,12 @@ fn mean_rate(phases: &[(f64, Duration)]) -> f64 {
     report::ratio(requests, total).unwrap_or(0.0)
 }
 
-/// Calls served by every leaf so far (`scatter_leaf_calls_total`, all outcomes).
-async fn leaf_calls(leaves: &[Vec<SocketAddr>]) -> anyhow::Result<f64> {
-    let readings = join_all(leaves.iter().flatten().map(|a| Reading::scrape(*a))).await;
-    let mut total = 0.0;
-    for reading in readings {
-        total += reading?.sum("scatter_leaf_calls_total");
-    }
-    Ok(total)
+/// Every leaf's `/metrics` (calls served, busy time), shard-major.
+async fn leaf_readings(leaves: &[Vec<SocketAddr>]) -> anyhow::Result<Vec<Reading>> {
+    join_all(leaves.iter().flatten().map(|a| Reading::scrape(*a)))
+        .await
+        .into_iter()
+        .collect()
 }
 
 fn one_line(m: &ModeReport) -> String {

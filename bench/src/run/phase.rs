@@ -39,6 +39,7 @@ impl Harness {
             let priority = settings
                 .priorities
                 .map_or(Priority::Unspecified, |mix| mix.of(request));
+            let deadly = settings.is_deadly(request);
             // The call is built and run on the client runtime, so its CPU is
             // counted there and the sender stays free.
             self.client.spawn(async move {
@@ -57,6 +58,8 @@ impl Harness {
                     priority,
                     half: seen.half.map(since_due),
                     all_but_one: seen.all_but_one.map(since_due),
+                    leaf_busy: seen.leaf_busy,
+                    deadly,
                 });
             });
         };

@@ -3,6 +3,7 @@
 //! connected on the client runtime), and how it stops again.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::{Context, Harness};
 use crate::modes::{
@@ -73,7 +74,13 @@ impl Harness {
                         .await?,
                 )
             }
-            Mode::Scatter | Mode::ScatterHedge | Mode::ScatterStream | Mode::ScatterMerge => {
+            Mode::Scatter
+            | Mode::ScatterHedge
+            | Mode::ScatterHints
+            | Mode::ScatterTied
+            | Mode::ScatterCanary
+            | Mode::ScatterStream
+            | Mode::ScatterMerge => {
                 let merge = if mode == Mode::ScatterMerge {
                     let process = MergeProcess::start().await?;
                     let addr = format!("http://{}", process.addr);
@@ -101,16 +108,45 @@ impl Harness {
     }
 }
 
+/// How long a tied request waits before its second copy goes out
+/// (`scatter-tied`'s `--tied-delay-ms`): long enough that a replica which
+/// starts at once cancels the copy before it is sent, short enough that a
+/// frozen or queued replica costs little.
+pub const TIED_DELAY: Duration = Duration::from_millis(1);
+
 /// `scatter serve` flags of each Scatter mode: `scatter-stream` queries
-/// `scatter-hedge`'s root.
+/// `scatter-hedge`'s root; `scatter-hints`, `scatter-tied` and
+/// `scatter-canary` are `scatter-hedge`'s root and one more thing each.
 fn root_flags(mode: Mode, context: &Context<'_>) -> Vec<String> {
-    let mut flags = vec!["--hedge".to_owned()];
-    if matches!(mode, Mode::ScatterHedge | Mode::ScatterStream) {
-        flags.push("on".into());
-        flags.push("--hedge-percentile".into());
-        flags.push(context.percentile.to_string());
+    let hedged = matches!(
+        mode,
+        Mode::ScatterHedge
+            | Mode::ScatterHints
+            | Mode::ScatterTied
+            | Mode::ScatterCanary
+            | Mode::ScatterStream
+    );
+    let mut flags: Vec<String> = if hedged {
+        vec![
+            "--hedge".into(),
+            "on".into(),
+            "--hedge-percentile".into(),
+            context.percentile.to_string(),
+        ]
     } else {
-        flags.push("off".into());
+        vec!["--hedge".into(), "off".into()]
+    };
+    if matches!(mode, Mode::ScatterHints | Mode::ScatterTied) {
+        flags.extend(["--hints".into(), "on".into()]);
+    }
+    if mode == Mode::ScatterTied {
+        flags.extend([
+            "--tied-delay-ms".into(),
+            format!("{}", TIED_DELAY.as_secs_f64() * 1e3),
+        ]);
+    }
+    if mode == Mode::ScatterCanary {
+        flags.extend(["--canary".into(), "on".into()]);
     }
     flags
 }

@@ -24,13 +24,28 @@ pub fn ensure_root_binary(bench: &Path) -> PathBuf {
 /// its own; returns that directory and the run's stdout. Fails the test,
 /// with the harness's stderr, if the run fails.
 pub fn short_run(scenario: &str, rate: f64, modes: &[&str]) -> (PathBuf, String) {
+    short_run_with(scenario, rate, modes, &[])
+}
+
+/// [`short_run`] with `extra` flags (e.g. `--seeds 1,2`).
+pub fn short_run_with(
+    scenario: &str,
+    rate: f64,
+    modes: &[&str],
+    extra: &[&str],
+) -> (PathBuf, String) {
     let bench = PathBuf::from(env!("CARGO_BIN_EXE_scatter-bench"));
     ensure_root_binary(&bench);
-    let out = std::env::temp_dir().join(format!("scatter-bench-{scenario}-{}", std::process::id()));
+    let tag = if extra.is_empty() { "" } else { "-extra" };
+    let out = std::env::temp_dir().join(format!(
+        "scatter-bench-{scenario}{tag}-{}",
+        std::process::id()
+    ));
     let output = Command::new(&bench)
         .args([scenario, "--duration", "1", "--rate", &rate.to_string()])
         .args(["--warmup", "0.5", "--modes", &modes.join(","), "--out"])
         .arg(&out)
+        .args(extra)
         .output()
         .expect("scatter-bench runs");
     let stderr = String::from_utf8_lossy(&output.stderr);
