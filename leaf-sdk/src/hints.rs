@@ -29,8 +29,10 @@ impl Hints {
         Self::default()
     }
 
-    /// Hints sent as updates of an `AnswerStream` call.
-    pub(crate) fn to(updates: UnboundedSender<LeafUpdate>) -> Self {
+    /// Hints sent to `updates` as `AnswerStream` updates: what the SDK
+    /// gives a call of `AnswerStream`, and what a test gives a leaf to read
+    /// what it says.
+    pub fn to(updates: UnboundedSender<LeafUpdate>) -> Self {
         Self {
             line: Some(Line {
                 updates,

@@ -6,6 +6,9 @@ use scatter_leaf::{Leaf, Payload, ShardRequest, Status};
 
 use crate::{Corpus, Index, Query};
 
+/// A delay from which a query counts as slow, and the leaf hints so.
+const SLOW_MS: u64 = 1000;
+
 /// A leaf holding the index of its shard, built once at start.
 #[derive(Debug)]
 pub struct SearchLeaf {
@@ -29,9 +32,18 @@ impl SearchLeaf {
 impl Leaf for SearchLeaf {
     /// Answers a `text/plain` or `application/json` query with this shard's
     /// top k as an `application/json` partial, after the query's
-    /// `delay_ms`; an unreadable query is `INVALID_ARGUMENT`.
+    /// `delay_ms`; an unreadable query is `INVALID_ARGUMENT`. A query that
+    /// asks for a delay of a second or more is known to be slow from the
+    /// start, and the leaf says so at once: a root listening for hints
+    /// hedges it without waiting.
     async fn answer(&self, request: ShardRequest) -> Result<Payload, Status> {
         let query = Query::from_payload(&request.payload)?;
+        if query.delay_ms >= SLOW_MS {
+            let expected = Duration::from_millis(query.delay_ms);
+            request
+                .hints
+                .slow(Some(expected), "the query asks for a delay");
+        }
         if query.delay_ms > 0 {
             // When the root cancels the call or its deadline passes, the SDK
             // drops this future, and the wait with it.
@@ -96,6 +108,26 @@ mod tests {
         .await;
         assert!(given_up.is_err());
         assert_eq!(started.elapsed(), Duration::from_millis(100));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_query_asking_for_a_second_or_more_is_hinted_slow_at_once_and_a_quicker_one_not() {
+        let leaf = SearchLeaf::new(&Corpus::generate(42, 30), 1, 3);
+        let (said, mut heard) = tokio::sync::mpsc::unbounded_channel();
+        let mut slow = request(Query::new("hello world", 5).delayed(1_500).to_payload());
+        slow.hints = scatter_leaf::Hints::to(said.clone());
+        leaf.answer(slow).await.unwrap();
+        let Some(scatter_proto::v1::leaf_update::Kind::Slow(hint)) =
+            heard.try_recv().ok().and_then(|update| update.kind)
+        else {
+            panic!("no slow hint");
+        };
+        assert_eq!(hint.expected_ms, 1_500);
+
+        let mut quicker = request(Query::new("hello world", 5).delayed(999).to_payload());
+        quicker.hints = scatter_leaf::Hints::to(said);
+        leaf.answer(quicker).await.unwrap();
+        assert!(heard.try_recv().is_err(), "a quicker query said nothing");
     }
 
     #[tokio::test]

@@ -57,7 +57,8 @@ pub struct HedgeConfig {
     /// before. Default off.
     pub hints: bool,
     /// Tie every request's leaf calls: when a shard's call has not started
-    /// work at its leaf after this delay, a copy goes to another replica,
+    /// work at its leaf after this delay (or the shard's recent p99
+    /// time-to-start, when longer), a copy goes to another replica,
     /// and whichever starts first cancels the other (*The Tail at Scale*'s
     /// tied requests). Needs leaves that report their start
     /// (`AnswerStream`; the Rust SDK does). Default off; a request may ask

@@ -351,10 +351,14 @@ impl ShardRun<'_, '_> {
         }
     }
 
-    /// When the tied copy goes out, unless the first call starts before.
+    /// When the tied copy goes out, unless the first call starts before:
+    /// after the tie delay, or the shard's usual (p99) time to start when
+    /// that is longer, so a call merely slow to say it started is not
+    /// copied.
     fn tie_at(&self, now: Instant) -> Option<Instant> {
         let delay = self.plan.tied.filter(|_| self.tie.is_some())?;
-        let at = now + delay;
+        let usual = self.plan.shard.stats.starts.usual().unwrap_or_default();
+        let at = now + delay.max(usual);
         (at < self.plan.gather_deadline).then_some(at)
     }
 
@@ -374,6 +378,13 @@ impl ShardRun<'_, '_> {
     /// (it has not started, or only just). Returns whether a tie was
     /// decided.
     fn started<F: Future>(&mut self, attempt: u32, attempts: &mut Attempts<F>) -> bool {
+        if let Some(&(_, _, sent)) = self.launched.iter().find(|(n, ..)| *n == attempt) {
+            let now = Instant::now();
+            let stats = &self.plan.shard.stats;
+            stats
+                .starts
+                .record(now.saturating_duration_since(sent), now);
+        }
         let Some(tie) = self.tie.take_if(|tie| tie.pair.contains(&Some(attempt))) else {
             return false;
         };

@@ -17,6 +17,7 @@ mod recent;
 mod replica;
 mod reports;
 mod shard;
+mod starts;
 mod watch;
 mod window;
 
@@ -32,6 +33,7 @@ pub use recent::{RecentCounts, Totals};
 pub use replica::{Replica, ReplicaCounters, ReplicaStats};
 pub use reports::LeafReports;
 pub use shard::{Shard, ShardRecent, ShardStats};
+pub use starts::StartTimes;
 pub use window::{AtomicDuration, LatencyWindow};
 
 use crate::error::StartError;

@@ -2,7 +2,8 @@
 //! its hedge delay — a percentile (default p95) of the shard's own window,
 //! clamped between a floor and a cap, or a fixed delay — and what it did
 //! over the last few seconds (requests, answers, hedges) for `/status`;
-//! and its own hedge budget, beside the tree's.
+//! its own hedge budget, beside the tree's; and how long its calls take to
+//! start, which sets when a tied call is copied.
 
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
@@ -13,6 +14,7 @@ use tokio::time::Instant;
 use super::budget::HedgeBudget;
 use super::recent::{RecentCounts, Totals};
 use super::replica::Replica;
+use super::starts::StartTimes;
 use super::window::{AtomicDuration, LatencyWindow};
 use crate::config::HedgeConfig;
 
@@ -48,6 +50,8 @@ pub struct ShardStats {
     /// The shard's own hedge budget, made on first use from the hedge
     /// configuration (`shard_budget_ratio`, `shard_budget_burst`).
     budget: OnceLock<HedgeBudget>,
+    /// How long its calls take to start at their leaves (tied calls only).
+    pub starts: StartTimes,
 }
 
 /// What one shard did over the last few seconds, for `/status`.
@@ -112,6 +116,7 @@ impl ShardStats {
             ),
             recent: RecentCounts::new(WINDOW_SPAN, Instant::now()),
             budget: OnceLock::new(),
+            starts: StartTimes::new(Instant::now()),
         }
     }
 

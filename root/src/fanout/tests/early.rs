@@ -155,3 +155,24 @@ async fn a_hot_shard_spends_its_own_budget_and_leaves_the_trees() {
         "the tree's budget still has tokens for other shards"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_tie_waits_for_the_shards_usual_time_to_start_when_longer_than_the_delay() {
+    let world = tied();
+    // This shard's calls usually take up to 5 ms to say they started.
+    for _ in 0..64 {
+        world
+            .shard
+            .stats
+            .starts
+            .record(Duration::from_millis(5), tokio::time::Instant::now());
+    }
+    let leaves = Leaves::new(&[Behaviour::Queue(3, 10), Behaviour::Queue(0, 10)]);
+    let (outcome, at) = world.run(&leaves).await;
+    assert_eq!(
+        (answered_by(&outcome), at),
+        ((addr(0), 0), 13),
+        "started at 3 ms, within the usual 5 ms: no copy at 1 ms"
+    );
+    assert_eq!(leaves.seen().len(), 1);
+}
