@@ -53,13 +53,13 @@ pub fn choose(replicas: &[Arc<Replica>], tried: &[usize], now: Instant) -> Optio
         0 => untried().min_by(|a, b| {
             replicas[*a]
                 .stats
-                .score()
-                .total_cmp(&replicas[*b].stats.score())
+                .score_at(now)
+                .total_cmp(&replicas[*b].stats.score_at(now))
         }),
         1 => Some(active[0]),
         _ => {
             let (a, b) = (active[0], active[1]);
-            let better = if replicas[a].stats.score() <= replicas[b].stats.score() {
+            let better = if replicas[a].stats.score_at(now) <= replicas[b].stats.score_at(now) {
                 a
             } else {
                 b

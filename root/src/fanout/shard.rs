@@ -130,7 +130,10 @@ where
         }));
     }
     plan.budget.deposit();
-    plan.shard.stats.budget(plan.hedge).deposit();
+    // The shard's own bucket pays for hedges only.
+    if plan.hedging != Hedging::Off {
+        plan.shard.stats.budget(plan.hedge).deposit();
+    }
     let (heard_tx, heard_rx) = if plan.hints || plan.tied.is_some() {
         let (tx, rx) = listen::channel();
         (Some(tx), Some(rx))
@@ -140,7 +143,7 @@ where
     let mut shard = ShardRun {
         plan: &plan,
         tried: Vec::with_capacity(2),
-        launched: Vec::with_capacity(2),
+        launched: Vec::new(),
         sent: 0,
         last_error: None,
         heard: heard_tx,
@@ -256,7 +259,9 @@ struct ShardRun<'p, 'a> {
     /// Replicas that got (or are working on) an attempt; a tied copy
     /// cancelled before it started is taken off again.
     tried: Vec<usize>,
-    /// Every attempt sent: its number, replica and send time.
+    /// Every attempt sent, its number, replica and send time, kept only
+    /// when the shard listens (only what leaves say reads it): no
+    /// allocation per shard otherwise.
     launched: Vec<(u32, usize, Instant)>,
     /// Attempts sent so far; numbers them.
     sent: u32,
@@ -292,7 +297,9 @@ impl ShardRun<'_, '_> {
         let attempt = self.sent;
         self.sent += 1;
         self.tried.push(replica);
-        self.launched.push((attempt, replica, now));
+        if self.heard.is_some() {
+            self.launched.push((attempt, replica, now));
+        }
         if kind == AttemptKind::Tied
             && let Some(tie) = &mut self.tie
         {

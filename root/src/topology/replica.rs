@@ -287,9 +287,15 @@ impl ReplicaStats {
     /// out there or, when the leaf's fresh report says more run there (other
     /// roots' calls), those, plus the calls the leaf reports waiting.
     pub fn score(&self) -> f64 {
+        self.score_at(Instant::now())
+    }
+
+    /// [`score`](Self::score) at `now`, for a caller that already read the
+    /// clock (replica choice reads it once for every candidate).
+    pub fn score_at(&self, now: Instant) -> f64 {
         let ewma = f64::from_bits(self.ewma_us.load(Ordering::Relaxed));
         let own = self.in_flight();
-        let ahead = match self.reports.fresh(Instant::now()) {
+        let ahead = match self.reports.fresh(now) {
             Some((others, queued)) => own.max(others).saturating_add(queued),
             None => own,
         };
