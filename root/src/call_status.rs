@@ -64,6 +64,16 @@ pub fn is_broken_connection(status: &Status) -> bool {
     status.metadata().contains_key(BROKEN_CONNECTION_KEY)
 }
 
+/// What a call to a leaf that died mid-call gives (a connection reset
+/// under tonic's transport error), for in-memory leaves in tests.
+#[cfg(test)]
+pub fn broken_connection() -> Status {
+    let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "connection reset");
+    let mut status = Status::unknown("transport error");
+    status.set_source(std::sync::Arc::new(reset));
+    local_cause(status)
+}
+
 /// When the peer closed the connection or sent a TLS alert, what that
 /// most likely means over mTLS (see [`scatter_management::refused_after_handshake`]).
 fn refused_identity_hint(cause: &str) -> &'static str {
@@ -102,12 +112,9 @@ mod tests {
 
     #[test]
     fn a_broken_connection_is_unavailable() {
-        let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer");
-        let mut status = Status::unknown("transport error");
-        status.set_source(std::sync::Arc::new(io));
-        let status = local_cause(status);
+        let status = broken_connection();
         assert_eq!(status.code(), Code::Unavailable);
-        assert!(status.message().contains("reset by peer"), "{status:?}");
+        assert!(status.message().contains("connection reset"), "{status:?}");
         assert!(is_broken_connection(&status));
         assert!(!is_broken_connection(&Status::unavailable(
             "the leaf's own"

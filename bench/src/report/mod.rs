@@ -1,6 +1,6 @@
-//! The numbers a run reports: percentiles, the oracle bound, ratios between
-//! modes, the machine it ran on, and `overload`'s own figures; `report.json`
-//! and the printed table.
+//! The numbers a run reports: percentiles, the oracle bound and the hedging
+//! bound ([`bound`]), ratios between modes, the machine it ran on, and
+//! `overload`'s own figures; `report.json` and the printed table.
 
 use std::time::Duration;
 
@@ -13,6 +13,7 @@ use crate::model::LatencyModel;
 use crate::recorder;
 use crate::topology::Shape;
 
+pub mod bound;
 pub mod confidence;
 pub mod goodput;
 mod machine;
@@ -22,6 +23,7 @@ pub mod query_of_death;
 pub mod seeds;
 mod table;
 
+pub use bound::{BoundFigures, HedgingBound, hedging_bound};
 pub use confidence::Interval;
 pub use machine::Machine;
 pub use overload::OverloadFigures;
@@ -235,6 +237,8 @@ pub struct VariantReport {
     pub leaf: crate::leaf::LeafConfig,
     /// The oracle over the measured requests.
     pub oracle: Oracle,
+    /// Scatter's hedging replayed on the model with no overhead, where it applies.
+    pub bound: Option<HedgingBound>,
     /// A stepped load's phases as (requests/s, seconds); empty when steady.
     pub phases: Vec<(f64, f64)>,
     /// The priority mix, when the variant sends classes.
@@ -471,6 +475,7 @@ mod tests {
                     partial_bytes: 8,
                 },
                 oracle: Oracle::default(),
+                bound: None,
                 phases: Vec::new(),
                 priorities: None,
             }],

@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Interval, ModeReport, Report, overload, progressive, query_of_death};
+use super::{Interval, ModeReport, Report, overload, progressive, query_of_death, ratio};
 use crate::counters::RootCounters;
 
 impl Report {
@@ -44,6 +44,21 @@ impl Report {
                 ms(v.oracle.p99_us),
                 ms(v.oracle.p999_us),
             );
+            if let Some(b) = &v.bound {
+                let oracle = |us: u64| times(ratio(us as f64, v.oracle.p999_us as f64));
+                let _ = writeln!(
+                    out,
+                    "           hedging bound (the model with no overhead, one hedge per shard after the calls' p{} = {}): p99.9 {} ({} the oracle) at {:.2} % extra calls; with hints {} ({}) at {:.2} %",
+                    self.hedge_percentile,
+                    ms(b.delay_us),
+                    ms(b.delay_only.p999_us),
+                    oracle(b.delay_only.p999_us),
+                    b.delay_only.extra_calls_pct,
+                    ms(b.with_hints.p999_us),
+                    oracle(b.with_hints.p999_us),
+                    b.with_hints.extra_calls_pct,
+                );
+            }
             if !v.phases.is_empty() {
                 let rates: Vec<String> = v.phases.iter().map(|(r, _)| format!("{r:.0}")).collect();
                 let _ = writeln!(

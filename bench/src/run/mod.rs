@@ -154,6 +154,12 @@ impl Harness {
             let oracle_h =
                 report::oracle_histogram(&variant.leaf.model, variant.shape, 0..due.len() as u64);
             let oracle = Oracle::from(percentiles(&oracle_h));
+            let bound = report::hedging_bound(
+                &variant.leaf.model,
+                variant.shape,
+                0..due.len() as u64,
+                percentile,
+            );
             report.variants.push(VariantReport {
                 label: variant.label.clone(),
                 shape: variant.shape,
@@ -161,6 +167,7 @@ impl Harness {
                 request_bytes: variant.request_bytes,
                 leaf: variant.leaf.clone(),
                 oracle,
+                bound,
                 phases: if variant.load.is_stepped() {
                     phases.iter().map(|(r, d)| (*r, d.as_secs_f64())).collect()
                 } else {

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use tonic::Status;
 
 use crate::Fanout;
-use crate::call_status::local_cause;
+use crate::call_status::broken_connection;
 use crate::config::RootConfig;
 use crate::error::QueryError;
 use crate::fanout::LeafCall;
@@ -119,14 +119,6 @@ impl Leaves {
             }
         })
     }
-}
-
-/// What the gRPC leaf call gives for a leaf that died mid-call.
-fn broken_connection() -> Status {
-    let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "connection reset");
-    let mut status = Status::unknown("transport error");
-    status.set_source(Arc::new(reset));
-    local_cause(status)
 }
 
 fn addr(shard: u32, replica: u32) -> String {
