@@ -1,7 +1,8 @@
 //! What the Scatter root did during one measured phase, from two readings
 //! of its `/metrics`: per replica, first attempts, hedges sent and won,
 //! retries, tied copies, cancellations, failures and probations; per shard, hedges and
-//! retries refused by the budget.
+//! retries refused by the budget, and those refused because the root was
+//! saturated or the replica queueing.
 
 use std::net::SocketAddr;
 
@@ -41,6 +42,9 @@ pub struct RootCounters {
     pub total: ReplicaCounters,
     /// Hedges or retries the budget refused, over all shards.
     pub budget_refusals: u64,
+    /// Hedges or retries refused for load (the root saturated, the replica
+    /// queueing), over all shards.
+    pub load_refusals: u64,
     /// One entry per replica, by shard then replica.
     pub replicas: Vec<ReplicaCounters>,
 }
@@ -119,6 +123,10 @@ impl RootCounters {
                 .sum("scatter_root_budget_refusals_total")
                 .max(0.0)
                 .round() as u64,
+            load_refusals: diff
+                .sum("scatter_root_load_refusals_total")
+                .max(0.0)
+                .round() as u64,
             replicas,
         }
     }
@@ -146,11 +154,13 @@ scatter_root_hedges_total{shard="0",replica="http://127.0.0.1:7002"} 3
 scatter_root_hedges_won_total{shard="0",replica="http://127.0.0.1:7002"} 2
 scatter_root_tied_total{shard="1",replica="http://127.0.0.1:7003"} 7
 scatter_root_budget_refusals_total{shard="1"} 4
+scatter_root_load_refusals_total{shard="0"} 5
+scatter_root_load_refusals_total{shard="1"} 6
 "#;
         let c = RootCounters::from_reading(&Reading::parse(text), &leaves);
         assert_eq!(c.total.first_attempts, 190);
         assert_eq!((c.total.hedges, c.total.hedges_won), (3, 2));
-        assert_eq!(c.budget_refusals, 4);
+        assert_eq!((c.budget_refusals, c.load_refusals), (4, 11));
         assert_eq!((c.total.tied, c.replicas[2].tied), (7, 7));
         assert_eq!(c.replicas[1].hedges, 3);
         assert_eq!(

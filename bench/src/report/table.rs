@@ -209,7 +209,7 @@ fn write_counters(out: &mut String, m: &ModeReport, c: &RootCounters) {
     let t = &c.total;
     let _ = writeln!(
         out,
-        "root counters {} {}: first {} hedges {} won {} retries {} tied {} cancelled {} failed {} probations {} budget refusals {}",
+        "root counters {} {}: first {} hedges {} won {} retries {} tied {} cancelled {} failed {} probations {} budget refusals {} load refusals {}",
         m.variant,
         m.mode,
         t.first_attempts,
@@ -220,7 +220,8 @@ fn write_counters(out: &mut String, m: &ModeReport, c: &RootCounters) {
         t.cancellations,
         t.failures,
         t.probations,
-        c.budget_refusals
+        c.budget_refusals,
+        c.load_refusals
     );
     // Every replica is in report.json; here only those that stood out.
     for r in c
