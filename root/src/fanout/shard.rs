@@ -1,7 +1,6 @@
 //! One shard's attempts as one future: choose a replica, call it, hedge to
 //! another replica after the shard's delay — or at once when the leaf says
-//! the call will be slow; a hedge refused for now (budget spent, root or
-//! sibling loaded) is asked again one delay later —, tie the call to a copy at another replica when
+//! the call will be slow —, tie the call to a copy at another replica when
 //! it has not started after the tie delay, retry a fast failure at once,
 //! and end with the first success (dropping the losers, which cancels them
 //! at the leaf), a failure, or the gather deadline.
@@ -149,7 +148,6 @@ where
         last_error: None,
         heard: heard_tx,
         tie: None,
-        refused: false,
     };
     let mut heard = heard_rx;
     let mut attempts = Attempts::with_capacity(plan.hedge.max_attempts as usize);
@@ -197,7 +195,7 @@ where
                         let retryable = is_retryable(&status);
                         shard.last_error = Some((status, done.replica));
                         if retryable && attempts.is_empty() {
-                            let retry = shard.extra(AttemptKind::Retry, now).go();
+                            let retry = shard.extra(AttemptKind::Retry, now);
                             attempts.extend(retry.map(|r| shard.launch(&leaf, r, AttemptKind::Retry, now)));
                         }
                         if attempts.is_empty() {
@@ -214,27 +212,11 @@ where
                 }
                 News::Slow { expected } => {
                     if may_hedge && shard.hint_hedges(heard.attempt, expected, hedge_at, &attempts) {
+                        may_hedge = false;
+                        hedge_armed = false;
                         let now = Instant::now();
-                        match shard.hedge(now) {
-                            Extra::Go(r) => {
-                                may_hedge = false;
-                                hedge_armed = false;
-                                attempts.extend([shard.launch(&leaf, r, AttemptKind::Hedge, now)]);
-                            }
-                            // The timed hedge, armed or re-armed, asks again.
-                            Extra::Later if hedge_armed => {}
-                            Extra::Later => match shard.hedge_at(now) {
-                                Some(at) => {
-                                    hedge.set(Some(tokio::time::sleep_until(at)).into());
-                                    hedge_armed = true;
-                                }
-                                None => may_hedge = false,
-                            },
-                            Extra::Never => {
-                                may_hedge = false;
-                                hedge_armed = false;
-                            }
-                        }
+                        let hedge = shard.hedge(now);
+                        attempts.extend(hedge.map(|r| shard.launch(&leaf, r, AttemptKind::Hedge, now)));
                     }
                 }
             },
@@ -245,22 +227,11 @@ where
                 attempts.extend(copy.map(|r| shard.launch(&leaf, r, AttemptKind::Tied, now)));
             }
             Some(()) = &mut hedge, if hedge_armed => {
+                hedge_armed = false;
+                may_hedge = false;
                 let now = Instant::now();
-                let again = match shard.hedge(now) {
-                    Extra::Go(r) => {
-                        attempts.extend([shard.launch(&leaf, r, AttemptKind::Hedge, now)]);
-                        None
-                    }
-                    Extra::Later => shard.hedge_at(now),
-                    Extra::Never => None,
-                };
-                match again {
-                    Some(at) => hedge.set(Some(tokio::time::sleep_until(at)).into()),
-                    None => {
-                        hedge_armed = false;
-                        may_hedge = false;
-                    }
-                }
+                let hedge = shard.hedge(now);
+                attempts.extend(hedge.map(|r| shard.launch(&leaf, r, AttemptKind::Hedge, now)));
             }
             () = &mut deadline => return ended(shard.timed_out()),
         }
@@ -273,26 +244,6 @@ async fn next_heard(heard: &mut Option<UnboundedReceiver<Heard>>) -> Option<Hear
     match heard {
         Some(heard) => heard.recv().await,
         None => pending().await,
-    }
-}
-
-/// Whether one more attempt may go.
-enum Extra {
-    /// Now, to this replica.
-    Go(usize),
-    /// Not now (no token, too much load); it may later.
-    Later,
-    /// Not for this shard in this request.
-    Never,
-}
-
-impl Extra {
-    /// The replica, when the attempt may go now.
-    fn go(self) -> Option<usize> {
-        match self {
-            Self::Go(replica) => Some(replica),
-            Self::Later | Self::Never => None,
-        }
     }
 }
 
@@ -319,8 +270,6 @@ struct ShardRun<'p, 'a> {
     heard: Option<UnboundedSender<Heard>>,
     /// The tie, while it is undecided.
     tie: Option<Tie>,
-    /// An extra attempt was refused (budget or load) and counted.
-    refused: bool,
 }
 
 impl ShardRun<'_, '_> {
@@ -477,13 +426,11 @@ impl ShardRun<'_, '_> {
         }
     }
 
-    /// Whether a hedge may go now, and where.
-    fn hedge(&mut self, now: Instant) -> Extra {
-        let extra = self.extra(AttemptKind::Hedge, now);
-        if let Extra::Go(_) = extra {
-            self.plan.shard.stats.hedged(now);
-        }
-        extra
+    /// The replica a hedge may go to now, if any.
+    fn hedge(&self, now: Instant) -> Option<usize> {
+        let replica = self.extra(AttemptKind::Hedge, now)?;
+        self.plan.shard.stats.hedged(now);
+        Some(replica)
     }
 
     /// Attempts working for the shard: the ones sent, less tied copies
@@ -518,33 +465,26 @@ impl ShardRun<'_, '_> {
         (at < self.plan.gather_deadline).then_some(at)
     }
 
-    /// Whether one more attempt (hedge or retry) may go now, and where:
-    /// attempts left, a replica left (a hedge never goes back to one
-    /// already tried), time to answer — else never —, room for more load
-    /// (the root not saturated, the replica not queueing) and a token in
-    /// the budget — else not now. A refusal is counted once per shard and
-    /// request, however often a hedge asks again.
-    fn extra(&mut self, kind: AttemptKind, now: Instant) -> Extra {
+    /// The replica one more attempt (hedge or retry) may go to now, if
+    /// any: attempts left, a replica left (a hedge never goes back to one
+    /// already tried), time to answer, room for more load (the root not
+    /// saturated, the replica not queueing), and a token in the budget.
+    fn extra(&self, kind: AttemptKind, now: Instant) -> Option<usize> {
         let hedge = self.plan.hedge;
         if self.attempts() >= hedge.max_attempts {
-            return Extra::Never;
+            return None;
         }
         if kind == AttemptKind::Hedge && self.tried.len() >= self.plan.shard.replicas.len() {
-            return Extra::Never;
+            return None;
         }
         if self.plan.gather_deadline.saturating_duration_since(now) < hedge.min_remaining {
-            return Extra::Never;
+            return None;
         }
-        let Some(replica) = self.pick(kind) else {
-            return Extra::Never;
-        };
-        let stats = &self.plan.shard.stats;
+        let replica = self.pick(kind)?;
         let replicas = &self.plan.shard.replicas;
         if self.plan.admission.saturated() || replicas[replica].stats.queueing() {
-            if !std::mem::replace(&mut self.refused, true) {
-                stats.load_refusals.inc();
-            }
-            return Extra::Later;
+            self.plan.shard.stats.load_refusals.inc();
+            return None;
         }
         let paid = match kind {
             AttemptKind::Hedge => self.pay_hedge(),
@@ -553,12 +493,10 @@ impl ShardRun<'_, '_> {
             }
         };
         if !paid {
-            if !std::mem::replace(&mut self.refused, true) {
-                stats.budget_refusals.inc();
-            }
-            return Extra::Later;
+            self.plan.shard.stats.budget_refusals.inc();
+            return None;
         }
-        Extra::Go(replica)
+        Some(replica)
     }
 
     /// Takes a token for a hedge from the shard's own budget and the

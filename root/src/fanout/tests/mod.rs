@@ -4,5 +4,4 @@
 
 mod choose;
 mod early;
-mod refused;
 mod shard;

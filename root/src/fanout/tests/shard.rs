@@ -274,17 +274,6 @@ fn failed(outcome: &ShardOutcome) -> &Missing {
     }
 }
 
-/// Makes `replica` look queueing: two calls in flight, and slower of late
-/// than its trend.
-pub(super) fn make_queueing(replica: &ReplicaStats) {
-    for _ in 0..20 {
-        replica.observe(Some(Duration::from_millis(400)));
-    }
-    replica.started();
-    replica.started();
-    assert!(replica.queueing());
-}
-
 pub(super) fn answered_by(outcome: &ShardOutcome) -> (String, u32) {
     assert!(
         matches!(outcome.end, ShardEnd::Answered),
@@ -483,7 +472,15 @@ async fn a_saturated_root_sends_no_hedge_and_counts_it_apart_from_the_budget() {
 async fn no_hedge_goes_to_a_replica_that_is_queueing() {
     let world = World::new(2);
     world.make_first_choice(0);
-    make_queueing(&world.shard.replicas[1].stats);
+    // Replica 1 has calls piling up: two in flight, and slower of late
+    // than its trend.
+    let queued = &world.shard.replicas[1].stats;
+    for _ in 0..20 {
+        queued.observe(Some(Duration::from_millis(400)));
+    }
+    queued.started();
+    queued.started();
+    assert!(queued.queueing());
     let leaves = Leaves::new(&[Behaviour::Answer(80), Behaviour::Answer(5)]);
     let (outcome, at) = world.run(&leaves).await;
     assert_eq!(answered_by(&outcome), (addr(0), 0));
