@@ -116,13 +116,10 @@ async fn compose_tree_finds_leaves_by_dns_and_follows_them_leaving_and_joining()
     let port = scatter_tests::free_port().port();
     let project = Project::up(command, &guard, port);
 
-    // A 2 s deadline: the merge reserve is at most a tenth of it, and while a
-    // shard hangs the merge sidecar (half a CPU) needed more than 100 ms on
-    // a slower host.
     let load = Load::start(
         SocketAddr::from(([127, 0, 0, 1], port)),
         2,
-        Duration::from_secs(2),
+        Duration::from_secs(1),
     );
     load.until(
         "the composed root answers with both shards",
