@@ -46,7 +46,7 @@ impl Fleet {
         let program = sibling_binary("scatter-bench-leaf")?;
         let config = serde_json::to_string(config)?;
         let count = (shape.shards * shape.replicas) as usize;
-        let addrs = free_ports(count)?;
+        let addrs = scatter_management::loopback_ports(count).context("no free loopback port")?;
         let pids: Arc<Vec<AtomicU32>> = Arc::new((0..count).map(|_| AtomicU32::new(0)).collect());
         let deaths = Arc::new(AtomicU64::new(0));
         let stopping = CancellationToken::new();
@@ -240,17 +240,4 @@ fn stderr() -> Stdio {
         .as_fd()
         .try_clone_to_owned()
         .map_or_else(|_| Stdio::inherit(), Stdio::from)
-}
-
-/// `n` distinct free loopback ports: all bound at once (so none is handed
-/// out twice), then released for the leaves.
-fn free_ports(n: usize) -> anyhow::Result<Vec<SocketAddr>> {
-    let bound = (0..n)
-        .map(|_| std::net::TcpListener::bind(("127.0.0.1", 0)))
-        .collect::<Result<Vec<_>, _>>()
-        .context("no free loopback port")?;
-    Ok(bound
-        .iter()
-        .map(std::net::TcpListener::local_addr)
-        .collect::<Result<Vec<_>, _>>()?)
 }

@@ -26,6 +26,7 @@ mod in_flight;
 mod logging;
 pub mod message_limit;
 pub mod metrics;
+mod ports;
 mod probe;
 mod reflection;
 mod request_id;
@@ -42,6 +43,7 @@ pub use in_flight::{InFlightCap, InFlightPermit, RETRY_PUSHBACK, RETRY_PUSHBACK_
 pub use logging::{
     LOG_FILTER_ENV, LOG_FORMAT_ENV, LOG_FORMAT_FLAG, LogFormat, init_logging, init_logging_as,
 };
+pub use ports::loopback_ports;
 pub use probe::{exit_with_health, is_serving, is_serving_at};
 pub use request_id::{MAX_REQUEST_ID_BYTES, REQUEST_ID_HEADER, request_id, sent_request_id};
 pub use serve::{Process, ServeOptions, bind, export_spans, serve};

@@ -198,13 +198,18 @@ pub fn client_tls(files: &ClientTlsFiles) -> Result<ClientTlsConfig, Error> {
 /// connection after the TLS handshake. A TLS 1.3 server checks the
 /// caller's certificate after the caller thinks the handshake is done;
 /// when it refuses it, it sends an alert and closes the connection, and
-/// depending on timing the caller sees the alert or only the close.
+/// depending on timing the caller sees the alert, only the close, or (when
+/// the close comes before the caller's HTTP/2 connection was ready) hyper's
+/// "connection was not ready".
 pub fn refused_after_handshake(error: &str) -> bool {
+    // OS errors are capitalised ("Connection reset by peer"), rustls's not.
+    let error = error.to_lowercase();
     [
         "fatal alert",
         "connection closed",
         "broken pipe",
         "connection reset",
+        "connection was not ready",
     ]
     .iter()
     .any(|words| error.contains(words))

@@ -1,7 +1,6 @@
 //! A child that serves gRPC with health and the admin endpoints on one port,
 //! as every Scatter leaf, merge and root does.
 
-use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -16,26 +15,13 @@ use crate::process::ChildProcess;
 /// How long a process may take to report SERVING.
 pub const START_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// A loopback address with a port nothing listens on: bound by the OS,
-/// then released (for a child to take, or to stand for a process that is
-/// down). Never the same port twice in one test process: the OS may hand a
-/// released port out again at once, and two leaves of one tree given the
-/// same port would have the second fail to bind while the first answers
-/// for both.
+/// A loopback address with a port nothing listens on (for a child to
+/// take, or to stand for a process that is down): never the same port
+/// twice in one test process, and outside the range outgoing connections
+/// take their ports from ([`scatter_management::loopback_ports`]), so a
+/// child given it finds it free.
 pub fn free_port() -> SocketAddr {
-    static GIVEN: std::sync::Mutex<BTreeSet<u16>> = std::sync::Mutex::new(BTreeSet::new());
-    loop {
-        let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("a free loopback port");
-        let addr = listener
-            .local_addr()
-            .expect("a bound listener has an address");
-        let mut given = GIVEN
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if given.insert(addr.port()) {
-            return addr;
-        }
-    }
+    scatter_management::loopback_ports(1).expect("a free loopback port")[0]
 }
 
 /// A serving child process and its address.

@@ -76,6 +76,8 @@ async fn config_print_shows_each_value_and_whether_a_flag_variable_file_or_defau
         "127.0.0.1:5555",
         "--max-deadline-ms",
         "8000",
+        "--merge-reserve-floor-ms",
+        "50",
     ];
     let out = scatter(&args, &env).await;
     assert!(out.status.success(), "{out:?}");
@@ -89,6 +91,8 @@ async fn config_print_shows_each_value_and_whether_a_flag_variable_file_or_defau
         "the flag wins over its variable"
     );
     assert!(line(printed, Some("deadline"), "max").contains("\"8s\""));
+    assert!(line(printed, Some("deadline"), "merge_reserve_floor").contains("\"50ms\""));
+    assert_eq!(source(Some("deadline"), "merge_reserve_floor"), "flag");
     assert_eq!(
         source(Some("limits"), "max_concurrent_requests"),
         "environment"

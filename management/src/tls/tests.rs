@@ -71,3 +71,25 @@ fn pem_markers_around_garbage_are_refused_when_parsed() {
         .to_string();
     assert!(err.contains("--tls-cert / --tls-key"), "{err}");
 }
+
+#[test]
+fn every_way_a_refused_client_certificate_shows_is_recognised_and_others_are_not() {
+    for seen in [
+        "transport error: received fatal alert: CertificateRequired",
+        "transport error: connection closed before message completed",
+        "transport error: Broken pipe (os error 32)",
+        "transport error: Connection reset by peer (os error 104)",
+        "operation was canceled: transport error: operation was canceled: connection was not ready",
+    ] {
+        assert!(refused_after_handshake(seen), "not recognised: {seen}");
+    }
+    for other in [
+        "transport error: tcp connect error: Connection refused (os error 111)",
+        "status: Unavailable, message: \"no shard answered\"",
+    ] {
+        assert!(
+            !refused_after_handshake(other),
+            "wrongly recognised: {other}"
+        );
+    }
+}

@@ -63,9 +63,17 @@ pub struct RootFlags {
     /// Longest deadline a client may ask for.
     #[arg(long)]
     pub max_deadline_ms: Option<u64>,
-    /// Time kept back from the leaves for the merge (at most a tenth of the deadline).
+    /// Time kept back from the leaves for the merge until it has a history
+    /// of finish times; then the reserve is their p99 plus
+    /// --merge-reserve-floor-ms. Never more than a tenth of the deadline.
     #[arg(long)]
     pub merge_reserve_ms: Option<u64>,
+    /// Kept back beyond the merge's measured finish time, for what the root
+    /// cannot measure: the request's trip in and the answer's trip out (a
+    /// port proxy, a network hop). When a shard hangs, the answer leaves
+    /// this much before the client's deadline. Default 5.
+    #[arg(long)]
+    pub merge_reserve_floor_ms: Option<u64>,
     /// Largest request payload accepted.
     #[arg(long)]
     pub max_request_bytes: Option<usize>,
@@ -242,6 +250,9 @@ impl RootFlags {
         }
         if let Some(v) = self.merge_reserve_ms {
             config.deadline.merge_reserve = ms(v);
+        }
+        if let Some(v) = self.merge_reserve_floor_ms {
+            config.deadline.merge_reserve_floor = ms(v);
         }
         let limits = &mut config.limits;
         for (flag, limit) in [

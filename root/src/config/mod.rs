@@ -10,6 +10,7 @@
 //! default = "1s"
 //! max = "30s"
 //! merge_reserve = "20ms"           # until the merge has a history
+//! merge_reserve_floor = "5ms"      # then its p99 finish plus this
 //!
 //! [limits]
 //! max_request_bytes = 4194304      # the client's payload
@@ -161,9 +162,11 @@ pub struct DeadlineConfig {
     /// tenth of a request's deadline. Default 20 ms.
     #[serde(with = "duration_text")]
     pub merge_reserve: Duration,
-    /// Added to the measured finish time, for the answer's trip to the
-    /// client. Larger is safer against a merge that slows down suddenly;
-    /// smaller gives leaves more time. Default 1 ms.
+    /// Added to the measured finish time, for what the root cannot measure:
+    /// the request's trip to it and the answer's trip back to the client
+    /// (a port proxy, a network hop). Larger is safer against a slow path
+    /// or a merge that slows down suddenly; smaller gives leaves more time.
+    /// Default 5 ms.
     #[serde(with = "duration_text")]
     pub merge_reserve_floor: Duration,
     /// The percentile of recent finish times the reserve covers. Default 99.
@@ -176,7 +179,7 @@ impl Default for DeadlineConfig {
             default: Duration::from_secs(1),
             max: Duration::from_secs(30),
             merge_reserve: Duration::from_millis(20),
-            merge_reserve_floor: Duration::from_millis(1),
+            merge_reserve_floor: Duration::from_millis(5),
             merge_reserve_percentile: 99.0,
         }
     }

@@ -140,17 +140,10 @@ impl Drop for ProcessRuntime {
     }
 }
 
-/// `n` distinct free loopback ports: all bound by the OS at once (so it
-/// cannot hand the same port out twice), then released for the children.
+/// `n` distinct free loopback ports for the children, kept by each across
+/// its restarts ([`scatter_management::loopback_ports`]).
 fn free_ports(n: usize) -> Result<Vec<SocketAddr>, StartError> {
-    let bound = (0..n)
-        .map(|_| std::net::TcpListener::bind(("127.0.0.1", 0)))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| StartError::runtime("no free loopback port", e))?;
-    bound
-        .iter()
-        .map(std::net::TcpListener::local_addr)
-        .collect::<Result<Vec<_>, _>>()
+    scatter_management::loopback_ports(n)
         .map_err(|e| StartError::runtime("no free loopback port", e))
 }
 

@@ -321,11 +321,9 @@ fn local_address(addr: Option<String>) -> anyhow::Result<(String, String)> {
             .split_once("://")
             .map_or(addr.as_str(), |(_, rest)| rest)
             .to_owned(),
-        None => {
-            let socket = std::net::TcpListener::bind("127.0.0.1:0")
-                .context("cannot find a free port on 127.0.0.1")?;
-            socket.local_addr()?.to_string()
-        }
+        None => scatter_management::loopback_ports(1)
+            .context("cannot find a free port on 127.0.0.1")?[0]
+            .to_string(),
     };
     Ok((format!("http://{listen}"), listen))
 }

@@ -323,11 +323,11 @@ impl Drop for DockerRuntime {
     }
 }
 
-/// A free loopback port: bound by the OS, then released for the merge.
+/// A free loopback port for the merge's published port
+/// ([`scatter_management::loopback_ports`]).
 fn free_loopback_port() -> Result<u16, StartError> {
-    std::net::TcpListener::bind(("127.0.0.1", 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
+    scatter_management::loopback_ports(1)
+        .map(|addrs| addrs[0].port())
         .map_err(|e| StartError::runtime("no free loopback port", e))
 }
 
