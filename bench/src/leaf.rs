@@ -1,21 +1,23 @@
 //! The bench leaf: a `scatter_leaf::Leaf` whose service time comes from the
 //! seeded [`LatencyModel`]. It reads the harness's request id from the
 //! payload, draws for (id, shard, replica, attempt), fails fast when the
-//! model says so, otherwise queues for a slot when a concurrency limit is
-//! set, waits the service time out on the [`PreciseTimer`] (no CPU burnt),
+//! model says so, otherwise waits the service time out on the
+//! [`PreciseTimer`] (no CPU burnt),
 //! and answers with a partial that reports the time it applied and the
 //! time it was busy ([`crate::work`]). When the call is a straggler of a
 //! kind the model says is recognisable, it tells the root at once that the
 //! call will be slow, with the class's typical time (never the drawn one). A request carrying the deadly marker
 //! ([`wire::is_deadly`]) makes the process exit at once, as a query of
-//! death would.
+//! death would. A concurrency limit is the SDK's work queue
+//! ([`LeafConfig::max_concurrency`]): calls past it wait before they reach
+//! the leaf, and the leaf's load reports say how many wait, as a real
+//! leaf's do.
 
-use std::sync::Arc;
+use std::num::NonZeroUsize;
 
 use scatter_leaf::{Leaf, Payload, ShardRequest, Status};
 use scatter_management::metrics::Registry;
 use serde::{Deserialize, Serialize};
-use tokio::sync::Semaphore;
 
 use crate::model::{CallId, Draw, LatencyModel};
 use crate::timer::PreciseTimer;
@@ -37,11 +39,18 @@ pub struct LeafConfig {
     pub partial_bytes: usize,
 }
 
+impl LeafConfig {
+    /// The SDK's `max_concurrency` for [`concurrency`](Self::concurrency)
+    /// (a limit of 0 is none).
+    pub fn max_concurrency(&self) -> Option<NonZeroUsize> {
+        self.concurrency.and_then(NonZeroUsize::new)
+    }
+}
+
 /// One bench leaf.
 pub struct BenchLeaf {
     config: LeafConfig,
     replica: u32,
-    slots: Option<Arc<Semaphore>>,
     timer: PreciseTimer,
     busy: BusyCounters,
 }
@@ -50,11 +59,9 @@ impl BenchLeaf {
     /// A leaf serving as replica `replica` of its shard, counting its busy
     /// time in `metrics` (its process's `/metrics`).
     pub fn new(config: LeafConfig, replica: u32, timer: PreciseTimer, metrics: &Registry) -> Self {
-        let slots = config.concurrency.map(|n| Arc::new(Semaphore::new(n)));
         Self {
             config,
             replica,
-            slots,
             timer,
             busy: BusyCounters::register(metrics),
         }
@@ -84,17 +91,7 @@ impl Leaf for BenchLeaf {
                 .hints
                 .slow(Some(typical), "recognisable straggler (bench model)");
         }
-        // Held until the answer is built; dropped with the call if cancelled.
-        let _slot = match &self.slots {
-            Some(slots) => Some(
-                Arc::clone(slots)
-                    .acquire_owned()
-                    .await
-                    .map_err(|_| Status::unavailable("bench leaf is closing"))?,
-            ),
-            None => None,
-        };
-        // Work starts once the slot is held: queueing is not work.
+        // The SDK called the leaf once a slot was free: queueing is not work.
         let busy = self.busy.start();
         self.timer.sleep(service).await;
         let busy = busy.end(true);

@@ -34,7 +34,10 @@ async fn main() -> anyhow::Result<()> {
         .context("--leaf-config JSON is required")?;
     let config: LeafConfig =
         serde_json::from_str(&config_json).context("--leaf-config is not a valid leaf config")?;
-    let options = LeafOptions::from_flags(&flags)?;
+    let mut options = LeafOptions::from_flags(&flags)?;
+    // The model's concurrency limit is the SDK's queue, so the load
+    // reports count the calls waiting.
+    options.max_concurrency = options.max_concurrency.or(config.max_concurrency());
     // A process of our own, so the leaf's busy-time counters sit beside
     // the SDK's in its `/metrics`.
     let process = Process::new("leaf", &["scatter.v1.Leaf"]);

@@ -66,7 +66,7 @@ pub fn hedging_bound(
         attempt: 0,
     }) {
         Draw::Serve(d) => u64::try_from(d.as_micros()).unwrap_or(u64::MAX),
-        Draw::Fail => 0,
+        Draw::Fail => unreachable!("a model with fast failures has no bound (refused above)"),
     };
     let mut calls = recorder::histogram();
     for request in ids.clone() {

@@ -1,7 +1,9 @@
 //! One shard's attempts as one future: choose a replica, call it, hedge to
 //! another replica after the shard's delay — or at once when the leaf says
-//! the call will be slow —, tie the call to a copy at another replica when
-//! it has not started after the tie delay, retry a fast failure at once,
+//! the call will be slow; a hedge refused for now (budget spent, root or
+//! sibling loaded) asks again one delay later, then two, four… —, tie the
+//! call to a copy at another replica when it has not started after the tie
+//! delay, retry a fast failure at once,
 //! and end with the first success (dropping the losers, which cancels them
 //! at the leaf), a failure, or the gather deadline.
 //!
@@ -28,6 +30,10 @@ use crate::admission::Admission;
 use crate::call_status::is_over_limit;
 use crate::config::{HedgeConfig, ProbationConfig};
 use crate::topology::{HedgeBudget, Replica, Shard, probation};
+
+/// A refused hedge's wait before it asks again doubles at most this many
+/// times (to 16 hedge delays); the deadline ends the asking anyway.
+const MAX_PUT_OFF_DOUBLINGS: u32 = 4;
 
 /// Whether one request hedges, and after which percentile.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -148,6 +154,8 @@ where
         last_error: None,
         heard: heard_tx,
         tie: None,
+        refused: false,
+        put_off: 0,
     };
     let mut heard = heard_rx;
     let mut attempts = Attempts::with_capacity(plan.hedge.max_attempts as usize);
@@ -195,7 +203,7 @@ where
                         let retryable = is_retryable(&status);
                         shard.last_error = Some((status, done.replica));
                         if retryable && attempts.is_empty() {
-                            let retry = shard.extra(AttemptKind::Retry, now);
+                            let retry = shard.extra(AttemptKind::Retry, now).go();
                             attempts.extend(retry.map(|r| shard.launch(&leaf, r, AttemptKind::Retry, now)));
                         }
                         if attempts.is_empty() {
@@ -212,11 +220,27 @@ where
                 }
                 News::Slow { expected } => {
                     if may_hedge && shard.hint_hedges(heard.attempt, expected, hedge_at, &attempts) {
-                        may_hedge = false;
-                        hedge_armed = false;
                         let now = Instant::now();
-                        let hedge = shard.hedge(now);
-                        attempts.extend(hedge.map(|r| shard.launch(&leaf, r, AttemptKind::Hedge, now)));
+                        match shard.hedge(now) {
+                            Extra::Go(r) => {
+                                may_hedge = false;
+                                hedge_armed = false;
+                                attempts.extend([shard.launch(&leaf, r, AttemptKind::Hedge, now)]);
+                            }
+                            // The timed hedge, armed or re-armed, asks again.
+                            Extra::Later if hedge_armed => {}
+                            Extra::Later => match shard.ask_again_at(now) {
+                                Some(at) => {
+                                    hedge.set(Some(tokio::time::sleep_until(at)).into());
+                                    hedge_armed = true;
+                                }
+                                None => may_hedge = false,
+                            },
+                            Extra::Never => {
+                                may_hedge = false;
+                                hedge_armed = false;
+                            }
+                        }
                     }
                 }
             },
@@ -227,11 +251,22 @@ where
                 attempts.extend(copy.map(|r| shard.launch(&leaf, r, AttemptKind::Tied, now)));
             }
             Some(()) = &mut hedge, if hedge_armed => {
-                hedge_armed = false;
-                may_hedge = false;
                 let now = Instant::now();
-                let hedge = shard.hedge(now);
-                attempts.extend(hedge.map(|r| shard.launch(&leaf, r, AttemptKind::Hedge, now)));
+                let again = match shard.hedge(now) {
+                    Extra::Go(r) => {
+                        attempts.extend([shard.launch(&leaf, r, AttemptKind::Hedge, now)]);
+                        None
+                    }
+                    Extra::Later => shard.ask_again_at(now),
+                    Extra::Never => None,
+                };
+                match again {
+                    Some(at) => hedge.set(Some(tokio::time::sleep_until(at)).into()),
+                    None => {
+                        hedge_armed = false;
+                        may_hedge = false;
+                    }
+                }
             }
             () = &mut deadline => return ended(shard.timed_out()),
         }
@@ -244,6 +279,26 @@ async fn next_heard(heard: &mut Option<UnboundedReceiver<Heard>>) -> Option<Hear
     match heard {
         Some(heard) => heard.recv().await,
         None => pending().await,
+    }
+}
+
+/// Whether one more attempt may go.
+enum Extra {
+    /// Now, to this replica.
+    Go(usize),
+    /// Not now (no token, too much load); it may later.
+    Later,
+    /// Not for this shard in this request.
+    Never,
+}
+
+impl Extra {
+    /// The replica, when the attempt may go now.
+    fn go(self) -> Option<usize> {
+        match self {
+            Self::Go(replica) => Some(replica),
+            Self::Later | Self::Never => None,
+        }
     }
 }
 
@@ -270,6 +325,11 @@ struct ShardRun<'p, 'a> {
     heard: Option<UnboundedSender<Heard>>,
     /// The tie, while it is undecided.
     tie: Option<Tie>,
+    /// An extra attempt was refused (budget or load) and counted.
+    refused: bool,
+    /// Times a refused hedge was put off; each puts the next ask off twice
+    /// as long as the last.
+    put_off: u32,
 }
 
 impl ShardRun<'_, '_> {
@@ -426,11 +486,13 @@ impl ShardRun<'_, '_> {
         }
     }
 
-    /// The replica a hedge may go to now, if any.
-    fn hedge(&self, now: Instant) -> Option<usize> {
-        let replica = self.extra(AttemptKind::Hedge, now)?;
-        self.plan.shard.stats.hedged(now);
-        Some(replica)
+    /// Whether a hedge may go now, and where.
+    fn hedge(&mut self, now: Instant) -> Extra {
+        let extra = self.extra(AttemptKind::Hedge, now);
+        if let Extra::Go(_) = extra {
+            self.plan.shard.stats.hedged(now);
+        }
+        extra
     }
 
     /// Attempts working for the shard: the ones sent, less tied copies
@@ -465,26 +527,45 @@ impl ShardRun<'_, '_> {
         (at < self.plan.gather_deadline).then_some(at)
     }
 
-    /// The replica one more attempt (hedge or retry) may go to now, if
-    /// any: attempts left, a replica left (a hedge never goes back to one
-    /// already tried), time to answer, room for more load (the root not
-    /// saturated, the replica not queueing), and a token in the budget.
-    fn extra(&self, kind: AttemptKind, now: Instant) -> Option<usize> {
+    /// When a hedge refused for now asks again: one hedge delay after the
+    /// first refusal, then two, four… (so a shard asks a handful of times
+    /// at most while a burst of load lasts); `None` when that falls past
+    /// the deadline.
+    fn ask_again_at(&mut self, now: Instant) -> Option<Instant> {
+        let first = self.hedge_at(now)?;
+        let factor = 1u32 << self.put_off.min(MAX_PUT_OFF_DOUBLINGS);
+        self.put_off += 1;
+        let at = now + (first - now) * factor;
+        (at < self.plan.gather_deadline).then_some(at)
+    }
+
+    /// Whether one more attempt (hedge or retry) may go now, and where:
+    /// attempts left, a replica left (a hedge never goes back to one
+    /// already tried), time to answer — else never —, room for more load
+    /// (the root not saturated, the replica not queueing) and a token in
+    /// the budget — else not now. A refusal is counted once per shard and
+    /// request, however often a hedge asks again.
+    fn extra(&mut self, kind: AttemptKind, now: Instant) -> Extra {
         let hedge = self.plan.hedge;
         if self.attempts() >= hedge.max_attempts {
-            return None;
+            return Extra::Never;
         }
         if kind == AttemptKind::Hedge && self.tried.len() >= self.plan.shard.replicas.len() {
-            return None;
+            return Extra::Never;
         }
         if self.plan.gather_deadline.saturating_duration_since(now) < hedge.min_remaining {
-            return None;
+            return Extra::Never;
         }
-        let replica = self.pick(kind)?;
+        let Some(replica) = self.pick(kind) else {
+            return Extra::Never;
+        };
+        let stats = &self.plan.shard.stats;
         let replicas = &self.plan.shard.replicas;
         if self.plan.admission.saturated() || replicas[replica].stats.queueing() {
-            self.plan.shard.stats.load_refusals.inc();
-            return None;
+            if !std::mem::replace(&mut self.refused, true) {
+                stats.load_refusals.inc();
+            }
+            return Extra::Later;
         }
         let paid = match kind {
             AttemptKind::Hedge => self.pay_hedge(),
@@ -493,10 +574,12 @@ impl ShardRun<'_, '_> {
             }
         };
         if !paid {
-            self.plan.shard.stats.budget_refusals.inc();
-            return None;
+            if !std::mem::replace(&mut self.refused, true) {
+                stats.budget_refusals.inc();
+            }
+            return Extra::Later;
         }
-        Some(replica)
+        Extra::Go(replica)
     }
 
     /// Takes a token for a hedge from the shard's own budget and the

@@ -245,10 +245,17 @@ impl ReplicaStats {
         self.samples.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Whether calls are piling up here: more than one in flight from this
-    /// root, and the recent latency at least twice the slow trend. Another
-    /// attempt sent here would wait in the queue.
+    /// Whether calls are piling up here, so another attempt sent here would
+    /// wait in the queue. A leaf that reports its load is believed: calls
+    /// wait there when its fresh report says some do (a leaf without a
+    /// concurrency limit never makes one wait). Without a report the root
+    /// guesses: more than one call in flight from this root, and the recent
+    /// latency at least twice the slow trend — a guess one straggler can
+    /// set off, which is why a report wins over it.
     pub fn queueing(&self) -> bool {
+        if let Some((_, queued)) = self.reports.fresh(Instant::now()) {
+            return queued > 0;
+        }
         match (self.latency(), self.latency_trend()) {
             (Some(recent), Some(trend)) => self.in_flight() >= 2 && recent >= trend * 2,
             _ => false,

@@ -34,10 +34,12 @@ pub struct ShardStats {
     window: Mutex<LatencyWindow>,
     /// The configured percentile of the window, refreshed as samples arrive.
     cached: AtomicDuration,
-    /// Hedges or retries not sent because the budget was spent.
+    /// Requests whose hedge or retry of the shard the budget refused
+    /// (once per request, however often the hedge asked again).
     pub budget_refusals: Counter,
-    /// Hedges or retries not sent because the root was saturated or the
-    /// replica they would go to was queueing.
+    /// Requests whose hedge or retry of the shard was refused because the
+    /// root was saturated or the replica it would go to was queueing (once
+    /// per request).
     pub load_refusals: Counter,
     /// The hedge delay last used for the shard (or, once its window has
     /// history, the one the next request will use), in seconds, for
@@ -101,12 +103,12 @@ impl ShardStats {
             cached: AtomicDuration::default(),
             budget_refusals: metrics.counter(
                 "scatter_root_budget_refusals_total",
-                "Hedges or retries not sent because the budget was spent.",
+                "Requests whose hedge or retry of the shard the budget refused (counted once per request).",
                 &labels,
             ),
             load_refusals: metrics.counter(
                 "scatter_root_load_refusals_total",
-                "Hedges or retries not sent because the root was saturated or the replica queueing.",
+                "Requests whose hedge or retry of the shard was refused for load: the root saturated or the replica queueing (counted once per request).",
                 &labels,
             ),
             delay_gauge: metrics.seconds_gauge(

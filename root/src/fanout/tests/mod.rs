@@ -4,4 +4,5 @@
 
 mod choose;
 mod early;
+mod refused;
 mod shard;

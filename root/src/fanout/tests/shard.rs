@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use scatter_management::metrics::Registry;
 use scatter_management::trace::{Spans, TraceContext};
-use scatter_proto::v1::Payload;
+use scatter_proto::v1::{LoadReport, Payload};
 use tokio::time::Instant;
 use tonic::{Code, Status};
 
@@ -274,6 +274,17 @@ fn failed(outcome: &ShardOutcome) -> &Missing {
     }
 }
 
+/// Makes `replica` look queueing: two calls in flight, and slower of late
+/// than its trend.
+pub(super) fn make_queueing(replica: &ReplicaStats) {
+    for _ in 0..20 {
+        replica.observe(Some(Duration::from_millis(400)));
+    }
+    replica.started();
+    replica.started();
+    assert!(replica.queueing());
+}
+
 pub(super) fn answered_by(outcome: &ShardOutcome) -> (String, u32) {
     assert!(
         matches!(outcome.end, ShardEnd::Answered),
@@ -472,20 +483,57 @@ async fn a_saturated_root_sends_no_hedge_and_counts_it_apart_from_the_budget() {
 async fn no_hedge_goes_to_a_replica_that_is_queueing() {
     let world = World::new(2);
     world.make_first_choice(0);
-    // Replica 1 has calls piling up: two in flight, and slower of late
-    // than its trend.
-    let queued = &world.shard.replicas[1].stats;
-    for _ in 0..20 {
-        queued.observe(Some(Duration::from_millis(400)));
-    }
-    queued.started();
-    queued.started();
-    assert!(queued.queueing());
+    make_queueing(&world.shard.replicas[1].stats);
     let leaves = Leaves::new(&[Behaviour::Answer(80), Behaviour::Answer(5)]);
     let (outcome, at) = world.run(&leaves).await;
     assert_eq!(answered_by(&outcome), (addr(0), 0));
     assert_eq!(at, 80);
     assert_eq!(world.shard.stats.load_refusals.get(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_leaf_saying_calls_wait_there_gets_no_hedge_though_its_latency_looks_calm() {
+    let world = World::new(2);
+    world.make_first_choice(0);
+    let waiting = LoadReport {
+        in_flight: 1,
+        queued: 3,
+    };
+    world.shard.replicas[1]
+        .stats
+        .reports
+        .record(&waiting, Instant::now());
+    assert!(world.shard.replicas[1].stats.queueing());
+    let leaves = Leaves::new(&[Behaviour::Answer(80), Behaviour::Answer(5)]);
+    let (outcome, at) = world.run(&leaves).await;
+    assert_eq!(answered_by(&outcome), (addr(0), 0));
+    assert_eq!(at, 80, "no hedge joined the leaf's queue");
+    assert_eq!(world.shard.stats.load_refusals.get(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_leaf_saying_no_call_waits_is_hedged_to_after_a_straggler_raised_its_latency() {
+    let world = World::new(2);
+    world.make_first_choice(0);
+    // A straggler or two made replica 1 look slow of late, with calls out
+    // there — but its leaf says nothing waits: they were slow, not queued.
+    let sibling = &world.shard.replicas[1].stats;
+    for _ in 0..20 {
+        sibling.observe(Some(Duration::from_millis(400)));
+    }
+    sibling.started();
+    sibling.started();
+    let calm = LoadReport {
+        in_flight: 2,
+        queued: 0,
+    };
+    sibling.reports.record(&calm, Instant::now());
+    assert!(!sibling.queueing());
+    let leaves = Leaves::new(&[Behaviour::Answer(80), Behaviour::Answer(5)]);
+    let (outcome, at) = world.run(&leaves).await;
+    assert_eq!(answered_by(&outcome), (addr(1), 1), "the hedge won");
+    assert!(at < 80, "answered by the hedge at {at} ms");
+    assert_eq!(world.shard.stats.load_refusals.get(), 0);
 }
 
 #[tokio::test(start_paused = true)]
