@@ -14,14 +14,16 @@ use scatter_tests::process::{Finished, run_to_end_with_env};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-/// A file in a directory of this test's own, removed with it.
+/// A file in a directory of its own, removed with it.
 struct ConfigFile {
     path: PathBuf,
 }
 
 impl ConfigFile {
     fn new(name: &str, text: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("scatter-config-{}", std::process::id()));
+        static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("scatter-config-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(name);
         std::fs::write(&path, text).unwrap();
@@ -35,7 +37,9 @@ impl ConfigFile {
 
 impl Drop for ConfigFile {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        if let Some(dir) = self.path.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 

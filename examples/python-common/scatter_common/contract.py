@@ -10,6 +10,7 @@ imports it, so the Python examples carry no generated code that could drift.
 """
 
 import importlib
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -36,4 +37,7 @@ def load_contract():
         for suffix in ("_pb2", "_pb2_grpc"):
             name = proto.stem + suffix
             modules[name] = importlib.import_module(f"scatter.v1.{name}")
+    # Every module is loaded now: the generated files are not needed again.
+    sys.path.remove(out)
+    shutil.rmtree(out, ignore_errors=True)
     return SimpleNamespace(**modules)
