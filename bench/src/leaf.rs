@@ -6,9 +6,9 @@
 //! and answers with a partial that reports the time it applied and the
 //! time it was busy ([`crate::work`]). When the call is a straggler of a
 //! kind the model says is recognisable, it tells the root at once that the
-//! call will be slow, with the class's typical time (never the drawn one). A request carrying the deadly marker
-//! ([`wire::is_deadly`]) makes the process exit at once, as a query of
-//! death would. A concurrency limit is the SDK's work queue
+//! call will be slow, with the class's typical time (never the drawn one).
+//! A request carrying the deadly marker ([`wire::is_deadly`]) makes the
+//! process exit at once, as a query of death would. A concurrency limit is the SDK's work queue
 //! ([`LeafConfig::max_concurrency`]): calls past it wait before they reach
 //! the leaf, and the leaf's load reports say how many wait, as a real
 //! leaf's do.
@@ -126,7 +126,7 @@ mod tests {
         let model = LatencyModel::new(5, Base::Exponential { mean_us: 200.0 });
         let config = LeafConfig {
             model: model.clone(),
-            concurrency: Some(1),
+            concurrency: None,
             partial_bytes: 64,
         };
         let leaf = BenchLeaf::new(

@@ -94,14 +94,31 @@ fn pick_in(range: Range<u16>, n: usize, given: &BTreeSet<u16>) -> io::Result<Vec
 }
 
 /// `n` ports the kernel picks, bound: where no range is left below the
-/// ephemeral one.
+/// ephemeral one. A port this process gave before is skipped but held
+/// until the end, as are the ports taken, so the kernel offers no port
+/// twice and `n` tries plus one per port given before always suffice.
 fn pick_by_kernel(n: usize, given: &BTreeSet<u16>) -> io::Result<Vec<TcpListener>> {
     let mut held = Vec::with_capacity(n);
-    while held.len() < n {
+    let mut skipped = Vec::new();
+    for _ in 0..n + given.len() {
+        if held.len() == n {
+            break;
+        }
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-        if !given.contains(&listener.local_addr()?.port()) {
+        if given.contains(&listener.local_addr()?.port()) {
+            skipped.push(listener);
+        } else {
             held.push(listener);
         }
+    }
+    if held.len() < n {
+        return Err(io::Error::new(
+            io::ErrorKind::AddrNotAvailable,
+            format!(
+                "the kernel offered only {} new loopback ports of {n}",
+                held.len()
+            ),
+        ));
     }
     Ok(held)
 }

@@ -3,15 +3,22 @@
 //!
 //! tonic reports a client-side timeout as CANCELLED ("Timeout expired") and
 //! a connection that broke mid-call (the peer was killed, the network cut)
-//! or was closing as the call started (the peer drains: HTTP/2 GOAWAY,
-//! REFUSED_STREAM) as UNKNOWN, CANCELLED or INTERNAL ("h2 protocol error")
-//! with the transport error as its source. The root
-//! needs their meaning: a timeout is DEADLINE_EXCEEDED, a broken
-//! connection is UNAVAILABLE (worth a retry on another replica). A status
-//! the peer sent has no source and is kept as it is.
+//! or was closing as the call started (the peer drains: HTTP/2 GOAWAY) as
+//! UNKNOWN, CANCELLED or INTERNAL ("h2 protocol error") with the transport
+//! error as its source (a REFUSED_STREAM comes as UNAVAILABLE). The root
+//! needs their meaning: a timeout is DEADLINE_EXCEEDED; a call the peer
+//! refused unread and a broken connection are UNAVAILABLE (worth a retry
+//! on another replica). A status the peer sent has no source and is kept
+//! as it is.
 //!
-//! A broken connection is marked as such ([`is_broken_connection`]): to a
-//! canary it means the payload may have killed the leaf.
+//! The two UNAVAILABLEs differ in what they say of the payload. HTTP/2
+//! tells when the peer did no work for a call: it reset the stream with
+//! REFUSED_STREAM, or its GOAWAY named a last stream below this one (RFC
+//! 9113 §8.7) — a peer closing for a restart, whatever the payload. A
+//! connection that broke any other way during the call may have been
+//! broken by the payload itself: it is marked as such
+//! ([`is_broken_connection`]), so a canary counts it as a death and the
+//! fan-out retries it once per request, not once per shard.
 //!
 //! An answer above the root's decoding limit is refused by tonic with
 //! OUT_OF_RANGE as its length prefix arrives; the root reports it as
@@ -42,6 +49,13 @@ pub fn local_cause(status: Status) -> Status {
     match status.code() {
         Code::Unknown | Code::Cancelled | Code::Internal => {
             let cause = scatter_management::error_chain(first);
+            if refused_unread(first) {
+                return Status::unavailable(format!(
+                    "the peer refused the call before doing any work for it, most likely \
+                     as it closes ({}: {cause})",
+                    status.message()
+                ));
+            }
             let mut broken = Status::unavailable(format!(
                 "the connection broke during the call ({}: {cause}){}",
                 status.message(),
@@ -55,6 +69,21 @@ pub fn local_cause(status: Status) -> Status {
         }
         _ => status,
     }
+}
+
+/// Whether the error chain from `first` holds HTTP/2's word that the peer
+/// did no work for the call: its RST_STREAM with REFUSED_STREAM, or its
+/// GOAWAY (which reaches only the streams above the last one it took).
+fn refused_unread(first: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(first);
+    while let Some(error) = source {
+        if let Some(h2) = error.downcast_ref::<h2::Error>() {
+            return h2.is_remote()
+                && (h2.is_go_away() || h2.reason() == Some(h2::Reason::REFUSED_STREAM));
+        }
+        source = error.source();
+    }
+    false
 }
 
 /// Whether `status` is a connection that broke during the call (the peer
@@ -86,51 +115,4 @@ fn refused_identity_hint(cause: &str) -> &'static str {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn statuses_from_the_peer_are_kept() {
-        let status = local_cause(Status::unknown("the leaf's own unknown error"));
-        assert_eq!(status.code(), Code::Unknown);
-        let status = local_cause(Status::cancelled("the leaf gave up"));
-        assert_eq!(status.code(), Code::Cancelled);
-        let status = local_cause(Status::internal("the merge's own bug"));
-        assert_eq!(status.code(), Code::Internal);
-    }
-
-    #[test]
-    fn a_stream_refused_by_a_closing_connection_is_unavailable() {
-        // What tonic gives for a call started as the peer's GOAWAY arrives.
-        let h2 = std::io::Error::other("http2 error: stream refused");
-        let mut status = Status::internal("h2 protocol error: http2 error");
-        status.set_source(std::sync::Arc::new(h2));
-        let status = local_cause(status);
-        assert_eq!(status.code(), Code::Unavailable);
-        assert!(status.message().contains("stream refused"), "{status:?}");
-    }
-
-    #[test]
-    fn a_broken_connection_is_unavailable() {
-        let status = broken_connection();
-        assert_eq!(status.code(), Code::Unavailable);
-        assert!(status.message().contains("connection reset"), "{status:?}");
-        assert!(is_broken_connection(&status));
-        assert!(!is_broken_connection(&Status::unavailable(
-            "the leaf's own"
-        )));
-    }
-
-    #[test]
-    fn a_connection_closed_before_the_call_hints_at_a_refused_certificate() {
-        let closed = std::io::Error::other("operation was canceled: connection closed");
-        let mut status = Status::cancelled("operation was canceled");
-        status.set_source(std::sync::Arc::new(closed));
-        let status = local_cause(status);
-        assert_eq!(status.code(), Code::Unavailable);
-        assert!(
-            status.message().contains("--upstream-tls-cert"),
-            "{status:?}"
-        );
-    }
-}
+mod tests;

@@ -5,6 +5,7 @@
 //! is told each step on `updates`; the unary answer passes none.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use futures::StreamExt as _;
@@ -82,6 +83,7 @@ where
     let hedging = engine.hedging(&policy);
     let hints = engine.config.hedge.hints && hedging != Hedging::Off;
     let tied = engine.tied(&policy);
+    let broken_retried = AtomicBool::new(false);
     let plan = |index: usize| ShardPlan {
         shard: &snapshot.shards[index],
         shard_count: snapshot.shard_count(),
@@ -95,6 +97,7 @@ where
         probation: &engine.config.probation,
         budget: &engine.hedge_budget,
         admission: &engine.admission,
+        broken_retried: &broken_retried,
     };
     // The canary's answer (or its death) comes before the merge opens.
     let first = match canary {

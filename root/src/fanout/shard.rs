@@ -3,7 +3,8 @@
 //! the call will be slow; a hedge refused for now (budget spent, root or
 //! sibling loaded) asks again one delay later, then two, four… —, tie the
 //! call to a copy at another replica when it has not started after the tie
-//! delay, retry a fast failure at once,
+//! delay, retry a fast failure at once (a call whose connection broke
+//! mid-call only once per request: it may be the payload that broke it),
 //! and end with the first success (dropping the losers, which cancels them
 //! at the leaf), a failure, or the gather deadline.
 //!
@@ -11,6 +12,7 @@
 //! and tests drive this future with an in-memory service in paused time.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::future::{OptionFuture, pending};
@@ -27,7 +29,7 @@ use super::leaf_call::{AttemptKind, LeafCall};
 use super::listen::{self, Heard, Listener, News};
 use super::request_id::RequestId;
 use crate::admission::Admission;
-use crate::call_status::is_over_limit;
+use crate::call_status::{is_broken_connection, is_over_limit};
 use crate::config::{HedgeConfig, ProbationConfig};
 use crate::topology::{HedgeBudget, Replica, Shard, probation};
 
@@ -74,6 +76,12 @@ pub struct ShardPlan<'a> {
     pub budget: &'a HedgeBudget,
     /// The root's admission: no extra attempts while it is saturated.
     pub admission: &'a Admission,
+    /// Set once a call of this request whose connection broke mid-call was
+    /// retried: one such retry per request, shared by its shards. A leaf
+    /// that dies under one call (a crash, a lost host) costs nothing; a
+    /// payload that kills every leaf it reaches (a query of death) kills
+    /// one second replica, not every shard's.
+    pub broken_retried: &'a AtomicBool,
 }
 
 /// How one shard ended, with the partial when it answered.
@@ -201,8 +209,12 @@ where
                         // A failed call starts nothing: a tie it was in is off.
                         shard.tie = None;
                         let retryable = is_retryable(&status);
+                        let broken = is_broken_connection(&status);
                         shard.last_error = Some((status, done.replica));
-                        if retryable && attempts.is_empty() {
+                        if retryable
+                            && attempts.is_empty()
+                            && (!broken || !plan.broken_retried.swap(true, Ordering::Relaxed))
+                        {
                             let retry = shard.extra(AttemptKind::Retry, now).go();
                             attempts.extend(retry.map(|r| shard.launch(&leaf, r, AttemptKind::Retry, now)));
                         }

@@ -3,10 +3,12 @@
 //! one looks to the root — its call ends in a broken connection — and
 //! refuses every later call as a dead process would. [`killers`]: queries
 //! of death and the quarantine; [`newcomers`]: what a canary costs a
-//! payload that is not one, and when the root waits for it.
+//! payload that is not one, and when the root waits for it;
+//! [`unguarded`]: what a query of death costs without canaries.
 
 mod killers;
 mod newcomers;
+mod unguarded;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -42,11 +44,15 @@ struct Seen {
 
 /// An in-memory tree: shard `s` replica `r` at `addr(s, r)`. A call
 /// whose body has the word [`DEADLY`] kills its leaf (while `deadly`
-/// holds); one with `slow:MS` takes MS ms, any other [`LEAF_MS`].
+/// holds); `crash:S` kills the first leaf of shard S it reaches, as a
+/// crash that is not the payload's doing would. One with `slow:MS` takes
+/// MS ms, any other [`LEAF_MS`].
 #[derive(Clone)]
 struct Leaves {
     seen: Arc<Mutex<Vec<Seen>>>,
     dead: Arc<Mutex<HashSet<String>>>,
+    /// Shards a `crash:S` has killed a leaf of.
+    crashed: Arc<Mutex<HashSet<String>>>,
     deadly: Arc<Mutex<bool>>,
     start: Instant,
 }
@@ -56,6 +62,7 @@ impl Leaves {
         Self {
             seen: Arc::default(),
             dead: Arc::default(),
+            crashed: Arc::default(),
             deadly: Arc::new(Mutex::new(true)),
             start: Instant::now(),
         }
@@ -104,7 +111,16 @@ impl Leaves {
                     .find_map(|word| word.strip_prefix("slow:"))
                     .map_or(LEAF_MS, |ms| ms.parse().unwrap());
                 tokio::time::sleep(Duration::from_millis(ms)).await;
+                let shard = call.request.shard.to_string();
+                let crash = body.split_whitespace().any(|word| {
+                    word.strip_prefix("crash:") == Some(&shard)
+                        && leaves.crashed.lock().unwrap().insert(shard.clone())
+                });
                 let deadly = body.split_whitespace().any(|word| word == DEADLY);
+                if crash {
+                    leaves.dead.lock().unwrap().insert(addr);
+                    return Err(broken_connection());
+                }
                 if deadly && *leaves.deadly.lock().unwrap() {
                     leaves.dead.lock().unwrap().insert(addr);
                     return Err(broken_connection());

@@ -2,6 +2,7 @@
 //! timing below is exact, with no wall clock and no margins.
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -258,6 +259,7 @@ impl World {
             probation: &self.probation,
             budget: &self.budget,
             admission: &self.admission,
+            broken_retried: &AtomicBool::new(false),
         };
         let service = tower::ServiceBuilder::new()
             .layer(ObserveLayer)
