@@ -76,8 +76,9 @@ pub struct ShardPlan<'a> {
     pub budget: &'a HedgeBudget,
     /// The root's admission: no extra attempts while it is saturated.
     pub admission: &'a Admission,
-    /// Set once a call of this request whose connection broke mid-call was
-    /// retried: one such retry per request, shared by its shards. A leaf
+    /// Set when the first call of this request whose connection broke
+    /// mid-call asks for a retry (sent if the budget allows): one such
+    /// retry per request, shared by its shards. A leaf
     /// that dies under one call (a crash, a lost host) costs nothing; a
     /// payload that kills every leaf it reaches (a query of death) kills
     /// one second replica, not every shard's.
