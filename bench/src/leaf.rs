@@ -2,17 +2,16 @@
 //! seeded [`LatencyModel`]. It reads the harness's request id from the
 //! payload, draws for (id, shard, replica, attempt), fails fast when the
 //! model says so, otherwise waits the service time out on the
-//! [`PreciseTimer`] (no CPU burnt),
-//! and answers with a partial that reports the time it applied and the
-//! time it was busy ([`crate::work`]). When the call is a straggler of a
-//! kind the model says is recognisable, it tells the root at once that the
-//! call will be slow, with the class's typical time (never the drawn one).
-//! A request carrying the deadly marker ([`wire::is_deadly`]) makes the
-//! process exit at once, as a query of death would. A concurrency limit is the SDK's work queue
+//! [`PreciseTimer`] (no CPU burnt), and answers with a partial that
+//! reports the time it applied and the time it was busy ([`crate::work`]).
+//! When the call is a straggler of a kind the model says is recognisable,
+//! it tells the root at once that the call will be slow, with the class's
+//! typical time (never the drawn one). A request carrying the deadly
+//! marker ([`wire::is_deadly`]) makes the process exit at once, as a query
+//! of death would. A concurrency limit is the SDK's work queue
 //! ([`LeafConfig::max_concurrency`]): calls past it wait before they reach
 //! the leaf, and the leaf's load reports say how many wait, as a real
 //! leaf's do.
-
 use std::num::NonZeroUsize;
 
 use scatter_leaf::{Leaf, Payload, ShardRequest, Status};

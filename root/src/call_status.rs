@@ -71,15 +71,15 @@ pub fn local_cause(status: Status) -> Status {
     }
 }
 
-/// Whether the error chain from `first` holds HTTP/2's word that the peer
-/// did no work for the call: its RST_STREAM with REFUSED_STREAM, or its
-/// GOAWAY (which reaches only the streams above the last one it took).
+/// Whether the error chain from `first` holds the peer's GOAWAY, which
+/// reaches only the streams above the last one it took: it did no work
+/// for this call. (Its REFUSED_STREAM says the same, but tonic already
+/// gives that as UNAVAILABLE, which never comes here.)
 fn refused_unread(first: &(dyn std::error::Error + 'static)) -> bool {
     let mut source = Some(first);
     while let Some(error) = source {
         if let Some(h2) = error.downcast_ref::<h2::Error>() {
-            return h2.is_remote()
-                && (h2.is_go_away() || h2.reason() == Some(h2::Reason::REFUSED_STREAM));
+            return h2.is_remote() && h2.is_go_away();
         }
         source = error.source();
     }

@@ -78,10 +78,10 @@ pub struct ShardPlan<'a> {
     pub admission: &'a Admission,
     /// Set when the first call of this request whose connection broke
     /// mid-call asks for a retry (sent if the budget allows): one such
-    /// retry per request, shared by its shards. A leaf
-    /// that dies under one call (a crash, a lost host) costs nothing; a
-    /// payload that kills every leaf it reaches (a query of death) kills
-    /// one second replica, not every shard's.
+    /// retry per request, shared by its shards. A leaf that dies under one
+    /// call (a crash, a lost host) costs nothing; a payload that kills
+    /// every leaf it reaches (a query of death) kills one second replica,
+    /// not every shard's.
     pub broken_retried: &'a AtomicBool,
 }
 
