@@ -114,7 +114,10 @@ impl TraceContext {
     /// Writes this span as the parent of a call: `traceparent`, and
     /// `tracestate` when there is one.
     pub fn tag(&self, metadata: &mut MetadataMap) {
-        if let Ok(value) = self.to_string().parse() {
+        if let Ok(mut value) = self.to_string().parse::<AsciiMetadataValue>() {
+            // A span id is new on every call: HPACK would index each one,
+            // pushing the headers that do repeat out of its table.
+            value.set_sensitive(true);
             metadata.insert(TRACEPARENT_HEADER, value);
         }
         if let Some(state) = &self.state {

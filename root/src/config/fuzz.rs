@@ -50,6 +50,7 @@ const KEYS: &[(&str, &str)] = &[
     ("probation", "probe_interval"),
     ("connect", "timeout"),
     ("connect", "keepalive"),
+    ("connect", "gather_writes"),
     ("logs", "slow_request"),
     ("readiness", "min_coverage"),
     ("readiness", "interval"),

@@ -198,6 +198,10 @@ pub struct ConnectConfig {
     pub keepalive: Duration,
     /// TLS to leaves and the merge; off by default.
     pub tls: UpstreamTlsConfig,
+    /// Gather the writes of one runtime turn on each connection, so a
+    /// unary call's HEADERS and DATA leave in one write instead of two
+    /// (see `topology::coalesce`). Default on.
+    pub gather_writes: bool,
 }
 
 impl Default for ConnectConfig {
@@ -206,6 +210,7 @@ impl Default for ConnectConfig {
             timeout: Duration::from_secs(1),
             keepalive: Duration::from_secs(10),
             tls: UpstreamTlsConfig::default(),
+            gather_writes: true,
         }
     }
 }

@@ -26,6 +26,9 @@ use crate::config::Limits;
 use crate::topology::Replica;
 use scatter_management::trace::{AttributeValue, OpenSpan};
 
+/// The metadata that carries a call's time left (set by tonic).
+const GRPC_TIMEOUT: &str = "grpc-timeout";
+
 /// Why an attempt was sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AttemptKind {
@@ -169,6 +172,10 @@ impl LeafCall {
     fn grpc(&mut self, method: &'static str) -> (tonic::Request<LeafRequest>, OpenSpan) {
         let mut request = tonic::Request::new(std::mem::take(&mut self.request));
         request.set_timeout(self.timeout);
+        // The time left differs on every call: not worth an HPACK entry.
+        if let Some(timeout) = request.metadata_mut().get_mut(GRPC_TIMEOUT) {
+            timeout.set_sensitive(true);
+        }
         let span = self.request_id.call(method, request.metadata_mut());
         (request, span)
     }
@@ -271,4 +278,38 @@ pub fn leaf_stack(limits: &Limits) -> LeafStack {
     tower::ServiceBuilder::new()
         .layer(ObserveLayer)
         .service(GrpcLeaf::new(limits))
+}
+
+#[cfg(test)]
+mod tests {
+    use scatter_management::metrics::Registry;
+    use scatter_management::trace::{Spans, TraceContext};
+
+    use super::*;
+    use crate::topology::{Connector, ReplicaStats};
+
+    #[tokio::test]
+    async fn the_time_left_goes_as_grpc_timeout_never_indexed_by_hpack() {
+        let addr = "http://127.0.0.1:1".to_owned();
+        let channel = Connector::default().endpoint(&addr).unwrap().connect_lazy();
+        let mut call = LeafCall {
+            replica: Arc::new(Replica {
+                client: Connector::default().leaf_client(channel),
+                stats: ReplicaStats::new(&Registry::default(), 0, &addr),
+                addr,
+            }),
+            request: LeafRequest::default(),
+            timeout: Duration::from_millis(250),
+            kind: AttemptKind::First,
+            request_id: RequestId::new(1, None, TraceContext::start(), Spans::default()),
+            listener: None,
+        };
+        let (request, _span) = call.grpc("scatter.v1.Leaf/Answer");
+        let timeout = request.metadata().get(GRPC_TIMEOUT).unwrap();
+        assert_eq!(timeout, "250000u");
+        assert!(
+            timeout.is_sensitive(),
+            "a new value per call would fill the table"
+        );
+    }
 }

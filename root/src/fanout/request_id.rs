@@ -36,11 +36,15 @@ impl RequestId {
     /// `x-request-id`) when it is given and is a valid header value, else
     /// by the number; its root span is `trace`, its spans go to `spans`.
     pub fn new(number: u64, client: Option<&str>, trace: TraceContext, spans: Spans) -> Self {
-        let label = client
+        let mut label = client
             .and_then(|id| id.parse().ok())
             .unwrap_or_else(|| AsciiMetadataValue::from(number));
-        let trace_id = AsciiMetadataValue::try_from(trace.trace_id())
+        let mut trace_id = AsciiMetadataValue::try_from(trace.trace_id())
             .expect("a trace id is 32 hex digits, a valid header value");
+        // One request's values: HPACK would index each on every connection
+        // it crosses, pushing out the headers that do repeat.
+        label.set_sensitive(true);
+        trace_id.set_sensitive(true);
         Self {
             number,
             label,
@@ -143,5 +147,22 @@ mod tests {
             assert_eq!(metadata.get(REQUEST_ID_HEADER).unwrap(), "r-1");
         }
         assert_ne!(a.context().span_id(), b.context().span_id());
+    }
+
+    #[test]
+    fn per_request_values_are_never_indexed_by_hpack() {
+        let request = id(3, Some("r-3"));
+        let (mut call, mut response) = (MetadataMap::new(), MetadataMap::new());
+        let _span = request.call("a", &mut call);
+        request.tag(&mut response);
+        for (metadata, header) in [
+            (&call, REQUEST_ID_HEADER),
+            (&call, TRACEPARENT_HEADER),
+            (&response, REQUEST_ID_HEADER),
+            (&response, TRACE_ID_HEADER),
+        ] {
+            let value = metadata.get(header).unwrap();
+            assert!(value.is_sensitive(), "{header} would fill the HPACK table");
+        }
     }
 }

@@ -4,7 +4,8 @@
 //! transport setting (keep-alive, decoding limits, TLS) is added once. With
 //! TLS configured (`[connect.tls]`) every address is dialled as `https://`,
 //! trusting the configured CA and presenting the root's certificate when it
-//! has one.
+//! has one. Connections gather the writes of one runtime turn unless
+//! configured not to ([`coalesce`](super::coalesce)).
 
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
+use super::coalesce::Gathering;
 use crate::config::{ConnectConfig, Limits, RootConfig};
 use crate::error::StartError;
 
@@ -110,13 +112,26 @@ impl Connector {
     /// first use and reconnects by itself after the peer restarts.
     pub async fn channel(&self, addr: &str) -> Result<Channel, StartError> {
         let endpoint = self.endpoint(addr)?;
-        match endpoint.connect().await {
+        match self.connect(&endpoint).await {
             Ok(channel) => Ok(channel),
             Err(error) => {
                 let error = scatter_management::error_chain(&error);
                 tracing::warn!(%addr, %error, "not reachable yet; will connect on first use");
-                Ok(endpoint.connect_lazy())
+                Ok(if self.config.gather_writes {
+                    endpoint.connect_with_connector_lazy(Gathering::tcp())
+                } else {
+                    endpoint.connect_lazy()
+                })
             }
+        }
+    }
+
+    /// `endpoint` connected now, its writes gathered when so configured.
+    async fn connect(&self, endpoint: &Endpoint) -> Result<Channel, tonic::transport::Error> {
+        if self.config.gather_writes {
+            endpoint.connect_with_connector(Gathering::tcp()).await
+        } else {
+            endpoint.connect().await
         }
     }
 
@@ -127,7 +142,7 @@ impl Connector {
             .endpoint(addr)
             .map_err(|e| e.to_string())?
             .connect_timeout(timeout);
-        match tokio::time::timeout(timeout, endpoint.connect()).await {
+        match tokio::time::timeout(timeout, self.connect(&endpoint)).await {
             Ok(Ok(channel)) => Ok(channel),
             Ok(Err(error)) => Err(format!(
                 "cannot connect to {addr}: {}",

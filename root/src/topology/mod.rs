@@ -10,6 +10,7 @@
 //! keyed by address.
 
 mod budget;
+mod coalesce;
 mod connect;
 mod health;
 pub mod probation;
