@@ -209,6 +209,33 @@ fn check_port(authority: &str) -> Result<(), String> {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn channels_reach_a_peer_with_writes_gathered_or_not() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let (_reporter, health) = tonic_health::server::health_reporter();
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(health)
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+        );
+        for gather_writes in [true, false] {
+            let connector = Connector::new(ConnectConfig {
+                gather_writes,
+                ..ConnectConfig::default()
+            });
+            let serving = connector.is_serving(&addr, Duration::from_secs(5)).await;
+            assert!(serving, "gather_writes = {gather_writes}");
+            let channel = connector.channel(&addr).await.unwrap();
+            HealthClient::new(channel)
+                .check(HealthCheckRequest::default())
+                .await
+                .unwrap_or_else(|e| panic!("gather_writes = {gather_writes}: {e}"));
+            // A peer that is down gives a channel that connects on first use.
+            connector.channel("127.0.0.1:1").await.unwrap();
+        }
+    }
+
     #[test]
     fn port_out_of_range_is_refused_naming_the_address() {
         for addr in [
