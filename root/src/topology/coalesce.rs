@@ -158,14 +158,13 @@ mod tests {
 
     use futures::future::BoxFuture;
     use hyper_util::rt::TokioIo;
-    use tokio::net::{TcpListener, TcpStream};
-    use tonic::transport::Server;
-    use tonic::transport::server::TcpIncoming;
+    use tokio::net::TcpStream;
     use tonic_health::pb::HealthCheckRequest;
     use tonic_health::pb::health_client::HealthClient;
 
     use super::*;
     use crate::topology::Connector;
+    use crate::topology::test_peer::health_server;
 
     /// A connection that counts the writes reaching its socket.
     struct Counted {
@@ -260,14 +259,7 @@ mod tests {
     /// The writes `calls` unary calls to a gRPC server on loopback take,
     /// once the connection is up, with or without gathering.
     async fn writes_for(calls: usize, gathered: bool) -> usize {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (_reporter, health) = tonic_health::server::health_reporter();
-        tokio::spawn(
-            Server::builder()
-                .add_service(health)
-                .serve_with_incoming(TcpIncoming::from(listener)),
-        );
+        let addr = health_server().await;
         let writes = Arc::new(AtomicUsize::new(0));
         let counting = Counting {
             http: Gathering::tcp().connect,

@@ -117,12 +117,18 @@ impl Connector {
             Err(error) => {
                 let error = scatter_management::error_chain(&error);
                 tracing::warn!(%addr, %error, "not reachable yet; will connect on first use");
-                Ok(if self.config.gather_writes {
-                    endpoint.connect_with_connector_lazy(Gathering::tcp())
-                } else {
-                    endpoint.connect_lazy()
-                })
+                Ok(self.connect_lazy(&endpoint))
             }
+        }
+    }
+
+    /// `endpoint` as a channel that connects on first use, its writes
+    /// gathered when so configured.
+    fn connect_lazy(&self, endpoint: &Endpoint) -> Channel {
+        if self.config.gather_writes {
+            endpoint.connect_with_connector_lazy(Gathering::tcp())
+        } else {
+            endpoint.connect_lazy()
         }
     }
 
@@ -208,17 +214,11 @@ fn check_port(authority: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::topology::test_peer::health_server;
 
     #[tokio::test]
     async fn channels_reach_a_peer_with_writes_gathered_or_not() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let (_reporter, health) = tonic_health::server::health_reporter();
-        tokio::spawn(
-            tonic::transport::Server::builder()
-                .add_service(health)
-                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
-        );
+        let addr = health_server().await.to_string();
         for gather_writes in [true, false] {
             let connector = Connector::new(ConnectConfig {
                 gather_writes,

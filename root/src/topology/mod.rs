@@ -19,6 +19,8 @@ mod replica;
 mod reports;
 mod shard;
 mod starts;
+#[cfg(test)]
+mod test_peer;
 mod watch;
 mod window;
 
