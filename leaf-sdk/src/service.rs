@@ -172,7 +172,8 @@ impl<L: Leaf> leaf_server::Leaf for LeafService<L> {
                 .traced(request, "scatter.v1.Leaf/AnswerStream", Hints::to(updates))
                 .await
         });
-        Ok(Response::new(Box::pin(stream::with_updates(heard, work))))
+        let updates = stream::from_first_said(stream::with_updates(heard, work)).await?;
+        Ok(Response::new(Box::pin(updates)))
     }
 
     async fn info(&self, _: Request<LeafInfoRequest>) -> Result<Response<LeafInfo>, Status> {

@@ -11,6 +11,10 @@
 //! machine (calls over loopback, processes sharing the cores); a mode
 //! near it can only get closer to the oracle with more information or
 //! more extra calls.
+//!
+//! Beside the run's own percentile, the bound is replayed at a few others
+//! ([`SWEEP`]): what a lower delay would buy, and what it would cost in
+//! extra calls, so a hedge percentile can be chosen for a budget.
 
 use std::ops::Range;
 
@@ -21,11 +25,26 @@ use crate::recorder;
 use crate::report::percentiles;
 use crate::topology::Shape;
 
-/// The bound, without and with hints, for one variant.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+/// The hedge percentiles the bound is also replayed at.
+pub const SWEEP: [f64; 5] = [95.0, 96.0, 97.0, 98.0, 99.0];
+
+/// The bound for one variant: at the run's hedge percentile, and at each
+/// of [`SWEEP`].
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct HedgingBound {
-    /// The hedge delay replayed: the run's hedge percentile of the
-    /// model's service times, in µs.
+    /// At the run's hedge percentile.
+    #[serde(flatten)]
+    pub at: PercentileBound,
+    /// At each percentile of [`SWEEP`], in its order.
+    pub by_percentile: Vec<PercentileBound>,
+}
+
+/// The bound, without and with hints, hedging after one percentile.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct PercentileBound {
+    /// The percentile of the model's service times hedged after.
+    pub percentile: f64,
+    /// That percentile: the hedge delay replayed, in µs.
     pub delay_us: u64,
     /// Hedging after the delay only.
     pub delay_only: BoundFigures,
@@ -59,6 +78,21 @@ pub fn hedging_bound(
     if shape.replicas < 2 || model.slow.is_some() || model.errors.is_some() || ids.is_empty() {
         return None;
     }
+    let at = |p| replay(model, shape, ids.clone(), p);
+    Some(HedgingBound {
+        at: at(percentile)?,
+        by_percentile: SWEEP.into_iter().filter_map(at).collect(),
+    })
+}
+
+/// The policy replayed hedging after `percentile`; `None` for a model
+/// whose calls take no time.
+fn replay(
+    model: &LatencyModel,
+    shape: Shape,
+    ids: Range<u64>,
+    percentile: f64,
+) -> Option<PercentileBound> {
     let serve = |request, shard, replica| match model.draw(CallId {
         request,
         shard,
@@ -78,7 +112,7 @@ pub fn hedging_bound(
     if delay_us <= 1 {
         return None;
     }
-    let replay = |hints: bool| {
+    let replay_with = |hints: bool| {
         let mut latency = recorder::histogram();
         let mut hedges = 0u64;
         for request in ids.clone() {
@@ -115,10 +149,11 @@ pub fn hedging_bound(
             extra_calls_pct: 100.0 * hedges as f64 / first_calls as f64,
         }
     };
-    Some(HedgingBound {
+    Some(PercentileBound {
+        percentile,
         delay_us,
-        delay_only: replay(false),
-        with_hints: replay(true),
+        delay_only: replay_with(false),
+        with_hints: replay_with(true),
     })
 }
 
@@ -150,7 +185,7 @@ mod tests {
     fn the_bound_lies_between_the_oracle_and_no_hedging_and_hints_lower_it() {
         let model = stragglers();
         let ids = 0..20_000;
-        let bound = hedging_bound(&model, SHAPE, ids.clone(), 98.0).unwrap();
+        let bound = hedging_bound(&model, SHAPE, ids.clone(), 98.0).unwrap().at;
         let oracle = percentiles(&oracle_histogram(&model, SHAPE, ids.clone()));
         let one = Shape {
             replicas: 1,
@@ -177,6 +212,40 @@ mod tests {
             (bound.with_hints.extra_calls_pct - cost).abs() < 0.01,
             "{bound:?}"
         );
+    }
+
+    #[test]
+    fn a_lower_percentile_buys_a_lower_bound_for_about_its_share_of_extra_calls() {
+        let bound = hedging_bound(&stragglers(), SHAPE, 0..20_000, 98.0).unwrap();
+        let swept: Vec<f64> = bound.by_percentile.iter().map(|b| b.percentile).collect();
+        assert_eq!(swept, SWEEP);
+        let at_98 = bound.by_percentile.iter().find(|b| b.percentile == 98.0);
+        assert_eq!(
+            at_98,
+            Some(&bound.at),
+            "the run's own percentile is one of them"
+        );
+        for pair in bound.by_percentile.windows(2) {
+            let [lower, higher] = pair else {
+                unreachable!("windows of two")
+            };
+            assert!(lower.delay_us < higher.delay_us, "{pair:?}");
+            for (l, h) in [
+                (lower.delay_only, higher.delay_only),
+                (lower.with_hints, higher.with_hints),
+            ] {
+                // Same draws, earlier hedges: no request gets slower.
+                assert!(l.p999_us <= h.p999_us && l.p50_us <= h.p50_us, "{pair:?}");
+                assert!(l.extra_calls_pct > h.extra_calls_pct, "{pair:?}");
+            }
+        }
+        for b in &bound.by_percentile {
+            let share = 100.0 - b.percentile;
+            assert!(
+                (b.delay_only.extra_calls_pct - share).abs() < 0.2,
+                "about (100 - p) % of calls outlast the p-th percentile: {b:?}"
+            );
+        }
     }
 
     #[test]

@@ -50,13 +50,31 @@ impl Report {
                     out,
                     "           hedging bound (the model with no overhead, one hedge per shard after the calls' p{} = {}): p99.9 {} ({} the oracle) at {:.2} % extra calls; with hints {} ({}) at {:.2} %",
                     self.hedge_percentile,
-                    ms(b.delay_us),
-                    ms(b.delay_only.p999_us),
-                    oracle(b.delay_only.p999_us),
-                    b.delay_only.extra_calls_pct,
-                    ms(b.with_hints.p999_us),
-                    oracle(b.with_hints.p999_us),
-                    b.with_hints.extra_calls_pct,
+                    ms(b.at.delay_us),
+                    ms(b.at.delay_only.p999_us),
+                    oracle(b.at.delay_only.p999_us),
+                    b.at.delay_only.extra_calls_pct,
+                    ms(b.at.with_hints.p999_us),
+                    oracle(b.at.with_hints.p999_us),
+                    b.at.with_hints.extra_calls_pct,
+                );
+                let swept: Vec<String> = b
+                    .by_percentile
+                    .iter()
+                    .map(|p| {
+                        format!(
+                            "p{} {} / {} at {:.2} %",
+                            p.percentile,
+                            oracle(p.delay_only.p999_us),
+                            oracle(p.with_hints.p999_us),
+                            p.delay_only.extra_calls_pct
+                        )
+                    })
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "           the bound's p99.9 ÷ the oracle by hedge percentile, delay only / with hints, at extra calls: {}",
+                    swept.join(", ")
                 );
             }
             if !v.phases.is_empty() {

@@ -10,7 +10,6 @@ NOT_SERVING (watchers of Health/Watch get the update); keep answering for
 import os
 import signal
 import sys
-import threading
 import time
 from concurrent import futures
 
@@ -49,6 +48,7 @@ def serve(args, add_services, service_name, in_flight, banner,
     (e.g. scatter.v1.Leaf) is reported in health beside the overall "";
     `banner` is printed to stderr, with the address, once it serves.
     """
+    stopped_by = _stop_signals(stop_signals)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=WORKERS),
         options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -66,10 +66,7 @@ def serve(args, add_services, service_name, in_flight, banner,
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     print(f"{banner} on {args.listen}", file=sys.stderr, flush=True)
 
-    stop = threading.Event()
-    for signum in stop_signals:
-        signal.signal(signum, lambda *_: stop.set())
-    stop.wait()
+    stopped_by()
 
     print("draining: NOT_SERVING", file=sys.stderr, flush=True)
     health_servicer.enter_graceful_shutdown()
@@ -83,3 +80,29 @@ def serve(args, add_services, service_name, in_flight, banner,
     server.stop(None)  # what is left: health watches, or calls past the grace period
     stopped.wait()
     return 0
+
+
+def _stop_signals(stop_signals):
+    """Takes `stop_signals` from now on; returns a function that returns once
+    one of them arrives.
+
+    A process signal reaches whichever thread the kernel picks, and grpc
+    runs many; Python runs its handlers only in the main thread, between
+    bytecodes, so a main thread blocked on a lock or an event may never
+    learn of a signal another thread took. The wakeup fd is written by the
+    C-level handler whichever thread that is, so the main thread waits on
+    it instead. Installed before the server starts: a signal sent as soon
+    as the process serves is not lost either.
+    """
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_write, False)
+    signal.set_wakeup_fd(wake_write)
+    for signum in stop_signals:
+        signal.signal(signum, lambda *_: None)
+    stops = {int(signum) for signum in stop_signals}
+
+    def wait():
+        while os.read(wake_read, 1)[0] not in stops:
+            pass
+
+    return wait

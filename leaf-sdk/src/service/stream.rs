@@ -3,11 +3,18 @@
 //! The work runs inside the stream, so a root that resets the call drops
 //! the stream and with it the leaf's work, as for `Answer`. Every update
 //! said before the work ended is sent before its outcome.
+//!
+//! The response begins only when the call has something to say: a call
+//! that says nothing before its answer goes out as one write (headers,
+//! answer and trailers together, as `Answer`'s would) rather than headers
+//! at once and the answer later, which cost the root a second read and
+//! wake-up per call; and a call that fails first fails with a plain gRPC
+//! status. What a leaf says early (started, slow) still goes at once.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use futures::Stream;
+use futures::{Stream, StreamExt as _, stream};
 use scatter_proto::v1::{LeafResponse, LeafUpdate, leaf_update};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tonic::Status;
@@ -22,6 +29,24 @@ where
         work: Some(work),
         outcome: None,
         ended: false,
+    }
+}
+
+/// Waits for the first thing `updates` has to say, then gives the stream
+/// that begins with it; the failure itself, when the call failed first.
+pub(super) async fn from_first_said<F>(
+    mut updates: Updates<F>,
+) -> Result<impl Stream<Item = Result<LeafUpdate, Status>>, Status>
+where
+    F: Future<Output = Result<LeafResponse, Status>>,
+{
+    match updates.next().await {
+        Some(Ok(first)) => Ok(stream::iter([Ok(first)]).chain(updates)),
+        Some(Err(status)) => Err(status),
+        // `Updates` ends only after its outcome.
+        None => Err(Status::internal(
+            "the leaf's AnswerStream ended before its answer",
+        )),
     }
 }
 

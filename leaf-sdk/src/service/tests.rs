@@ -259,15 +259,11 @@ async fn answer_stream_says_it_started_when_asked_then_the_hint_then_the_answer_
 async fn a_call_past_max_concurrency_waits_reported_as_queued_and_starts_when_a_slot_frees() {
     let f = queueing(1);
     let held = f.hold_one().await;
-    let mut waiting = f
-        .service
-        .answer_stream(tied("quick"))
-        .await
-        .expect("a stream")
-        .into_inner();
+    let service = Arc::clone(&f.service);
+    let mut waiting = Box::pin(async move { service.answer_stream(tied("quick")).await });
     assert!(
-        waiting.next().now_or_never().is_none(),
-        "nothing is said while the call waits for the only slot"
+        (&mut waiting).now_or_never().is_none(),
+        "nothing is said, not even the response's start, while the call waits for the only slot"
     );
     let queued = f
         .process
@@ -286,6 +282,7 @@ async fn a_call_past_max_concurrency_waits_reported_as_queued_and_starts_when_a_
         }),
         "the held call's answer reports the call waiting behind it"
     );
+    let mut waiting = waiting.await.expect("a stream").into_inner();
     let Some(Ok(LeafUpdate {
         kind: Some(Kind::Started(_)),
     })) = waiting.next().await
@@ -301,26 +298,40 @@ async fn a_call_past_max_concurrency_waits_reported_as_queued_and_starts_when_a_
 }
 
 #[tokio::test]
-async fn a_call_for_another_shard_fails_its_stream_with_the_leafs_message() {
+async fn a_call_for_another_shard_fails_with_the_leafs_message_as_answer_would() {
     let f = queueing(1);
     let mut request = tied("quick");
     request.get_mut().shard = 3;
     request.get_mut().shard_count = 4;
-    let mut stream = f
-        .service
-        .answer_stream(request)
-        .await
-        .expect("a stream")
-        .into_inner();
-    let status = stream
-        .next()
-        .await
-        .expect("one item")
-        .expect_err("a failure");
+    let Err(status) = f.service.answer_stream(request).await else {
+        panic!("a stream, for a call that failed before it said anything");
+    };
     assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
     assert!(
         status.message().contains("serves shard 0 of 1"),
         "{status:?}"
     );
-    assert!(stream.next().await.is_none(), "the stream ends after it");
+}
+
+#[tokio::test]
+async fn answer_stream_begins_its_response_only_with_the_answer_when_it_has_nothing_earlier() {
+    let f = capped_at(0);
+    let service = Arc::clone(&f.service);
+    let mut response = Box::pin(async move { service.answer_stream(call("hold")).await });
+    assert!((&mut response).now_or_never().is_none());
+    f.leaf.started.notified().await;
+    assert!(
+        (&mut response).now_or_never().is_none(),
+        "the response began while the leaf was still working, with nothing to say"
+    );
+
+    f.leaf.release.add_permits(1);
+    let said: Vec<Kind> = response
+        .await
+        .expect("a stream")
+        .into_inner()
+        .map(|update| update.expect("no failure").kind.expect("a kind"))
+        .collect()
+        .await;
+    assert!(matches!(&said[..], [Kind::Answer(_)]), "{said:?}");
 }
