@@ -189,7 +189,9 @@ where
     let deadline = tokio::time::sleep_until(plan.gather_deadline);
     tokio::pin!(hedge, tie, deadline);
     loop {
-        tokio::select! {
+        // Set when a hedge is asked for now: by a slow hint, or by the
+        // timer (no longer armed once it fired).
+        let ask_hedge = tokio::select! {
             biased;
             Some(done) = attempts.next() => {
                 let now = Instant::now();
@@ -224,37 +226,17 @@ where
                         }
                     }
                 }
+                false
             }
             Some(heard) = next_heard(&mut heard) => match heard.news {
                 News::Started => {
                     if shard.started(heard.attempt, &mut attempts) {
                         tie_armed = false;
                     }
+                    false
                 }
                 News::Slow { expected } => {
-                    if may_hedge && shard.hint_hedges(heard.attempt, expected, hedge_at, &attempts) {
-                        let now = Instant::now();
-                        match shard.hedge(now) {
-                            Extra::Go(r) => {
-                                may_hedge = false;
-                                hedge_armed = false;
-                                attempts.extend([shard.launch(&leaf, r, AttemptKind::Hedge, now)]);
-                            }
-                            // The timed hedge, armed or re-armed, asks again.
-                            Extra::Later if hedge_armed => {}
-                            Extra::Later => match shard.ask_again_at(now) {
-                                Some(at) => {
-                                    hedge.set(Some(tokio::time::sleep_until(at)).into());
-                                    hedge_armed = true;
-                                }
-                                None => may_hedge = false,
-                            },
-                            Extra::Never => {
-                                may_hedge = false;
-                                hedge_armed = false;
-                            }
-                        }
-                    }
+                    may_hedge && shard.hint_hedges(heard.attempt, expected, hedge_at, &attempts)
                 }
             },
             Some(()) = &mut tie, if tie_armed => {
@@ -262,26 +244,36 @@ where
                 let now = Instant::now();
                 let copy = shard.tie();
                 attempts.extend(copy.map(|r| shard.launch(&leaf, r, AttemptKind::Tied, now)));
+                false
             }
             Some(()) = &mut hedge, if hedge_armed => {
-                let now = Instant::now();
-                let again = match shard.hedge(now) {
-                    Extra::Go(r) => {
-                        attempts.extend([shard.launch(&leaf, r, AttemptKind::Hedge, now)]);
-                        None
-                    }
-                    Extra::Later => shard.ask_again_at(now),
-                    Extra::Never => None,
-                };
-                match again {
-                    Some(at) => hedge.set(Some(tokio::time::sleep_until(at)).into()),
-                    None => {
-                        hedge_armed = false;
-                        may_hedge = false;
-                    }
-                }
+                hedge_armed = false;
+                true
             }
             () = &mut deadline => return ended(shard.timed_out()),
+        };
+        if ask_hedge {
+            let now = Instant::now();
+            let next = match shard.hedge(now) {
+                Extra::Go(r) => {
+                    attempts.extend([shard.launch(&leaf, r, AttemptKind::Hedge, now)]);
+                    None
+                }
+                // An armed timer asks again by itself.
+                Extra::Later if hedge_armed => continue,
+                Extra::Later => shard.ask_again_at(now),
+                Extra::Never => None,
+            };
+            match next {
+                Some(at) => {
+                    hedge.set(Some(tokio::time::sleep_until(at)).into());
+                    hedge_armed = true;
+                }
+                None => {
+                    hedge_armed = false;
+                    may_hedge = false;
+                }
+            }
         }
     }
 }
