@@ -318,6 +318,18 @@ async fn drain_started(server: &Server) {
 }
 
 #[tokio::test]
+async fn a_sigterm_another_thread_takes_still_ends_the_wait_for_a_stop_signal() {
+    if !python::grpc_ready() {
+        return;
+    }
+    let printed = python::run(&python::fixture("stop_signal.py"), &[]).await;
+    assert!(
+        printed.contains("stopped by a SIGTERM another thread took"),
+        "{printed}"
+    );
+}
+
+#[tokio::test]
 async fn python_merge_drains_on_sigterm_finishing_its_open_merge_and_exits_0() {
     if !python::grpc_ready() {
         return;

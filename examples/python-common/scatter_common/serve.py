@@ -48,7 +48,7 @@ def serve(args, add_services, service_name, in_flight, banner,
     (e.g. scatter.v1.Leaf) is reported in health beside the overall "";
     `banner` is printed to stderr, with the address, once it serves.
     """
-    stopped_by = _stop_signals(stop_signals)
+    stopped_by = stop_signal_waiter(stop_signals)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=WORKERS),
         options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -82,7 +82,7 @@ def serve(args, add_services, service_name, in_flight, banner,
     return 0
 
 
-def _stop_signals(stop_signals):
+def stop_signal_waiter(stop_signals):
     """Takes `stop_signals` from now on; returns a function that returns once
     one of them arrives.
 
