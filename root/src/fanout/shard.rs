@@ -252,27 +252,28 @@ where
             }
             () = &mut deadline => return ended(shard.timed_out()),
         };
-        if ask_hedge {
-            let now = Instant::now();
-            let next = match shard.hedge(now) {
-                Extra::Go(r) => {
-                    attempts.extend([shard.launch(&leaf, r, AttemptKind::Hedge, now)]);
-                    None
-                }
-                // An armed timer asks again by itself.
-                Extra::Later if hedge_armed => continue,
-                Extra::Later => shard.ask_again_at(now),
-                Extra::Never => None,
-            };
-            match next {
-                Some(at) => {
-                    hedge.set(Some(tokio::time::sleep_until(at)).into());
-                    hedge_armed = true;
-                }
-                None => {
-                    hedge_armed = false;
-                    may_hedge = false;
-                }
+        if !ask_hedge {
+            continue;
+        }
+        let now = Instant::now();
+        let next = match shard.hedge(now) {
+            Extra::Go(r) => {
+                attempts.extend([shard.launch(&leaf, r, AttemptKind::Hedge, now)]);
+                None
+            }
+            // An armed timer asks again by itself.
+            Extra::Later if hedge_armed => continue,
+            Extra::Later => shard.ask_again_at(now),
+            Extra::Never => None,
+        };
+        match next {
+            Some(at) => {
+                hedge.set(Some(tokio::time::sleep_until(at)).into());
+                hedge_armed = true;
+            }
+            None => {
+                hedge_armed = false;
+                may_hedge = false;
             }
         }
     }
